@@ -1,0 +1,125 @@
+/**
+ * The typed errors of effect-circuit. Each carries the circuit's name and what
+ * a caller needs to act on it: how long to wait, what the timeout was, what
+ * the limit is, which setting was wrong.
+ *
+ * **Details**
+ *
+ * They are `Schema.TaggedError` classes, so they can be matched with
+ * `Effect.catchTag` and sent over the wire.
+ *
+ * **Example** (Waiting out an open circuit)
+ *
+ * ```ts
+ * import { Duration, Effect } from "effect"
+ * import { CircuitOpenError } from "effect-circuit"
+ *
+ * const describe = (error: CircuitOpenError) =>
+ *   `${error.circuit}: retry in ${Duration.format(error.retryAfter)}`
+ * ```
+ *
+ * @since 0.1.0
+ */
+import { Cause, Duration, Schema } from "effect"
+
+/**
+ * The circuit is open (or half-open with its probe running, or forced open):
+ * the call was short-circuited and the effect never ran.
+ *
+ * `retryAfter` is how long until a call can be let through: the rest of the
+ * sleep window when open, zero while a probe runs, infinity when forced open.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class CircuitOpenError extends Schema.TaggedError<CircuitOpenError>()("CircuitOpenError", {
+  circuit: Schema.String,
+  state: Schema.Literals(["open", "half-open", "forced-open"]),
+  retryAfter: Schema.Duration
+}) {
+  override get message(): string {
+    const wait = Duration.isFinite(this.retryAfter) ? `retry after ${Duration.format(this.retryAfter)}` : "forced open"
+    return `Circuit "${this.circuit}" is ${this.state}: call short-circuited (${wait})`
+  }
+}
+
+/**
+ * The call ran longer than the circuit's timeout. The effect was interrupted.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class CircuitTimeoutError extends Schema.TaggedError<CircuitTimeoutError>()("CircuitTimeoutError", {
+  circuit: Schema.String,
+  timeout: Schema.Duration
+}) {
+  override get message(): string {
+    return `Circuit "${this.circuit}": call timed out after ${Duration.format(this.timeout)}`
+  }
+}
+
+/**
+ * All `maxConcurrentRequests` permits were in use: the call was refused at
+ * once, without waiting, and the effect never ran.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class CircuitRejectedError extends Schema.TaggedError<CircuitRejectedError>()("CircuitRejectedError", {
+  circuit: Schema.String,
+  maxConcurrentRequests: Schema.Number
+}) {
+  override get message(): string {
+    return `Circuit "${this.circuit}": rejected, all ${this.maxConcurrentRequests} concurrent permits in use`
+  }
+}
+
+/**
+ * A setting was refused. `field` is its path (`"rollingWindow.buckets"`),
+ * `reason` the rule it broke. Nothing was applied.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class CircuitConfigError extends Schema.TaggedError<CircuitConfigError>()("CircuitConfigError", {
+  circuit: Schema.optional(Schema.String),
+  field: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    const where = this.circuit === undefined ? "" : `circuit "${this.circuit}": `
+    return `Invalid circuit configuration: ${where}${this.field}: ${this.reason}`
+  }
+}
+
+/**
+ * The fallback failed too. Holds both causes: the call's (`cause`) and the
+ * fallback's (`fallbackCause`).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class CircuitFallbackError<E, E2> extends Schema.TaggedError<CircuitFallbackError<unknown, unknown>>()(
+  "CircuitFallbackError",
+  {
+    circuit: Schema.String,
+    cause: Schema.Any,
+    fallbackCause: Schema.Any
+  }
+) {
+  declare readonly cause: Cause.Cause<E>
+  declare readonly fallbackCause: Cause.Cause<E2>
+  override get message(): string {
+    return `Circuit "${this.circuit}": the fallback failed (${Cause.pretty(this.fallbackCause)}) after ${
+      Cause.pretty(this.cause)
+    }`
+  }
+}
+
+/**
+ * Every error that the circuit itself can raise around a call.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type CircuitError = CircuitOpenError | CircuitTimeoutError | CircuitRejectedError

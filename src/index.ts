@@ -1,0 +1,2 @@
+export * from "./errors.ts"
+export * from "./core/index.ts"
