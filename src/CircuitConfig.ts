@@ -119,14 +119,13 @@ const sleepFunction = (sleepWindow: Duration.Duration | SleepSchedule): (opening
   const schedule = sleepWindow as SleepSchedule
   const delays: Array<number> = []
   let ended = false
-  let step: ((now: number, input: number) => Effect.Effect<[unknown, Duration.Duration], unknown>) | undefined
+  type Step = (now: number, input: number) => Effect.Effect<[unknown, Duration.Duration], unknown>
+  let step: Step | undefined
   let now = 0
   return (opening) => {
     while (delays.length < opening && !ended) {
-      if (step === undefined) {
-        step = Effect.runSync(Schedule.toStep(schedule)) as typeof step
-      }
-      const exit = Effect.runSyncExit(step!(now, delays.length + 1))
+      if (step === undefined) step = Effect.runSync(Schedule.toStep(schedule)) as Step
+      const exit = Effect.runSyncExit(step(now, delays.length + 1))
       if (Exit.isFailure(exit)) {
         ended = true
         break
