@@ -1,2 +1,15 @@
+/**
+ * effect-circuit: Hystrix-grade circuit breaking for Effect v4.
+ *
+ * @since 0.1.0
+ */
+export * as Circuit from "./Circuit.ts"
+export * as CircuitConfig from "./CircuitConfig.ts"
+export type { CircuitConfigInput } from "./CircuitConfig.ts"
+export type { CircuitEvent, CircuitTransition, EventKind } from "./CircuitEvent.ts"
+export { CircuitRegistry } from "./CircuitRegistry.ts"
+export type { CircuitRegistryOptions } from "./CircuitRegistry.ts"
 export * from "./errors.ts"
-export * from "./core/index.ts"
+export { isCircuitError, withCircuit } from "./withCircuit.ts"
+export type { FallbackFailed, Failure, Options as WithCircuitOptions, OptionsWithFallback } from "./withCircuit.ts"
+export { Breaker, BreakerConfig, Window } from "./core/index.ts"

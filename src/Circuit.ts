@@ -1,0 +1,186 @@
+/**
+ * Reading and steering the circuits of the `CircuitRegistry` at run time:
+ * snapshots, settings, forced states, and the streams of events and
+ * transitions.
+ *
+ * **Details**
+ *
+ * - `snapshot(name)` is a plain immutable value: the state, the rolling
+ *   window's counts as they stand now, the permits in use and the settings.
+ *   Reading it never changes a circuit.
+ * - `configure(name, input)` changes any setting of a running circuit, the
+ *   concurrency limit included. Fields not given keep their value. Bad input
+ *   fails with `CircuitConfigError` and changes nothing. Lowering the limit
+ *   never stops calls already running: new calls are rejected until the
+ *   running count is under the new limit. A new window shape (buckets or
+ *   bucket duration) starts an empty window.
+ * - `forceOpen` short-circuits every call until `reset` (or `forceClosed`);
+ *   `forceClosed` lets every call through and never trips, still counting.
+ *   `reset` closes the circuit with an empty window.
+ *
+ * **Example** (Inspecting a circuit)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Circuit, CircuitRegistry, withCircuit } from "effect-circuit"
+ *
+ * const program = Effect.gen(function*() {
+ *   yield* Effect.succeed(1).pipe(withCircuit("payments"))
+ *   const snapshot = yield* Circuit.snapshot("payments")
+ *   return `${snapshot.state}, ${snapshot.window.total} request(s)`
+ * })
+ *
+ * Effect.runPromise(program.pipe(Effect.provide(CircuitRegistry.layer()))) // "closed, 1 request(s)"
+ * ```
+ *
+ * @since 0.1.0
+ */
+import { Clock, Effect, Stream } from "effect"
+import * as Breaker from "./core/Breaker.ts"
+import type { CircuitConfig, CircuitConfigInput } from "./CircuitConfig.ts"
+import type { CircuitEvent, CircuitTransition } from "./CircuitEvent.ts"
+import { CircuitRegistry } from "./CircuitRegistry.ts"
+import type { CircuitConfigError } from "./errors.ts"
+import type { Cell } from "./internal/cell.ts"
+
+/**
+ * A circuit as it stands at one instant.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CircuitSnapshot {
+  readonly name: string
+  readonly state: Breaker.StateName
+  readonly window: Breaker.WindowSummary
+  readonly concurrency: { readonly active: number; readonly max: number }
+  readonly config: CircuitConfig
+}
+
+const withCell = <A>(name: string, f: (cell: Cell, now: number) => A): Effect.Effect<A, never, CircuitRegistry> =>
+  Effect.flatMap(Effect.service(CircuitRegistry), (registry) =>
+    Effect.map(Clock.currentTimeMillis, (now) => f(registry.cell(name, now), now)))
+
+/**
+ * The snapshot of a cell at `now`. Used by the observability layer too.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const snapshotOf = (cell: Cell, now: number): CircuitSnapshot => ({
+  name: cell.name,
+  state: Breaker.stateName(cell.breaker),
+  window: Breaker.summaryAt(cell.breaker, now),
+  concurrency: { active: cell.active, max: cell.maxConcurrent },
+  config: cell.config
+})
+
+/**
+ * The circuit's state, window counts, permits in use and settings, now.
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const snapshot = (name: string): Effect.Effect<CircuitSnapshot, never, CircuitRegistry> =>
+  withCell(name, snapshotOf)
+
+/**
+ * Snapshots of every circuit created so far.
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const snapshots: Effect.Effect<ReadonlyArray<CircuitSnapshot>, never, CircuitRegistry> = Effect.flatMap(
+  Effect.service(CircuitRegistry),
+  (registry) =>
+    Effect.map(Clock.currentTimeMillis, (now) =>
+      registry.names().map((name) => snapshotOf(registry.cell(name, now), now)))
+)
+
+/**
+ * Just the state's name.
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const state = (name: string): Effect.Effect<Breaker.StateName, never, CircuitRegistry> =>
+  withCell(name, (cell) => Breaker.stateName(cell.breaker))
+
+/**
+ * The names of every circuit created so far.
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const names: Effect.Effect<ReadonlyArray<string>, never, CircuitRegistry> = Effect.map(
+  Effect.service(CircuitRegistry),
+  (registry) => registry.names()
+)
+
+/**
+ * Changes a circuit's settings at run time: the fields given replace the
+ * current ones, all checked first.
+ *
+ * @since 0.1.0
+ * @category setters
+ */
+export const configure = (
+  name: string,
+  input: CircuitConfigInput
+): Effect.Effect<CircuitConfig, CircuitConfigError, CircuitRegistry> =>
+  Effect.flatMap(Effect.service(CircuitRegistry), (registry) =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) => registry.configure(name, input, now)))
+
+/**
+ * Short-circuits every call until `reset` or `forceClosed`.
+ *
+ * @since 0.1.0
+ * @category setters
+ */
+export const forceOpen = (name: string): Effect.Effect<void, never, CircuitRegistry> =>
+  withCell(name, (cell, now) => {
+    cell.apply({ _tag: "ForceOpen", at: now })
+  })
+
+/**
+ * Lets every call through and never trips, until `reset` or `forceOpen`.
+ *
+ * @since 0.1.0
+ * @category setters
+ */
+export const forceClosed = (name: string): Effect.Effect<void, never, CircuitRegistry> =>
+  withCell(name, (cell, now) => {
+    cell.apply({ _tag: "ForceClosed", at: now })
+  })
+
+/**
+ * Closes the circuit with an empty window and forgets its openings.
+ *
+ * @since 0.1.0
+ * @category setters
+ */
+export const reset = (name: string): Effect.Effect<void, never, CircuitRegistry> =>
+  withCell(name, (cell, now) => {
+    cell.apply({ _tag: "Reset", at: now })
+  })
+
+/**
+ * Every execution event of every circuit, from the moment of subscription.
+ * A subscriber that falls behind loses the oldest events.
+ *
+ * @since 0.1.0
+ * @category streams
+ */
+export const events: Stream.Stream<CircuitEvent, never, CircuitRegistry> = Stream.unwrap(
+  Effect.map(Effect.service(CircuitRegistry), (registry) => Stream.fromPubSub(registry.events))
+)
+
+/**
+ * Every change of state of every circuit, from the moment of subscription.
+ *
+ * @since 0.1.0
+ * @category streams
+ */
+export const transitions: Stream.Stream<CircuitTransition, never, CircuitRegistry> = Stream.unwrap(
+  Effect.map(Effect.service(CircuitRegistry), (registry) => Stream.fromPubSub(registry.transitions))
+)

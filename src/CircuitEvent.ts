@@ -1,0 +1,57 @@
+/**
+ * What the circuits of a registry report as they run: one `CircuitEvent` per
+ * execution event, one `CircuitTransition` per state change.
+ *
+ * **Details**
+ *
+ * `Circuit.events` and `Circuit.transitions` stream them. Streams are backed by
+ * sliding buffers: a subscriber that falls behind loses the oldest items, and
+ * a call never waits for a subscriber.
+ *
+ * @since 0.1.0
+ */
+import type { StateName } from "./core/Breaker.ts"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type EventKind =
+  | "success"
+  | "failure"
+  | "timeout"
+  | "rejected"
+  | "short-circuited"
+  | "interrupted"
+  | "ignored"
+  | "fallback-success"
+  | "fallback-failure"
+
+/**
+ * One execution event of a circuit.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CircuitEvent {
+  readonly circuit: string
+  readonly kind: EventKind
+  /** When it happened (`Clock`, epoch millis). */
+  readonly at: number
+  /** How long the effect ran, for events of executed calls; 0 otherwise. */
+  readonly durationMillis: number
+}
+
+/**
+ * A change of state of a circuit.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CircuitTransition {
+  readonly circuit: string
+  readonly from: StateName
+  readonly to: StateName
+  /** When it happened (`Clock`, epoch millis). */
+  readonly at: number
+}

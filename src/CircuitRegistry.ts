@@ -1,0 +1,234 @@
+/**
+ * The service that owns every named circuit of a program.
+ *
+ * **Details**
+ *
+ * - A circuit is created the first time its name is used, with the settings
+ *   given for that name in `circuits`, or else the `defaults`. Creation is a
+ *   synchronous get-or-create, so concurrent first calls of one name share
+ *   one circuit.
+ * - A circuit is a small record: no fiber, timer or queue is held per circuit,
+ *   so a program can hold 100,000 of them.
+ * - Settings are checked when the layer is built: a bad one fails the layer
+ *   with `CircuitConfigError`, naming the circuit and the field.
+ * - `layerConfig` reads settings from Effect `Config` (environment variables
+ *   by default): `CIRCUIT_DEFAULT_<FIELD>` for the defaults and
+ *   `CIRCUIT_<NAME>_<FIELD>` for the circuits listed (see `CircuitConfig`).
+ *
+ * **Example** (Providing a registry)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { CircuitRegistry, withCircuit } from "effect-circuit"
+ *
+ * const program = Effect.succeed("charged").pipe(withCircuit("payments"))
+ *
+ * Effect.runPromise(program.pipe(Effect.provide(CircuitRegistry.layer({
+ *   defaults: { timeout: "2 seconds" },
+ *   circuits: { payments: { errorPercentThreshold: 25 } }
+ * }))))
+ * ```
+ *
+ * @since 0.1.0
+ */
+import { Config, Context, Effect, Exit, Layer, PubSub } from "effect"
+import * as CircuitConfig from "./CircuitConfig.ts"
+import type { BreakerConfig } from "./core/BreakerConfig.ts"
+import type { CircuitEvent, CircuitTransition } from "./CircuitEvent.ts"
+import { CircuitConfigError } from "./errors.ts"
+import { Cell, type Sink } from "./internal/cell.ts"
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export const TypeId: "~effect-circuit/CircuitRegistry" = "~effect-circuit/CircuitRegistry"
+
+/**
+ * Something that wants every event and transition of every circuit as it
+ * happens, synchronously (metrics, the dashboard's rolling numbers). It must
+ * be cheap and must not throw.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Observer {
+  readonly event?: ((event: CircuitEvent, cell: Cell) => void) | undefined
+  readonly transition?: ((transition: CircuitTransition, cell: Cell) => void) | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface CircuitRegistryShape {
+  readonly [TypeId]: typeof TypeId
+  /** The circuit of `name`, created with its settings at `now` if new. */
+  readonly cell: (name: string, now: number) => Cell
+  /** The circuit of `name` if it exists. */
+  readonly lookup: (name: string) => Cell | undefined
+  /** The names of every circuit created so far, in creation order. */
+  readonly names: () => ReadonlyArray<string>
+  /** Applies `input` on top of the circuit's settings, or changes nothing. */
+  readonly configure: (name: string, input: unknown, now: number) => Exit.Exit<CircuitConfig.CircuitConfig, CircuitConfigError>
+  /** Adds an observer; returns the function that removes it. */
+  readonly observe: (observer: Observer) => () => void
+  readonly events: PubSub.PubSub<CircuitEvent>
+  readonly transitions: PubSub.PubSub<CircuitTransition>
+}
+
+/**
+ * Options of `CircuitRegistry.layer`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CircuitRegistryOptions {
+  readonly defaults?: CircuitConfig.CircuitConfigInput | undefined
+  readonly circuits?: Readonly<Record<string, CircuitConfig.CircuitConfigInput>> | undefined
+  /** How many events a slow `Circuit.events` subscriber may lag before it loses the oldest. Default 1024. */
+  readonly eventBuffer?: number | undefined
+}
+
+const decodeOrFail = (
+  input: unknown,
+  base: CircuitConfig.CircuitConfig | undefined,
+  circuit: string | undefined
+): Effect.Effect<CircuitConfig.CircuitConfig, CircuitConfigError> =>
+  CircuitConfig.decodeEffect(input, { base, circuit })
+
+/**
+ * Builds a registry. Fails with `CircuitConfigError` if any setting is bad.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = Effect.fnUntraced(function*(options: CircuitRegistryOptions = {}) {
+  const defaults = yield* decodeOrFail(options.defaults ?? {}, undefined, undefined)
+  const preset = new Map<string, CircuitConfig.CircuitConfig>()
+  for (const [name, input] of Object.entries(options.circuits ?? {})) {
+    preset.set(name, yield* decodeOrFail(input, defaults, name))
+  }
+  const capacity = options.eventBuffer ?? 1024
+  const events = yield* PubSub.sliding<CircuitEvent>(capacity)
+  const transitions = yield* PubSub.sliding<CircuitTransition>(capacity)
+  yield* Effect.addFinalizer(() => Effect.andThen(PubSub.shutdown(events), PubSub.shutdown(transitions)))
+
+  // Circuits on the defaults share one BreakerConfig (and one memo of a
+  // sleep schedule), which keeps an idle circuit small.
+  const defaultBreakerConfig = CircuitConfig.toBreakerConfig(defaults)
+  const cells = new Map<string, Cell>()
+  let observers: ReadonlyArray<Observer> = []
+
+  const sink: Sink = {
+    event: (event) => {
+      PubSub.publishUnsafe(events, event)
+      for (const observer of observers) {
+        if (observer.event !== undefined) observer.event(event, cells.get(event.circuit)!)
+      }
+    },
+    transition: (transition) => {
+      PubSub.publishUnsafe(transitions, transition)
+      for (const observer of observers) {
+        if (observer.transition !== undefined) observer.transition(transition, cells.get(transition.circuit)!)
+      }
+    }
+  }
+
+  const cell = (name: string, now: number): Cell => {
+    let found = cells.get(name)
+    if (found === undefined) {
+      const config = preset.get(name)
+      const breakerConfig: BreakerConfig = config === undefined
+        ? defaultBreakerConfig
+        : CircuitConfig.toBreakerConfig(config)
+      found = new Cell(name, config ?? defaults, breakerConfig, sink, now)
+      cells.set(name, found)
+    }
+    return found
+  }
+
+  const configure = (name: string, input: unknown, now: number) => {
+    const target = cell(name, now)
+    const decoded = CircuitConfig.decode(input, { base: target.config, circuit: name })
+    if (Exit.isSuccess(decoded)) target.reconfigure(decoded.value, CircuitConfig.toBreakerConfig(decoded.value), now)
+    return decoded
+  }
+
+  return CircuitRegistry.of({
+    [TypeId]: TypeId,
+    cell,
+    lookup: (name) => cells.get(name),
+    names: () => Array.from(cells.keys()),
+    configure,
+    observe: (observer) => {
+      observers = [...observers, observer]
+      return () => {
+        observers = observers.filter((o) => o !== observer)
+      }
+    },
+    events,
+    transitions
+  })
+})
+
+/**
+ * Settings read from Effect `Config`: the defaults from `CIRCUIT_DEFAULT_*`
+ * and, for each name in `circuits`, that circuit's from `CIRCUIT_<NAME>_*`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const optionsFromConfig = (
+  circuits: ReadonlyArray<string> = []
+): Config.Config<CircuitRegistryOptions> =>
+  Config.map(
+    Config.all({
+      defaults: CircuitConfig.defaultsFromConfig(),
+      circuits: Config.all(Object.fromEntries(circuits.map((name) => [name, CircuitConfig.configForCircuit(name)])))
+    }),
+    ({ circuits, defaults }): CircuitRegistryOptions => ({
+      defaults,
+      circuits: circuits as Readonly<Record<string, CircuitConfig.CircuitConfigInput>>
+    })
+  )
+
+/**
+ * The service that owns every named circuit.
+ *
+ * @since 0.1.0
+ * @category services
+ */
+export class CircuitRegistry extends Context.Service<CircuitRegistry, CircuitRegistryShape>()(
+  "effect-circuit/CircuitRegistry"
+) {
+  /**
+   * A registry with the given settings. Fails with `CircuitConfigError` if
+   * one is bad.
+   *
+   * @since 0.1.0
+   * @category layers
+   */
+  static layer(options: CircuitRegistryOptions = {}): Layer.Layer<CircuitRegistry, CircuitConfigError> {
+    return Layer.effect(CircuitRegistry, make(options))
+  }
+
+  /**
+   * A registry whose settings come from Effect `Config` (environment
+   * variables unless another `ConfigProvider` is installed).
+   *
+   * @since 0.1.0
+   * @category layers
+   */
+  static layerConfig(
+    options: { readonly circuits?: ReadonlyArray<string> | undefined; readonly eventBuffer?: number | undefined } = {}
+  ): Layer.Layer<CircuitRegistry, CircuitConfigError | Config.ConfigError> {
+    return Layer.effect(
+      CircuitRegistry,
+      Effect.flatMap(
+        optionsFromConfig(options.circuits ?? []),
+        (read) => make({ ...read, eventBuffer: options.eventBuffer })
+      )
+    )
+  }
+}
