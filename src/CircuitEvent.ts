@@ -38,7 +38,12 @@ export interface CircuitEvent {
   readonly kind: EventKind
   /** When it happened (`Clock`, epoch millis). */
   readonly at: number
-  /** How long the effect ran, for events of executed calls; 0 otherwise. */
+  /**
+   * For an execution outcome (success, failure, timeout, interrupted,
+   * ignored): how long the effect ran, from admission to its outcome. For a
+   * fallback outcome: the whole call, from admission to the fallback's end.
+   * 0 for short-circuits and rejections.
+   */
   readonly durationMillis: number
 }
 

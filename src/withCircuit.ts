@@ -62,6 +62,8 @@ import {
   CircuitTimeoutError
 } from "./errors.ts"
 import type { Cell } from "./internal/cell.ts"
+import type { Entry } from "./internal/deadline.ts"
+import { withoutStack } from "./internal/withoutStack.ts"
 
 /**
  * What `isFailure` is given: the typed error of a failed call, or the whole
@@ -108,7 +110,14 @@ type AnyOptions = {
   readonly fallback?: ((error: unknown) => Effect.Effect<unknown, unknown, unknown>) | undefined
 }
 
-const isCircuitError = (u: unknown): u is CircuitError =>
+/**
+ * Whether a value is one of the circuit's own errors (open, rejected, timeout)
+ * rather than an error of the guarded effect.
+ *
+ * @since 0.1.0
+ * @category guards
+ */
+export const isCircuitError = (u: unknown): u is CircuitError =>
   u instanceof CircuitOpenError || u instanceof CircuitRejectedError || u instanceof CircuitTimeoutError
 
 /**
@@ -152,178 +161,215 @@ export const withCircuit: {
     execute(self, name, options ?? {})
 )
 
-type Restore = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
-
+// The path of one call. Everything up to the effect's first suspension runs in
+// one synchronous step of the caller's fiber: admission, the permit, starting
+// the effect's fiber, and, when the effect completes at once, recording its
+// outcome. No other fiber can run in between, so no lock is needed, and a
+// call that never suspends costs no timer and no wait.
 const execute = (
   self: Effect.Effect<unknown, unknown, unknown>,
   name: string,
   options: AnyOptions
 ): Effect.Effect<unknown, unknown, unknown> =>
-  Effect.uninterruptibleMask((restore) =>
-    Effect.withFiber((fiber) => {
-      const registry = Context.get(fiber.context as Context.Context<CircuitRegistry>, CircuitRegistry)
-      const clock = fiber.getRef(Clock.Clock)
-      const now = clock.currentTimeMillisUnsafe()
-      const cell = registry.cell(name, now)
-      const call = new Call(cell, clock, options, restore, now)
+  Effect.withFiber((fiber) => {
+    const registry = Context.get(fiber.context as Context.Context<CircuitRegistry>, CircuitRegistry)
+    const clock = fiber.getRef(Clock.Clock)
+    const now = clock.currentTimeMillisUnsafe()
+    const cell = registry.cell(name, now)
 
-      // Admission and the permit are taken in one synchronous step: no other
-      // fiber can run between the check and the update.
-      const admission = Breaker.admit(cell.breaker, now)
-      if (admission === "short-circuit") return call.shortCircuit()
-      if (admission === "probe") cell.apply({ _tag: "ProbeAdmitted", at: now })
-      call.generation = cell.breaker.generation
-      if (cell.active >= cell.maxConcurrent) return call.reject()
-      cell.active++
-      return cell.timeoutMillis === undefined ? call.runInline(self) : call.runRaced(self, cell.timeoutMillis)
+    const admission = Breaker.admit(cell.breaker, now)
+    if (admission === "short-circuit") return shortCircuit(cell, clock, options, now)
+    if (admission === "probe") cell.apply({ _tag: "ProbeAdmitted", at: now })
+    const generation = cell.breaker.generation
+    if (cell.active >= cell.maxConcurrent) return reject(cell, clock, options, now, generation)
+    cell.active++
+
+    // The effect runs in a fiber of its own, started at once: the caller can
+    // then be answered at the deadline even if the effect ignores interruption,
+    // and the permit is returned by that fiber's own end, whenever that is.
+    const child = Effect.runForkWith(fiber.context)(self as Effect.Effect<unknown, unknown, never>)
+    const exit = child.pollUnsafe()
+    if (exit !== undefined) {
+      cell.active--
+      return complete(cell, clock, options, now, generation, exit)
+    }
+    child.addObserver(cell.release)
+    return wait(cell, clock, options, now, generation, child, fiber.context)
+  })
+
+// The effect suspended: wait for its end or its deadline, whichever is first.
+const wait = (
+  cell: Cell,
+  clock: Clock.Clock,
+  options: AnyOptions,
+  startedAt: number,
+  generation: number,
+  child: Fiber.Fiber<unknown, unknown>,
+  context: Context.Context<never>
+): Effect.Effect<unknown, unknown, unknown> =>
+  Effect.callback<unknown, unknown, unknown>((resume) => {
+    let settled = false
+    let entry: Entry | undefined
+    const timeoutMillis = cell.timeoutMillis
+    const removeObserver = child.addObserver((exit) => {
+      if (settled) return
+      settled = true
+      if (entry !== undefined) cell.deadlines().cancel(entry)
+      resume(complete(cell, clock, options, startedAt, generation, exit))
     })
-  )
-
-// One call in flight: what it needs to record its outcome.
-class Call {
-  generation = 0
-  readonly cell: Cell
-  readonly clock: Clock.Clock
-  readonly options: AnyOptions
-  readonly restore: Restore
-  readonly startedAt: number
-
-  constructor(cell: Cell, clock: Clock.Clock, options: AnyOptions, restore: Restore, startedAt: number) {
-    this.cell = cell
-    this.clock = clock
-    this.options = options
-    this.restore = restore
-    this.startedAt = startedAt
-  }
-
-  shortCircuit(): Effect.Effect<unknown, unknown, unknown> {
-    const { cell, startedAt: now } = this
-    const breaker = cell.breaker
-    const state = Breaker.stateName(breaker)
-    cell.apply({ _tag: "ShortCircuited", at: now })
-    cell.emit("short-circuited", now, 0)
-    return this.fail(
-      new CircuitOpenError({
-        circuit: cell.name,
-        state: state === "half-open" || state === "forced-open" ? state : "open",
-        retryAfter: Duration.millis(Breaker.retryAfterMillis(breaker, now))
+    if (timeoutMillis !== undefined && !settled) {
+      entry = cell.deadlines().add(startedAt + timeoutMillis, () => {
+        if (settled) return
+        settled = true
+        removeObserver()
+        child.interruptUnsafe()
+        record(cell, clock, startedAt, generation, "Timeout", "timeout")
+        resume(fail(
+          cell,
+          clock,
+          options,
+          startedAt,
+          withoutStack(() => new CircuitTimeoutError({ circuit: cell.name, timeout: Duration.millis(timeoutMillis) }))
+        ))
+      }, context)
+    }
+    // The caller was interrupted: interrupt the effect, wait for it to end (its
+    // permit is back by then), and record no failure.
+    return Effect.suspend(() => {
+      if (settled) return Effect.void
+      settled = true
+      removeObserver()
+      if (entry !== undefined) cell.deadlines().cancel(entry)
+      return Effect.map(Fiber.interrupt(child), () => {
+        record(cell, clock, startedAt, generation, "Interrupted", "interrupted")
       })
-    )
-  }
-
-  reject(): Effect.Effect<unknown, unknown, unknown> {
-    const { cell, startedAt: now } = this
-    cell.apply({ _tag: "Rejected", at: now, generation: this.generation })
-    cell.emit("rejected", now, 0)
-    return this.fail(new CircuitRejectedError({ circuit: cell.name, maxConcurrentRequests: cell.maxConcurrent }))
-  }
-
-  // Without a timeout the effect runs in the caller's fiber: interrupting the
-  // caller interrupts it directly.
-  runInline(self: Effect.Effect<unknown, unknown, unknown>): Effect.Effect<unknown, unknown, unknown> {
-    return Effect.flatMap(Effect.exit(this.restore(self)), (exit) => {
-      this.cell.active--
-      return this.complete(exit)
     })
-  }
+  })
 
-  // With a timeout the effect runs in a fiber of its own, so that the caller
-  // can be answered at the deadline even if the effect ignores interruption.
-  // The permit is returned by the fiber's own end, whenever that is.
-  runRaced(self: Effect.Effect<unknown, unknown, unknown>, timeoutMillis: number): Effect.Effect<unknown, unknown, unknown> {
-    const cell = this.cell
-    return Effect.flatMap(Effect.forkDetach(self, { uninterruptible: false }), (fiber) => {
-      fiber.addObserver(() => {
-        cell.active--
-      })
-      return Effect.flatMap(
-        Effect.exit(this.restore(Effect.timeoutOption(Fiber.await(fiber), Duration.millis(timeoutMillis)))),
-        (raced) => {
-          if (Exit.isFailure(raced)) {
-            // The caller was interrupted: interrupt the effect and wait for it.
-            return Effect.flatMap(Fiber.interrupt(fiber), () => {
-              this.record("Interrupted", "interrupted")
-              return raced
-            })
-          }
-          if (raced.value._tag === "Some") return this.complete(raced.value.value)
-          fiber.interruptUnsafe()
-          this.record("Timeout", "timeout")
-          return this.fail(new CircuitTimeoutError({ circuit: cell.name, timeout: Duration.millis(timeoutMillis) }))
-        }
-      )
-    })
-  }
-
-  private record(
-    outcome: "Success" | "Failure" | "Timeout" | "Interrupted" | "Ignored",
-    kind: EventKind
-  ): number {
-    const at = this.clock.currentTimeMillisUnsafe()
-    this.cell.apply({ _tag: outcome, at, generation: this.generation })
-    this.cell.emit(kind, at, at - this.startedAt)
-    return at
-  }
-
-  private complete(exit: Exit.Exit<unknown, unknown>): Effect.Effect<unknown, unknown, unknown> {
-    if (Exit.isSuccess(exit)) {
-      this.record("Success", "success")
-      return exit
-    }
-    const cause = exit.cause
-    if (Cause.hasInterruptsOnly(cause)) {
-      this.record("Interrupted", "interrupted")
-      return exit
-    }
-    const error = Cause.findErrorOption(cause)
-    const failure: unknown = error._tag === "Some" ? error.value : cause
-    let counts = true
-    let thrown: Cause.Cause<never> | undefined
-    if (this.options.isFailure !== undefined) {
-      try {
-        counts = this.options.isFailure(failure) !== false
-      } catch (defect) {
-        // A throwing classifier counts the call as failed and surfaces the throw.
-        thrown = Cause.die(defect)
-      }
-    }
-    if (!counts) {
-      this.record("Ignored", "ignored")
-      return exit
-    }
-    this.record("Failure", "failure")
-    if (thrown !== undefined) return Effect.failCause(Cause.combine(cause, thrown))
-    if (error._tag === "Some" && this.options.fallback !== undefined) return this.fallback(error.value, cause)
-    return exit
-  }
-
-  private fail(error: CircuitError): Effect.Effect<unknown, unknown, unknown> {
-    return this.options.fallback === undefined ? Effect.fail(error) : this.fallback(error, Cause.fail(error))
-  }
-
-  private fallback(error: unknown, cause: Cause.Cause<unknown>): Effect.Effect<unknown, unknown, unknown> {
-    const fallback = this.options.fallback!
-    const cell = this.cell
-    return Effect.flatMap(
-      Effect.exit(this.restore(Effect.suspend(() => fallback(error)))),
-      (exit) => {
-        const at = this.clock.currentTimeMillisUnsafe()
-        if (Exit.isSuccess(exit)) {
-          cell.apply({ _tag: "FallbackSuccess", at })
-          cell.emit("fallback-success", at, 0)
-          return exit
-        }
-        if (Cause.hasInterruptsOnly(exit.cause)) return exit
-        cell.apply({ _tag: "FallbackFailure", at })
-        cell.emit("fallback-failure", at, 0)
-        return Cause.findErrorOption(exit.cause)._tag === "Some"
-          ? Effect.fail(new CircuitFallbackError({ circuit: cell.name, cause, fallbackCause: exit.cause }))
-          : Effect.failCause(Cause.combine(cause, exit.cause))
-      }
-    )
-  }
+const shortCircuit = (
+  cell: Cell,
+  clock: Clock.Clock,
+  options: AnyOptions,
+  now: number
+): Effect.Effect<unknown, unknown, unknown> => {
+  const error = cell.openError(now)
+  cell.apply({ _tag: "ShortCircuited", at: now })
+  cell.emit("short-circuited", now, 0)
+  return fail(cell, clock, options, now, error)
 }
 
-// Re-exported so that `isCircuitError` can be used to tell the circuit's own
-// errors from the call's.
-export { isCircuitError }
+const reject = (
+  cell: Cell,
+  clock: Clock.Clock,
+  options: AnyOptions,
+  now: number,
+  generation: number
+): Effect.Effect<unknown, unknown, unknown> => {
+  cell.apply({ _tag: "Rejected", at: now, generation })
+  cell.emit("rejected", now, 0)
+  return fail(
+    cell,
+    clock,
+    options,
+    now,
+    withoutStack(() => new CircuitRejectedError({ circuit: cell.name, maxConcurrentRequests: cell.maxConcurrent }))
+  )
+}
+
+const record = (
+  cell: Cell,
+  clock: Clock.Clock,
+  startedAt: number,
+  generation: number,
+  outcome: "Success" | "Failure" | "Timeout" | "Interrupted" | "Ignored",
+  kind: EventKind
+): void => {
+  const at = clock.currentTimeMillisUnsafe()
+  cell.apply({ _tag: outcome, at, generation })
+  cell.emit(kind, at, at - startedAt)
+}
+
+// Records the outcome of an effect that ended, and says what the caller gets.
+const complete = (
+  cell: Cell,
+  clock: Clock.Clock,
+  options: AnyOptions,
+  startedAt: number,
+  generation: number,
+  exit: Exit.Exit<unknown, unknown>
+): Effect.Effect<unknown, unknown, unknown> => {
+  if (Exit.isSuccess(exit)) {
+    record(cell, clock, startedAt, generation, "Success", "success")
+    return exit
+  }
+  const cause = exit.cause
+  if (Cause.hasInterruptsOnly(cause)) {
+    record(cell, clock, startedAt, generation, "Interrupted", "interrupted")
+    return exit
+  }
+  const error = Cause.findErrorOption(cause)
+  const failure: unknown = error._tag === "Some" ? error.value : cause
+  let counts = true
+  let thrown: Cause.Cause<never> | undefined
+  if (options.isFailure !== undefined) {
+    try {
+      counts = options.isFailure(failure) !== false
+    } catch (defect) {
+      // A throwing classifier counts the call as failed and surfaces the throw.
+      thrown = Cause.die(defect)
+    }
+  }
+  if (!counts) {
+    record(cell, clock, startedAt, generation, "Ignored", "ignored")
+    return exit
+  }
+  record(cell, clock, startedAt, generation, "Failure", "failure")
+  if (thrown !== undefined) return Effect.failCause(Cause.combine(cause, thrown))
+  if (error._tag === "Some" && options.fallback !== undefined) {
+    return fallback(cell, clock, options, startedAt, error.value, cause)
+  }
+  return exit
+}
+
+const fail = (
+  cell: Cell,
+  clock: Clock.Clock,
+  options: AnyOptions,
+  startedAt: number,
+  error: CircuitError
+): Effect.Effect<unknown, unknown, unknown> =>
+  options.fallback === undefined
+    ? Effect.fail(error)
+    : fallback(cell, clock, options, startedAt, error, Cause.fail(error))
+
+// The fallback's result is the call's; it is recorded as an event and never
+// moves the breaker.
+const fallback = (
+  cell: Cell,
+  clock: Clock.Clock,
+  options: AnyOptions,
+  startedAt: number,
+  error: unknown,
+  cause: Cause.Cause<unknown>
+): Effect.Effect<unknown, unknown, unknown> => {
+  let effect: Effect.Effect<unknown, unknown, unknown>
+  try {
+    effect = options.fallback!(error)
+  } catch (defect) {
+    effect = Effect.die(defect)
+  }
+  return Effect.flatMap(Effect.exit(effect), (exit) => {
+    const at = clock.currentTimeMillisUnsafe()
+    if (Exit.isSuccess(exit)) {
+      cell.apply({ _tag: "FallbackSuccess", at })
+      cell.emit("fallback-success", at, at - startedAt)
+      return exit
+    }
+    if (Cause.hasInterruptsOnly(exit.cause)) return exit
+    cell.apply({ _tag: "FallbackFailure", at })
+    cell.emit("fallback-failure", at, at - startedAt)
+    return Cause.findErrorOption(exit.cause)._tag === "Some"
+      ? Effect.fail(new CircuitFallbackError({ circuit: cell.name, cause, fallbackCause: exit.cause }))
+      : Effect.failCause(Cause.combine(cause, exit.cause))
+  })
+}

@@ -12,6 +12,9 @@ import * as Breaker from "../core/Breaker.ts"
 import type { BreakerConfig } from "../core/BreakerConfig.ts"
 import type { CircuitConfig } from "../CircuitConfig.ts"
 import type { CircuitEvent, CircuitTransition, EventKind } from "../CircuitEvent.ts"
+import { Deadlines } from "./deadline.ts"
+import { CircuitOpenError } from "../errors.ts"
+import { withoutStack } from "./withoutStack.ts"
 
 /**
  * Where a registry's cells report to. Kept as plain callbacks so that a
@@ -34,6 +37,45 @@ export class Cell {
 
   readonly name: string
   readonly sink: Sink
+  /** Returns one permit; handed to the effect's fiber as its end observer. */
+  readonly release = (): void => {
+    this.active--
+  }
+  private deadlineQueue: Deadlines | undefined = undefined
+  private lastOpenError: CircuitOpenError | undefined = undefined
+  private lastOpenErrorAt = -1
+  private lastOpenErrorGeneration = -1
+
+  /**
+   * The error for a call short-circuited at `now`. Built without a stack (it
+   * would only show the runtime's frames) and reused for every call of the
+   * same millisecond and state: an open circuit can then answer millions of
+   * calls a second without building millions of errors.
+   */
+  openError(now: number): CircuitOpenError {
+    const breaker = this.breaker
+    if (
+      this.lastOpenError !== undefined && this.lastOpenErrorAt === now &&
+      this.lastOpenErrorGeneration === breaker.generation
+    ) return this.lastOpenError
+    const state = Breaker.stateName(breaker)
+    const error = withoutStack(() =>
+      new CircuitOpenError({
+        circuit: this.name,
+        state: state === "half-open" || state === "forced-open" ? state : "open",
+        retryAfter: Duration.millis(Breaker.retryAfterMillis(breaker, now))
+      })
+    )
+    this.lastOpenError = error
+    this.lastOpenErrorAt = now
+    this.lastOpenErrorGeneration = breaker.generation
+    return error
+  }
+
+  /** The circuit's deadline queue, created on the first call that suspends. */
+  deadlines(): Deadlines {
+    return this.deadlineQueue ??= new Deadlines()
+  }
 
   constructor(name: string, config: CircuitConfig, breakerConfig: BreakerConfig, sink: Sink, now: number) {
     this.name = name
