@@ -223,12 +223,13 @@ const wait = (
         settled = true
         removeObserver()
         child.interruptUnsafe()
-        record(cell, clock, startedAt, generation, "Timeout", "timeout")
+        const at = record(cell, clock, startedAt, generation, "Timeout", "timeout")
         resume(fail(
           cell,
           clock,
           options,
           startedAt,
+          at,
           withoutStack(() => new CircuitTimeoutError({ circuit: cell.name, timeout: Duration.millis(timeoutMillis) }))
         ))
       }, context)
@@ -255,7 +256,7 @@ const shortCircuit = (
   const error = cell.openError(now)
   cell.apply({ _tag: "ShortCircuited", at: now })
   cell.emit("short-circuited", now, 0)
-  return fail(cell, clock, options, now, error)
+  return fail(cell, clock, options, now, now, error)
 }
 
 const reject = (
@@ -272,6 +273,7 @@ const reject = (
     clock,
     options,
     now,
+    now,
     withoutStack(() => new CircuitRejectedError({ circuit: cell.name, maxConcurrentRequests: cell.maxConcurrent }))
   )
 }
@@ -283,10 +285,11 @@ const record = (
   generation: number,
   outcome: "Success" | "Failure" | "Timeout" | "Interrupted" | "Ignored",
   kind: EventKind
-): void => {
+): number => {
   const at = clock.currentTimeMillisUnsafe()
   cell.apply({ _tag: outcome, at, generation })
   cell.emit(kind, at, at - startedAt)
+  return at
 }
 
 // Records the outcome of an effect that ended, and says what the caller gets.
@@ -323,10 +326,10 @@ const complete = (
     record(cell, clock, startedAt, generation, "Ignored", "ignored")
     return exit
   }
-  record(cell, clock, startedAt, generation, "Failure", "failure")
+  const at = record(cell, clock, startedAt, generation, "Failure", "failure")
   if (thrown !== undefined) return Effect.failCause(Cause.combine(cause, thrown))
   if (error._tag === "Some" && options.fallback !== undefined) {
-    return fallback(cell, clock, options, startedAt, error.value, cause)
+    return fallback(cell, clock, options, startedAt, at, error.value, cause)
   }
   return exit
 }
@@ -336,19 +339,22 @@ const fail = (
   clock: Clock.Clock,
   options: AnyOptions,
   startedAt: number,
+  now: number,
   error: CircuitError
 ): Effect.Effect<unknown, unknown, unknown> =>
   options.fallback === undefined
     ? Effect.fail(error)
-    : fallback(cell, clock, options, startedAt, error, Cause.fail(error))
+    : fallback(cell, clock, options, startedAt, now, error, Cause.fail(error))
 
 // The fallback's result is the call's; it is recorded as an event and never
-// moves the breaker.
+// moves the breaker. A fallback that is already a value (`Effect.succeed`)
+// ends when it starts, at `now`, and costs no extra step.
 const fallback = (
   cell: Cell,
   clock: Clock.Clock,
   options: AnyOptions,
   startedAt: number,
+  now: number,
   error: unknown,
   cause: Cause.Cause<unknown>
 ): Effect.Effect<unknown, unknown, unknown> => {
@@ -358,18 +364,29 @@ const fallback = (
   } catch (defect) {
     effect = Effect.die(defect)
   }
-  return Effect.flatMap(Effect.exit(effect), (exit) => {
-    const at = clock.currentTimeMillisUnsafe()
-    if (Exit.isSuccess(exit)) {
-      cell.apply({ _tag: "FallbackSuccess", at })
-      cell.emit("fallback-success", at, at - startedAt)
-      return exit
-    }
-    if (Cause.hasInterruptsOnly(exit.cause)) return exit
-    cell.apply({ _tag: "FallbackFailure", at })
-    cell.emit("fallback-failure", at, at - startedAt)
-    return Cause.findErrorOption(exit.cause)._tag === "Some"
-      ? Effect.fail(new CircuitFallbackError({ circuit: cell.name, cause, fallbackCause: exit.cause }))
-      : Effect.failCause(Cause.combine(cause, exit.cause))
-  })
+  if (Exit.isExit(effect)) return fallbackEnded(cell, startedAt, now, cause, effect)
+  return Effect.flatMap(
+    Effect.exit(effect),
+    (exit) => fallbackEnded(cell, startedAt, clock.currentTimeMillisUnsafe(), cause, exit)
+  )
+}
+
+const fallbackEnded = (
+  cell: Cell,
+  startedAt: number,
+  at: number,
+  cause: Cause.Cause<unknown>,
+  exit: Exit.Exit<unknown, unknown>
+): Effect.Effect<unknown, unknown, unknown> => {
+  if (Exit.isSuccess(exit)) {
+    cell.apply({ _tag: "FallbackSuccess", at })
+    cell.emit("fallback-success", at, at - startedAt)
+    return exit
+  }
+  if (Cause.hasInterruptsOnly(exit.cause)) return exit
+  cell.apply({ _tag: "FallbackFailure", at })
+  cell.emit("fallback-failure", at, at - startedAt)
+  return Cause.findErrorOption(exit.cause)._tag === "Some"
+    ? Effect.fail(new CircuitFallbackError({ circuit: cell.name, cause, fallbackCause: exit.cause }))
+    : Effect.failCause(Cause.combine(cause, exit.cause))
 }
