@@ -37,6 +37,7 @@ import type { BreakerConfig } from "./core/BreakerConfig.ts"
 import type { CircuitEvent, CircuitTransition } from "./CircuitEvent.ts"
 import { CircuitConfigError } from "./errors.ts"
 import { Cell, type Sink } from "./internal/cell.ts"
+import * as CircuitMetrics from "./observability/CircuitMetrics.ts"
 
 /**
  * @since 0.1.0
@@ -88,6 +89,12 @@ export interface CircuitRegistryOptions {
   readonly circuits?: Readonly<Record<string, CircuitConfig.CircuitConfigInput>> | undefined
   /** How many events a slow `Circuit.events` subscriber may lag before it loses the oldest. Default 1024. */
   readonly eventBuffer?: number | undefined
+  /**
+   * Per-circuit metrics and latency percentiles (see `CircuitMetrics`). On by
+   * default; `false` turns them off (no observer, no `Metric` series, no
+   * percentiles in the Hystrix stream).
+   */
+  readonly metrics?: boolean | CircuitMetrics.MetricsOptions | undefined
 }
 
 const decodeOrFail = (
@@ -118,6 +125,13 @@ export const make = Effect.fnUntraced(function*(options: CircuitRegistryOptions 
   // sleep schedule), which keeps an idle circuit small.
   const defaultBreakerConfig = CircuitConfig.toBreakerConfig(defaults)
   const cells = new Map<string, Cell>()
+  // No deadline watcher outlives the registry: its timer would keep the
+  // process alive until the deadline of a call that has long ended.
+  yield* Effect.addFinalizer(() =>
+    Effect.sync(() => {
+      for (const cell of cells.values()) cell.shutdown()
+    })
+  )
   let observers: ReadonlyArray<Observer> = []
 
   const sink: Sink = {
@@ -155,7 +169,7 @@ export const make = Effect.fnUntraced(function*(options: CircuitRegistryOptions 
     return decoded
   }
 
-  return CircuitRegistry.of({
+  const registry = CircuitRegistry.of({
     [TypeId]: TypeId,
     cell,
     lookup: (name) => cells.get(name),
@@ -170,6 +184,10 @@ export const make = Effect.fnUntraced(function*(options: CircuitRegistryOptions 
     events,
     transitions
   })
+  if (options.metrics !== false) {
+    yield* CircuitMetrics.install(registry, options.metrics === true ? {} : options.metrics)
+  }
+  return registry
 })
 
 /**
@@ -221,13 +239,17 @@ export class CircuitRegistry extends Context.Service<CircuitRegistry, CircuitReg
    * @category layers
    */
   static layerConfig(
-    options: { readonly circuits?: ReadonlyArray<string> | undefined; readonly eventBuffer?: number | undefined } = {}
+    options: {
+      readonly circuits?: ReadonlyArray<string> | undefined
+      readonly eventBuffer?: number | undefined
+      readonly metrics?: CircuitRegistryOptions["metrics"]
+    } = {}
   ): Layer.Layer<CircuitRegistry, CircuitConfigError | Config.ConfigError> {
     return Layer.effect(
       CircuitRegistry,
       Effect.flatMap(
         optionsFromConfig(options.circuits ?? []),
-        (read) => make({ ...read, eventBuffer: options.eventBuffer })
+        (read) => make({ ...read, eventBuffer: options.eventBuffer, metrics: options.metrics })
       )
     )
   }

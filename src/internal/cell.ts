@@ -12,6 +12,7 @@ import * as Breaker from "../core/Breaker.ts"
 import type { BreakerConfig } from "../core/BreakerConfig.ts"
 import type { CircuitConfig } from "../CircuitConfig.ts"
 import type { CircuitEvent, CircuitTransition, EventKind } from "../CircuitEvent.ts"
+import type { CircuitStats } from "../observability/CircuitStats.ts"
 import { Deadlines } from "./deadline.ts"
 import { CircuitOpenError } from "../errors.ts"
 import { withoutStack } from "./withoutStack.ts"
@@ -37,6 +38,12 @@ export class Cell {
 
   readonly name: string
   readonly sink: Sink
+  /**
+   * Observability state (counts, latency percentiles), created by the
+   * registry's metrics observer on the circuit's first event: a circuit that
+   * was never called holds nothing here (SPEC 16).
+   */
+  stats: CircuitStats | undefined = undefined
   /** Returns one permit; handed to the effect's fiber as its end observer. */
   readonly release = (): void => {
     this.active--
@@ -75,6 +82,11 @@ export class Cell {
   /** The circuit's deadline queue, created on the first call that suspends. */
   deadlines(): Deadlines {
     return this.deadlineQueue ??= new Deadlines()
+  }
+
+  /** Stops the circuit's deadline watcher, if it has one (the registry is closing). */
+  shutdown(): void {
+    this.deadlineQueue?.shutdown()
   }
 
   constructor(name: string, config: CircuitConfig, breakerConfig: BreakerConfig, sink: Sink, now: number) {

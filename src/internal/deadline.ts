@@ -58,6 +58,19 @@ export class Deadlines {
     this.skipCleared()
   }
 
+  /**
+   * Stops the watcher and forgets every entry, without firing them: used when
+   * the registry's scope closes, so no timer outlives it.
+   */
+  shutdown(): void {
+    const watcher = this.watcher
+    this.watcher = undefined
+    this.armedFor = Infinity
+    this.queue = []
+    this.head = 0
+    watcher?.interruptUnsafe()
+  }
+
   /** Entries still queued (live or not yet skipped), for tests. */
   get size(): number {
     return this.queue.length - this.head
