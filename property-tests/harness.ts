@@ -66,7 +66,7 @@ export const advance = (gap: Gap, now: number, model: M.Model): number => {
   }
 }
 
-const modelStateOf = (b: Breaker.Breaker): string => {
+const coreStateText = (b: Breaker.Breaker): string => {
   const s = b.state
   switch (s._tag) {
     case "Open":
@@ -164,7 +164,7 @@ export const assertWindowShape = (w: Window.Window, where: () => string): void =
 
 /** The core and the model agree on everything observable at `now`. */
 export const assertAgree = (b: Breaker.Breaker, m: M.Model, now: number, where: () => string): void => {
-  eq(modelStateOf(b), modelStateText(m), () => `${where()}: state`)
+  eq(coreStateText(b), modelStateText(m), () => `${where()}: state`)
   eq(Breaker.admit(b, now), M.admit(m, now), () => `${where()}: admit at ${now}`)
   eq(Breaker.retryAfterMillis(b, now), M.retryAfter(m, now), () => `${where()}: retryAfterMillis at ${now}`)
   for (const at of lookaheads(now, m.config.buckets, m.config.bucketMillis)) {

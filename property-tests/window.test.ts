@@ -58,12 +58,13 @@ const modelBuckets = (list: ReadonlyArray<M.Timestamped>, buckets: number, d: nu
   return out
 }
 
+const isEmpty = (c: Window.Counts): boolean => Window.kinds.every((kind) => c[kind] === 0)
+
+/** The core's window, bucket by bucket, empty buckets left out (storing them would be allowed). */
 const coreBuckets = (w: Window.Window) => {
   const out = new Map<number, M.ModelSummary>()
-  for (const bucket of Window.closedBuckets(w)) out.set(bucket.index, summaryOfCounts(bucket.counts))
-  if (Window.requests(w.current) + w.current.shortCircuited + w.current.fallbackSuccess + w.current.fallbackFailure > 0) {
-    out.set(w.currentIndex, summaryOfCounts(w.current))
-  }
+  for (const bucket of Window.closedBuckets(w)) if (!isEmpty(bucket.counts)) out.set(bucket.index, summaryOfCounts(bucket.counts))
+  if (!isEmpty(w.current)) out.set(w.currentIndex, summaryOfCounts(w.current))
   return out
 }
 

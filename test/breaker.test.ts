@@ -167,6 +167,15 @@ describe("Breaker: open → half-open → closed / open", () => {
     assert.strictEqual(Breaker.summaryAt(b, 5300).failure, 1)
   })
 
+  it("an old-generation interruption does not free the probe slot", () => {
+    let b = Breaker.initial(c)
+    const slow = b.generation
+    b = admitProbe(call(b, 100, "Failure"), 5100)
+    b = Breaker.reduce(b, { _tag: "Interrupted", at: 5200, generation: slow })
+    assert.deepStrictEqual(b.state, { _tag: "HalfOpen", openedAt: 100, probing: true })
+    assert.strictEqual(Breaker.admit(b, 5200), "short-circuit")
+  })
+
   it("the n-th consecutive opening lasts sleepWindow(n); a close resets n", () => {
     const growing = config({ requestVolumeThreshold: 1, sleepWindow: (n) => [100, 200, 400][Math.min(n, 3) - 1] ?? 0 })
     let b = tripped(growing, 0)
@@ -216,6 +225,17 @@ describe("Breaker: forced states, reset, reconfigure", () => {
       assert.strictEqual(Breaker.stateName(reset), "closed")
       assert.strictEqual(Breaker.admit(reset, 1800), "allow")
     }
+  })
+
+  it("a failure of a call admitted before a Reset is counted but does not trip the reset circuit", () => {
+    let b = Breaker.initial(c)
+    const before = b.generation
+    b = Breaker.reduce(b, { _tag: "Reset", at: 10 })
+    b = Breaker.reduce(b, { _tag: "Failure", at: 20, generation: before })
+    assert.strictEqual(Breaker.stateName(b), "closed")
+    assert.strictEqual(Breaker.summaryAt(b, 20).failure, 1)
+    b = call(b, 30, "Success") // the next current outcome sees the window as it is: 1 failure of 2
+    assert.strictEqual(Breaker.stateName(b), "open")
   })
 
   it("Reconfigure with a new window shape starts an empty window of that shape; the state stays", () => {
