@@ -11,7 +11,66 @@ const run = (file: string): string =>
 // What each example must print, so that an example that runs but does the wrong thing fails.
 const expected: Record<string, ReadonlyArray<string>> = {
   "basic.ts": ["call 4: PaymentsDown -> open", "short-circuited: Circuit \"payments\" is open", "probe: charged #5 -> closed", "done"],
-  "retry.ts": ["result: [\"result\"]", "circuit: closed"]
+  "retry.ts": ["result: [\"result\"]", "circuit: closed"],
+  "prometheus.ts": [
+    "# TYPE effect_circuit_events_total counter",
+    "effect_circuit_events_total{circuit=\"payments\",event=\"success\"} 2",
+    "effect_circuit_events_total{circuit=\"payments\",event=\"failure\"} 2",
+    "effect_circuit_events_total{circuit=\"payments\",event=\"short-circuited\"} 1",
+    "effect_circuit_state{circuit=\"payments\"} 1",
+    "effect_circuit_state{circuit=\"inventory\"} 0",
+    "effect_circuit_error_percentage{circuit=\"payments\"} 50",
+    "effect_circuit_latency_ms_count{circuit=\"payments\"} 4"
+  ],
+  "hystrix-dashboard.ts": [
+    "stream: 200 text/event-stream",
+    "HystrixCommand payments: ",
+    "HystrixThreadPool payments: ",
+    "HystrixCommand inventory: ",
+    "self-contained: true",
+    "done"
+  ],
+  "otlp.ts": [
+    "collector received effect_circuit_events_total{circuit=payments,event=success} = 3",
+    "collector received effect_circuit_events_total{circuit=payments,event=failure} = 1",
+    "collector received effect_circuit_state{circuit=payments} = 0",
+    "collector received effect_circuit_latency_ms{circuit=payments} = count 4",
+    "no collector: the program ended on time"
+  ],
+  "fallback.ts": [
+    "down: lamp = 42 (cached, after PricingDown)",
+    "circuit pricing: open",
+    "open: lamp = 42 (cached, after CircuitOpenError)",
+    "desk: CircuitFallbackError, the call failed with CircuitOpenError, the fallback with CacheMiss",
+    "fallbacks: 3 succeeded, 1 failed",
+    "timeout: slow price = -1"
+  ],
+  "http-server-middleware.ts": [
+    "GET /recommendations/4 -> 502, circuit open",
+    "GET /recommendations/5 -> 503 (Retry-After: 2), circuit open",
+    "GET /products/1 -> 200 (its own circuit is closed)",
+    "probe: GET /recommendations/6 -> 200",
+    "circuit GET /recommendations/:id: closed",
+    "server closed"
+  ],
+  "http-client.ts": [
+    "request 3: fallback (CircuitOpenError)",
+    "requests that reached the downstream: 2",
+    "after the sleep window: HTTP 200",
+    "done"
+  ],
+  "testing-with-testclock.ts": [
+    "ok - a hanging call fails with CircuitTimeoutError at exactly 1 s",
+    "ok - trips after 3 failures, sleeps 5 s then 10 s, closes on a good probe",
+    "all checks passed"
+  ],
+  "property-testing-your-settings.ts": [
+    "defaults: FAILS",
+    "first try: FAILS",
+    "opened 1 time(s) before the outage",
+    "tuned: holds for 300 random outages",
+    "tuned, partial outage: FAILS"
+  ]
 }
 
 describe("examples", () => {

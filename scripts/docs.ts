@@ -1,0 +1,509 @@
+/**
+ * Generates the API reference, docs/api.md, from the doc comments of every
+ * export of `effect-circuit` (src/index.ts) and `effect-circuit/testing`
+ * (src/testing/index.ts).
+ *
+ * TypeScript 7 has no JavaScript compiler API, so the types come from its
+ * command line: `tsc` emits declaration files (exact signatures, inferred
+ * types spelled out, doc comments kept) into node_modules/.cache, and this
+ * script reads them with a small parser of the declaration-file layout.
+ *
+ *   node scripts/docs.ts            write docs/api.md
+ *   node scripts/docs.ts --check    fail (exit 1) if docs/api.md is not up to date
+ *   node scripts/docs.ts --stdout   print the reference instead of writing it
+ */
+import { execFileSync } from "node:child_process"
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { dirname, join, relative, resolve } from "node:path"
+import { fileURLToPath } from "node:url"
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..")
+const cache = join(root, "node_modules", ".cache", "effect-circuit-docs")
+const out = join(cache, "dts")
+const target = join(root, "docs", "api.md")
+
+// The entry points documented, in order.
+const entries = [
+  { specifier: "effect-circuit", source: "src/index.ts" },
+  { specifier: "effect-circuit/testing", source: "src/testing/index.ts" }
+] as const
+
+// -----------------------------------------------------------------------------
+// Declaration emit
+// -----------------------------------------------------------------------------
+
+const emitDeclarations = (): void => {
+  rmSync(cache, { recursive: true, force: true })
+  mkdirSync(cache, { recursive: true })
+  const up = relative(cache, root)
+  writeFileSync(
+    join(cache, "tsconfig.json"),
+    JSON.stringify(
+      {
+        extends: join(up, "tsconfig.json"),
+        compilerOptions: {
+          noEmit: false,
+          declaration: true,
+          emitDeclarationOnly: true,
+          outDir: "./dts",
+          rootDir: join(up, "src"),
+          // Unused locals do not matter for the reference.
+          noUnusedLocals: false,
+          noUnusedParameters: false
+        },
+        include: entries.map((entry) => join(up, entry.source))
+      },
+      null,
+      2
+    )
+  )
+  const tsc = join(root, "node_modules", "typescript", "bin", "tsc")
+  try {
+    execFileSync(process.execPath, [tsc, "-p", join(cache, "tsconfig.json")], { cwd: root, stdio: "pipe" })
+  } catch (error) {
+    // Type errors do not stop declaration emit; only a missing output does.
+    const stdout = String((error as { stdout?: unknown }).stdout ?? "")
+    if (!existsSync(join(out, "index.d.ts"))) throw new Error(`tsc emitted no declarations:\n${stdout}`)
+  }
+}
+
+// -----------------------------------------------------------------------------
+// A parser of the declaration files tsc writes
+// -----------------------------------------------------------------------------
+
+interface Statement {
+  readonly text: string
+  readonly doc: string | undefined
+}
+
+interface ParsedFile {
+  readonly moduleDoc: string | undefined
+  readonly statements: ReadonlyArray<Statement>
+}
+
+// Brackets opened minus closed on a line, skipping string literals and
+// comments (doc comments inside interfaces have apostrophes).
+const depthChange = (line: string): number => {
+  const trimmed = line.trim()
+  if (trimmed.startsWith("*") || trimmed.startsWith("/*") || trimmed.startsWith("//")) return 0
+  let depth = 0
+  let quote: string | undefined
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i]!
+    if (quote !== undefined) {
+      if (c === "\\") i++
+      else if (c === quote) quote = undefined
+      continue
+    }
+    if (c === "\"" || c === "'" || c === "`") quote = c
+    else if (c === "{" || c === "(" || c === "[") depth++
+    else if (c === "}" || c === ")" || c === "]") depth--
+  }
+  return depth
+}
+
+const cleanDoc = (lines: ReadonlyArray<string>): string => {
+  const body = lines
+    .map((line) => line.trim())
+    .map((line) => line.replace(/^\/\*\*\s?/, "").replace(/\s?\*\/$/, ""))
+    .map((line) => line.replace(/^\* ?/, "").replace(/^\*$/, ""))
+  while (body.length > 0 && body[0]!.trim() === "") body.shift()
+  while (body.length > 0 && body[body.length - 1]!.trim() === "") body.pop()
+  return body.join("\n")
+}
+
+const parseFile = (text: string): ParsedFile => {
+  const lines = text.split("\n")
+  const statements: Array<Statement> = []
+  let moduleDoc: string | undefined
+  let doc: string | undefined
+  let first = true
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!
+    if (line.trim() === "") continue
+    if (line.startsWith("/**")) {
+      const docLines = [line]
+      while (!lines[i]!.includes("*/")) docLines.push(lines[++i]!)
+      // Two doc comments in a row, or one before the imports: the first is the module's.
+      if (doc !== undefined && first) moduleDoc = doc
+      doc = cleanDoc(docLines)
+      continue
+    }
+    if (line.startsWith("//")) continue
+    const statement = [line]
+    let depth = depthChange(line)
+    while (
+      i + 1 < lines.length &&
+      (depth > 0 || (!/[;}]\s*$/.test(statement[statement.length - 1]!) && /^\s/.test(lines[i + 1]!)))
+    ) {
+      const next = lines[++i]!
+      statement.push(next)
+      depth += depthChange(next)
+    }
+    const joined = statement.join("\n")
+    if (joined.startsWith("import ")) {
+      if (doc !== undefined && first) moduleDoc = doc
+      doc = undefined
+      first = false
+      continue
+    }
+    if (first && doc !== undefined && /^export (\*|\{|type \{)/.test(joined)) {
+      moduleDoc = doc
+      doc = undefined
+    }
+    first = false
+    statements.push({ text: joined, doc })
+    doc = undefined
+  }
+  if (first && doc !== undefined) moduleDoc = doc
+  return { moduleDoc, statements }
+}
+
+const fileCache = new Map<string, ParsedFile>()
+const dtsOf = (source: string): string => join(out, relative(join(root, "src"), source).replace(/\.ts$/, ".d.ts"))
+const load = (source: string): ParsedFile => {
+  let parsed = fileCache.get(source)
+  if (parsed === undefined) {
+    parsed = parseFile(readFileSync(dtsOf(source), "utf8"))
+    fileCache.set(source, parsed)
+  }
+  return parsed
+}
+
+// -----------------------------------------------------------------------------
+// Exports
+// -----------------------------------------------------------------------------
+
+interface Declaration {
+  readonly name: string
+  readonly kind: "const" | "function" | "class" | "interface" | "type" | "namespace" | "enum"
+  /** Every statement of the declaration (function overloads, a class and its `_base`). */
+  readonly texts: ReadonlyArray<string>
+  readonly doc: string | undefined
+  /** Documented static members of a class. */
+  readonly statics: ReadonlyArray<{ readonly name: string; readonly text: string; readonly doc: string }>
+}
+
+type Resolved =
+  | { readonly _tag: "Namespace"; readonly source: string }
+  | { readonly _tag: "Declaration"; readonly declaration: Declaration; readonly source: string }
+
+const declarationPattern = /^(?:export )?(?:declare )?(const|function|class|interface|type|namespace|enum) ([A-Za-z_$][\w$]*)/
+
+const resolveSpecifier = (from: string, specifier: string): string => resolve(dirname(from), specifier)
+
+const staticMembers = (text: string): Declaration["statics"] => {
+  const members: Array<{ name: string; text: string; doc: string }> = []
+  const lines = text.split("\n")
+  for (let i = 0; i < lines.length; i++) {
+    if (!lines[i]!.startsWith("    /**")) continue
+    const docLines = [lines[i]!]
+    while (!lines[i]!.includes("*/")) docLines.push(lines[++i]!)
+    const head = lines[i + 1]
+    const match = head === undefined ? null : /^ {4}static (?:readonly )?([A-Za-z_$][\w$]*)/.exec(head)
+    if (match === null) continue
+    const member = [head!]
+    let depth = depthChange(head!)
+    let j = i + 1
+    while (j + 1 < lines.length && (depth > 0 || !/;\s*$/.test(member[member.length - 1]!))) {
+      const next = lines[++j]!
+      member.push(next)
+      depth += depthChange(next)
+    }
+    members.push({ name: match[1]!, text: member.map((l) => l.slice(4)).join("\n"), doc: cleanDoc(docLines) })
+  }
+  return members
+}
+
+const findDeclaration = (source: string, name: string): Declaration | undefined => {
+  const file = load(source)
+  const texts: Array<string> = []
+  let doc: string | undefined
+  let kind: Declaration["kind"] | undefined
+  let statics: Declaration["statics"] = []
+  for (const statement of file.statements) {
+    const match = declarationPattern.exec(statement.text)
+    if (match === null || match[2] !== name) continue
+    kind ??= match[1] as Declaration["kind"]
+    doc ??= statement.doc
+    texts.push(statement.text)
+    if (match[1] === "class") {
+      statics = staticMembers(statement.text)
+      // `class X extends X_base`: show what the base is made of.
+      const base = /extends ([A-Za-z_$][\w$]*_base)\b/.exec(statement.text)
+      const baseStatement = base === null
+        ? undefined
+        : file.statements.find((s) => s.text.startsWith(`declare const ${base[1]}:`))
+      if (baseStatement !== undefined) texts.unshift(baseStatement.text)
+    }
+  }
+  return kind === undefined ? undefined : { name, kind, texts, doc, statics }
+}
+
+const namedExports = (text: string): Array<{ readonly local: string; readonly exported: string }> => {
+  const inner = /\{([^}]*)\}/.exec(text)?.[1] ?? ""
+  return inner.split(",").map((part) => part.trim()).filter((part) => part !== "").map((part) => {
+    const [local, exported] = part.replace(/^type /, "").split(/\s+as\s+/)
+    return { local: local!, exported: exported ?? local! }
+  })
+}
+
+const fromClause = (text: string): string | undefined => /from ["']([^"']+)["']/.exec(text)?.[1]
+
+const resolveExport = (source: string, name: string): Resolved | undefined => {
+  const file = load(source)
+  const declaration = findDeclaration(source, name)
+  if (declaration !== undefined && /^export /.test(declaration.texts[declaration.texts.length - 1]!)) {
+    return { _tag: "Declaration", declaration, source }
+  }
+  for (const statement of file.statements) {
+    const text = statement.text
+    const from = fromClause(text)
+    const star = /^export \* as ([A-Za-z_$][\w$]*) from/.exec(text)
+    if (star !== null && star[1] === name && from !== undefined) {
+      return { _tag: "Namespace", source: resolveSpecifier(source, from) }
+    }
+    if (/^export (type )?\{/.test(text)) {
+      for (const { exported, local } of namedExports(text)) {
+        if (exported !== name) continue
+        if (from !== undefined) return resolveExport(resolveSpecifier(source, from), local)
+        const found = findDeclaration(source, local)
+        if (found !== undefined) return { _tag: "Declaration", declaration: { ...found, name }, source }
+      }
+    }
+  }
+  for (const statement of file.statements) {
+    const from = fromClause(statement.text)
+    if (/^export \* from/.test(statement.text) && from !== undefined) {
+      const found = resolveExport(resolveSpecifier(source, from), name)
+      if (found !== undefined) return found
+    }
+  }
+  return undefined
+}
+
+// Every name a module exports, in source order.
+const exportedNames = (source: string): Array<string> => {
+  const names: Array<string> = []
+  const add = (name: string) => {
+    if (!names.includes(name)) names.push(name)
+  }
+  for (const statement of load(source).statements) {
+    const text = statement.text
+    if (!text.startsWith("export ")) continue
+    const declared = declarationPattern.exec(text)
+    if (declared !== null) {
+      add(declared[2]!)
+      continue
+    }
+    const star = /^export \* as ([A-Za-z_$][\w$]*) from/.exec(text)
+    if (star !== null) {
+      add(star[1]!)
+      continue
+    }
+    const from = fromClause(text)
+    if (/^export \* from/.test(text) && from !== undefined) {
+      for (const name of exportedNames(resolveSpecifier(source, from))) add(name)
+      continue
+    }
+    if (/^export (type )?\{/.test(text)) for (const { exported } of namedExports(text)) add(exported)
+  }
+  return names
+}
+
+// -----------------------------------------------------------------------------
+// Markdown
+// -----------------------------------------------------------------------------
+
+const tag = (doc: string | undefined, name: string): string | undefined =>
+  doc === undefined ? undefined : new RegExp(`^@${name}\\s+(.*)$`, "m").exec(doc)?.[1]?.trim()
+
+const body = (doc: string | undefined): string =>
+  doc === undefined ? "" : doc.split("\n").filter((line) => !/^@(since|category)\b/.test(line)).join("\n").trim()
+
+const isInternal = (doc: string | undefined): boolean => doc !== undefined && /^@internal\b/m.test(doc)
+
+const signature = (declaration: Declaration): string =>
+  declaration.texts
+    .map((text) => text.replace(/^export /, "").replace(/^declare /, ""))
+    .map((text) => {
+      // A class: its head; its documented statics are listed on their own.
+      if (/^(abstract )?class /.test(text)) {
+        const head = text.split("\n")[0]!.replace(/\s*\{\s*$/, "")
+        return head
+      }
+      return text
+    })
+    .join("\n")
+
+const anchor = (title: string): string =>
+  title.toLowerCase().replace(/[^a-z0-9 -]/g, "").trim().replace(/\s+/g, "-")
+
+const sourceLink = (source: string): string => {
+  const path = relative(root, source).split("\\").join("/")
+  return `[${path}](../${path})`
+}
+
+interface Section {
+  readonly title: string
+  /** The namespace it documents (`Circuit`), or `undefined` for names exported one by one. */
+  readonly namespace: string | undefined
+  readonly specifier: string
+  readonly source: string
+  readonly doc: string | undefined
+  readonly members: Array<{ readonly qualified: string; readonly declaration: Declaration }>
+  /** Members of a namespace that are also exported by name, and from where. */
+  readonly alsoByName: Array<{ readonly name: string; readonly specifier: string }>
+}
+
+// The doc comment that opens a source file, if it documents the module (it
+// is followed by the imports, another doc comment, or re-exports).
+const moduleDocOf = (source: string): string | undefined => {
+  const text = readFileSync(source, "utf8")
+  if (!text.startsWith("/**")) return undefined
+  const end = text.indexOf("*/")
+  const next = text.slice(end + 2).trimStart()
+  return /^(import |\/\*\*|export \*|export (type )?\{)/.test(next) || next === ""
+    ? cleanDoc(text.slice(0, end + 2).split("\n"))
+    : undefined
+}
+
+const baseName = (source: string): string => source.split(/[\\/]/).pop()!.replace(/\.ts$/, "")
+
+const renderMember = (qualified: string, declaration: Declaration): Array<string> => {
+  const lines: Array<string> = []
+  lines.push(`#### \`${qualified}\``, "")
+  const since = tag(declaration.doc, "since")
+  lines.push("```ts", signature(declaration), "```", "")
+  const text = body(declaration.doc)
+  if (text !== "") lines.push(text, "")
+  if (declaration.doc === undefined) lines.push("*(no doc comment)*", "")
+  if (since !== undefined) lines.push(`*Since ${since}*`, "")
+  for (const member of declaration.statics) {
+    if (isInternal(member.doc)) continue
+    lines.push(`#### \`${qualified}.${member.name}\``, "", "```ts", member.text, "```", "")
+    const memberText = body(member.doc)
+    if (memberText !== "") lines.push(memberText, "")
+    const memberSince = tag(member.doc, "since")
+    if (memberSince !== undefined) lines.push(`*Since ${memberSince}*`, "")
+  }
+  return lines
+}
+
+const importLine = (section: Section): string => {
+  const names = section.namespace !== undefined
+    ? [section.namespace]
+    : section.members.map((member) => member.qualified)
+  return `\`import { ${names.join(", ")} } from "${section.specifier}"\``
+}
+
+const renderSection = (section: Section): Array<string> => {
+  const lines: Array<string> = [`## ${section.title}`, "", `${importLine(section)} · ${sourceLink(section.source)}`, ""]
+  const specifiers = [...new Set(section.alsoByName.map((also) => also.specifier))]
+  for (const specifier of specifiers) {
+    const names = section.alsoByName.filter((also) => also.specifier === specifier).map((also) => `\`${also.name}\``)
+    lines.push(`Also exported by name from \`${specifier}\`: ${names.join(", ")}.`, "")
+  }
+  const doc = body(section.doc)
+  if (doc !== "") lines.push(doc, "")
+  const byCategory = new Map<string, Array<Section["members"][number]>>()
+  for (const member of section.members) {
+    const category = tag(member.declaration.doc, "category") ?? "other"
+    const list = byCategory.get(category) ?? []
+    list.push(member)
+    byCategory.set(category, list)
+  }
+  const categories = [...byCategory.keys()].sort((a, b) => a === "other" ? 1 : b === "other" ? -1 : a.localeCompare(b))
+  for (const category of categories) {
+    lines.push(`### ${category}`, "")
+    for (const member of byCategory.get(category)!) lines.push(...renderMember(member.qualified, member.declaration))
+  }
+  return lines
+}
+
+// One section per namespace, and one per source file for what is exported by name.
+const sectionsOf = (entry: (typeof entries)[number], sections: Map<string, Section>): void => {
+  const source = join(root, entry.source)
+  const titled = (title: string) => entry.specifier === "effect-circuit" ? title : `${title} (${entry.specifier})`
+  for (const name of exportedNames(source)) {
+    const resolved = resolveExport(source, name)
+    if (resolved === undefined) throw new Error(`${entry.specifier}: cannot resolve the export ${name}`)
+    if (resolved._tag === "Namespace") {
+      if (sections.has(resolved.source)) continue
+      const members = exportedNames(resolved.source).flatMap((member) => {
+        const inner = resolveExport(resolved.source, member)
+        if (inner === undefined || inner._tag !== "Declaration" || isInternal(inner.declaration.doc)) return []
+        return [{ qualified: `${name}.${member}`, declaration: inner.declaration }]
+      })
+      sections.set(resolved.source, {
+        title: titled(name),
+        namespace: name,
+        specifier: entry.specifier,
+        source: resolved.source,
+        doc: moduleDocOf(resolved.source),
+        members,
+        alsoByName: []
+      })
+      continue
+    }
+    if (isInternal(resolved.declaration.doc)) continue
+    const existing = sections.get(resolved.source)
+    if (existing === undefined) {
+      sections.set(resolved.source, {
+        title: titled(baseName(resolved.source)),
+        namespace: undefined,
+        specifier: entry.specifier,
+        source: resolved.source,
+        doc: moduleDocOf(resolved.source),
+        members: [{ qualified: name, declaration: resolved.declaration }],
+        alsoByName: []
+      })
+    } else if (existing.namespace !== undefined) {
+      // Documented in its namespace already: just say it can be imported by name too.
+      if (!existing.alsoByName.some((also) => also.name === name && also.specifier === entry.specifier)) {
+        existing.alsoByName.push({ name, specifier: entry.specifier })
+      }
+    } else if (!existing.members.some((member) => member.qualified === name)) {
+      existing.members.push({ qualified: name, declaration: resolved.declaration })
+    }
+  }
+}
+
+const generate = (): string => {
+  emitDeclarations()
+  const bySource = new Map<string, Section>()
+  for (const entry of entries) sectionsOf(entry, bySource)
+  const sections = [...bySource.values()]
+  const lines: Array<string> = [
+    "# API reference",
+    "",
+    "<!-- Generated by `npm run docs` (scripts/docs.ts) from the doc comments in src/. Do not edit by hand. -->",
+    "",
+    "Every export of `effect-circuit` and `effect-circuit/testing`, with its signature as `tsc` declares it.",
+    "`effect-circuit/core` and `effect-circuit/http` re-export `Breaker`, `BreakerConfig`, `Window` and",
+    "`CircuitMiddleware`, `CircuitHttpClient`, documented below.",
+    "",
+    "## Contents",
+    ""
+  ]
+  for (const section of sections) lines.push(`- [${section.title}](#${anchor(section.title)})`)
+  lines.push("")
+  for (const section of sections) lines.push(...renderSection(section))
+  return lines.join("\n").replace(/\n{3,}/g, "\n\n").trimEnd() + "\n"
+}
+
+const args = process.argv.slice(2)
+const reference = generate()
+if (args.includes("--stdout")) {
+  process.stdout.write(reference)
+} else if (args.includes("--check")) {
+  const current = existsSync(target) ? readFileSync(target, "utf8") : ""
+  if (current !== reference) {
+    console.error("docs/api.md is out of date: run `npm run docs`.")
+    process.exit(1)
+  }
+  console.log("docs/api.md is up to date.")
+} else {
+  writeFileSync(target, reference)
+  console.log(`wrote ${relative(root, target)}`)
+}
