@@ -749,15 +749,28 @@ const sleepFunction = (sleepWindow: Duration.Duration | SleepSchedule): (opening
   type Step = (now: number, input: number) => Effect.Effect<[unknown, Duration.Duration], unknown>
   let step: Step | undefined
   let now = 0
-  return (opening) => {
-    while (delays.length < opening && !ended) {
+  // One step of the schedule, or undefined once it has ended. A schedule that
+  // fails, dies or throws counts as ended, as in effect/persistence: the
+  // breaker's reducer must never throw.
+  const next = (): number | undefined => {
+    try {
       if (step === undefined) step = Effect.runSync(Schedule.toStep(schedule)) as Step
       const exit = Effect.runSyncExit(step(now, delays.length + 1))
-      if (Exit.isFailure(exit)) {
+      if (Exit.isFailure(exit)) return undefined
+      const delay = Duration.toMillis(exit.value[1])
+      return Number.isNaN(delay) || delay < 0 ? 0 : delay
+    } catch {
+      return undefined
+    }
+  }
+  return (opening) => {
+    // The memo is bounded: past 10,000 consecutive openings the last delay repeats.
+    while (delays.length < opening && delays.length < 10_000 && !ended) {
+      const delay = next()
+      if (delay === undefined) {
         ended = true
         break
       }
-      const delay = Duration.toMillis(exit.value[1])
       delays.push(delay)
       now += delay
     }

@@ -166,22 +166,29 @@ export const withCircuit: {
 // the effect's fiber, and, when the effect completes at once, recording its
 // outcome. No other fiber can run in between, so no lock is needed, and a
 // call that never suspends costs no timer and no wait.
+//
+// It all happens inside `Effect.callback`'s registration on purpose: if the
+// effect's first synchronous steps wake a fiber that interrupts the caller
+// there and then, the runtime delivers that interruption to the cleanup this
+// registration returns, so the effect is interrupted, its permit returned and
+// its outcome recorded, whatever the moment.
 const execute = (
   self: Effect.Effect<unknown, unknown, unknown>,
   name: string,
   options: AnyOptions
 ): Effect.Effect<unknown, unknown, unknown> =>
-  Effect.withFiber((fiber) => {
+  Effect.callback<unknown, unknown, unknown>((resume) => {
+    const fiber = Fiber.getCurrent()!
     const registry = Context.get(fiber.context as Context.Context<CircuitRegistry>, CircuitRegistry)
     const clock = fiber.getRef(Clock.Clock)
     const now = clock.currentTimeMillisUnsafe()
     const cell = registry.cell(name, now)
 
     const admission = Breaker.admit(cell.breaker, now)
-    if (admission === "short-circuit") return shortCircuit(cell, clock, options, now)
+    if (admission === "short-circuit") return resume(shortCircuit(cell, clock, options, now))
     if (admission === "probe") cell.apply({ _tag: "ProbeAdmitted", at: now })
     const generation = cell.breaker.generation
-    if (cell.active >= cell.maxConcurrent) return reject(cell, clock, options, now, generation)
+    if (cell.active >= cell.maxConcurrent) return resume(reject(cell, clock, options, now, generation))
     cell.active++
 
     // The effect runs in a fiber of its own, started at once: the caller can
@@ -191,13 +198,14 @@ const execute = (
     const exit = child.pollUnsafe()
     if (exit !== undefined) {
       cell.active--
-      return complete(cell, clock, options, now, generation, exit)
+      return resume(complete(cell, clock, options, now, generation, exit))
     }
     child.addObserver(cell.release)
-    return wait(cell, clock, options, now, generation, child, fiber.context)
+    return wait(cell, clock, options, now, generation, child, fiber.context, resume)
   })
 
 // The effect suspended: wait for its end or its deadline, whichever is first.
+// Returns what to do if the caller is interrupted meanwhile.
 const wait = (
   cell: Cell,
   clock: Clock.Clock,
@@ -205,47 +213,47 @@ const wait = (
   startedAt: number,
   generation: number,
   child: Fiber.Fiber<unknown, unknown>,
-  context: Context.Context<never>
-): Effect.Effect<unknown, unknown, unknown> =>
-  Effect.callback<unknown, unknown, unknown>((resume) => {
-    let settled = false
-    let entry: Entry | undefined
-    const timeoutMillis = cell.timeoutMillis
-    const removeObserver = child.addObserver((exit) => {
+  context: Context.Context<never>,
+  resume: (effect: Effect.Effect<unknown, unknown, unknown>) => void
+): Effect.Effect<void> => {
+  let settled = false
+  let entry: Entry | undefined
+  const timeoutMillis = cell.timeoutMillis
+  const removeObserver = child.addObserver((exit) => {
+    if (settled) return
+    settled = true
+    if (entry !== undefined) cell.deadlines().cancel(entry)
+    resume(complete(cell, clock, options, startedAt, generation, exit))
+  })
+  if (timeoutMillis !== undefined && !settled) {
+    entry = cell.deadlines().add(startedAt + timeoutMillis, () => {
       if (settled) return
       settled = true
-      if (entry !== undefined) cell.deadlines().cancel(entry)
-      resume(complete(cell, clock, options, startedAt, generation, exit))
-    })
-    if (timeoutMillis !== undefined && !settled) {
-      entry = cell.deadlines().add(startedAt + timeoutMillis, () => {
-        if (settled) return
-        settled = true
-        removeObserver()
-        child.interruptUnsafe()
-        const at = record(cell, clock, startedAt, generation, "Timeout", "timeout")
-        resume(fail(
-          cell,
-          clock,
-          options,
-          startedAt,
-          at,
-          withoutStack(() => new CircuitTimeoutError({ circuit: cell.name, timeout: Duration.millis(timeoutMillis) }))
-        ))
-      }, context)
-    }
-    // The caller was interrupted: interrupt the effect, wait for it to end (its
-    // permit is back by then), and record no failure.
-    return Effect.suspend(() => {
-      if (settled) return Effect.void
-      settled = true
       removeObserver()
-      if (entry !== undefined) cell.deadlines().cancel(entry)
-      return Effect.map(Fiber.interrupt(child), () => {
-        record(cell, clock, startedAt, generation, "Interrupted", "interrupted")
-      })
+      child.interruptUnsafe()
+      const at = record(cell, clock, startedAt, generation, "Timeout", "timeout")
+      resume(fail(
+        cell,
+        clock,
+        options,
+        startedAt,
+        at,
+        withoutStack(() => new CircuitTimeoutError({ circuit: cell.name, timeout: Duration.millis(timeoutMillis) }))
+      ))
+    }, context)
+  }
+  // The caller was interrupted: interrupt the effect, wait for it to end (its
+  // permit is back by then), and record no failure.
+  return Effect.suspend(() => {
+    if (settled) return Effect.void
+    settled = true
+    removeObserver()
+    if (entry !== undefined) cell.deadlines().cancel(entry)
+    return Effect.map(Fiber.interrupt(child), () => {
+      record(cell, clock, startedAt, generation, "Interrupted", "interrupted")
     })
   })
+}
 
 const shortCircuit = (
   cell: Cell,
