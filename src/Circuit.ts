@@ -172,7 +172,7 @@ export const reset = (name: string): Effect.Effect<void, never, CircuitRegistry>
  * @category streams
  */
 export const events: Stream.Stream<CircuitEvent, never, CircuitRegistry> = Stream.unwrap(
-  Effect.map(Effect.service(CircuitRegistry), (registry) => Stream.fromPubSub(registry.events))
+  Effect.map(Effect.service(CircuitRegistry), (registry) => registry.eventStream)
 )
 
 /**

@@ -31,10 +31,10 @@
  *
  * @since 0.1.0
  */
-import { Config, Context, Effect, Exit, Layer, PubSub } from "effect"
+import { Config, Context, Effect, Exit, Layer, PubSub, Stream } from "effect"
 import * as CircuitConfig from "./CircuitConfig.ts"
 import type { BreakerConfig } from "./core/BreakerConfig.ts"
-import type { CircuitEvent, CircuitTransition } from "./CircuitEvent.ts"
+import type { CircuitEvent, CircuitTransition, EventKind } from "./CircuitEvent.ts"
 import { CircuitConfigError } from "./errors.ts"
 import { Cell, type Sink } from "./internal/cell.ts"
 import * as CircuitMetrics from "./observability/CircuitMetrics.ts"
@@ -54,7 +54,8 @@ export const TypeId: "~effect-circuit/CircuitRegistry" = "~effect-circuit/Circui
  * @category models
  */
 export interface Observer {
-  readonly event?: ((event: CircuitEvent, cell: Cell) => void) | undefined
+  /** Called with the event's parts rather than a `CircuitEvent`, so that no object is built per call for it. */
+  readonly event?: ((cell: Cell, kind: EventKind, at: number, durationMillis: number) => void) | undefined
   readonly transition?: ((transition: CircuitTransition, cell: Cell) => void) | undefined
 }
 
@@ -75,6 +76,8 @@ export interface CircuitRegistryShape {
   /** Adds an observer; returns the function that removes it. */
   readonly observe: (observer: Observer) => () => void
   readonly events: PubSub.PubSub<CircuitEvent>
+  /** The events as a stream; events are published only while such a stream runs. */
+  readonly eventStream: Stream.Stream<CircuitEvent>
   readonly transitions: PubSub.PubSub<CircuitTransition>
 }
 
@@ -134,20 +137,36 @@ export const make = Effect.fnUntraced(function*(options: CircuitRegistryOptions 
   )
   let observers: ReadonlyArray<Observer> = []
 
+  // An event object is built and published only while someone subscribes to
+  // `Circuit.events`: a call pays nothing for a stream nobody reads.
+  let eventSubscribers = 0
+  let eventObservers: ReadonlyArray<NonNullable<Observer["event"]>> = []
   const sink: Sink = {
-    event: (event) => {
-      PubSub.publishUnsafe(events, event)
-      for (const observer of observers) {
-        if (observer.event !== undefined) observer.event(event, cells.get(event.circuit)!)
-      }
+    event: (cell, kind, at, durationMillis) => {
+      if (eventSubscribers > 0) PubSub.publishUnsafe(events, { circuit: cell.name, kind, at, durationMillis })
+      for (let i = 0; i < eventObservers.length; i++) eventObservers[i]!(cell, kind, at, durationMillis)
     },
-    transition: (transition) => {
+    transition: (cell, transition) => {
       PubSub.publishUnsafe(transitions, transition)
       for (const observer of observers) {
-        if (observer.transition !== undefined) observer.transition(transition, cells.get(transition.circuit)!)
+        if (observer.transition !== undefined) observer.transition(transition, cell)
       }
     }
   }
+  const eventStream = Stream.unwrap(
+    Effect.as(
+      Effect.acquireRelease(
+        Effect.sync(() => {
+          eventSubscribers++
+        }),
+        () =>
+          Effect.sync(() => {
+            eventSubscribers--
+          })
+      ),
+      Stream.fromPubSub(events)
+    )
+  )
 
   const cell = (name: string, now: number): Cell => {
     let found = cells.get(name)
@@ -177,10 +196,13 @@ export const make = Effect.fnUntraced(function*(options: CircuitRegistryOptions 
     configure,
     observe: (observer) => {
       observers = [...observers, observer]
+      eventObservers = observers.flatMap((o) => o.event === undefined ? [] : [o.event])
       return () => {
         observers = observers.filter((o) => o !== observer)
+        eventObservers = observers.flatMap((o) => o.event === undefined ? [] : [o.event])
       }
     },
+    eventStream,
     events,
     transitions
   })

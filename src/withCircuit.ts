@@ -352,7 +352,7 @@ const fail = (
 ): Effect.Effect<unknown, unknown, unknown> =>
   options.fallback === undefined
     ? Effect.fail(error)
-    : fallback(cell, clock, options, startedAt, now, error, Cause.fail(error))
+    : fallback(cell, clock, options, startedAt, now, error, undefined)
 
 // The fallback's result is the call's; it is recorded as an event and never
 // moves the breaker. A fallback that is already a value (`Effect.succeed`)
@@ -364,7 +364,8 @@ const fallback = (
   startedAt: number,
   now: number,
   error: unknown,
-  cause: Cause.Cause<unknown>
+  // The call's cause; undefined when it is just `error` (built only if the fallback fails).
+  cause: Cause.Cause<unknown> | undefined
 ): Effect.Effect<unknown, unknown, unknown> => {
   let effect: Effect.Effect<unknown, unknown, unknown>
   try {
@@ -372,10 +373,10 @@ const fallback = (
   } catch (defect) {
     effect = Effect.die(defect)
   }
-  if (Exit.isExit(effect)) return fallbackEnded(cell, startedAt, now, cause, effect)
+  if (Exit.isExit(effect)) return fallbackEnded(cell, startedAt, now, error, cause, effect)
   return Effect.flatMap(
     Effect.exit(effect),
-    (exit) => fallbackEnded(cell, startedAt, clock.currentTimeMillisUnsafe(), cause, exit)
+    (exit) => fallbackEnded(cell, startedAt, clock.currentTimeMillisUnsafe(), error, cause, exit)
   )
 }
 
@@ -383,7 +384,8 @@ const fallbackEnded = (
   cell: Cell,
   startedAt: number,
   at: number,
-  cause: Cause.Cause<unknown>,
+  error: unknown,
+  callCause: Cause.Cause<unknown> | undefined,
   exit: Exit.Exit<unknown, unknown>
 ): Effect.Effect<unknown, unknown, unknown> => {
   if (Exit.isSuccess(exit)) {
@@ -394,6 +396,7 @@ const fallbackEnded = (
   if (Cause.hasInterruptsOnly(exit.cause)) return exit
   cell.apply({ _tag: "FallbackFailure", at })
   cell.emit("fallback-failure", at, at - startedAt)
+  const cause = callCause ?? Cause.fail(error)
   return Cause.findErrorOption(exit.cause)._tag === "Some"
     ? Effect.fail(new CircuitFallbackError({ circuit: cell.name, cause, fallbackCause: exit.cause }))
     : Effect.failCause(Cause.combine(cause, exit.cause))

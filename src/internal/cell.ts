@@ -11,7 +11,7 @@ import { Duration } from "effect"
 import * as Breaker from "../core/Breaker.ts"
 import type { BreakerConfig } from "../core/BreakerConfig.ts"
 import type { CircuitConfig } from "../CircuitConfig.ts"
-import type { CircuitEvent, CircuitTransition, EventKind } from "../CircuitEvent.ts"
+import type { CircuitTransition, EventKind } from "../CircuitEvent.ts"
 import type { CircuitStats } from "../observability/CircuitStats.ts"
 import { Deadlines } from "./deadline.ts"
 import { CircuitOpenError } from "../errors.ts"
@@ -22,8 +22,8 @@ import { withoutStack } from "./withoutStack.ts"
  * cell holds no fiber, timer or queue of its own (SPEC 16).
  */
 export interface Sink {
-  readonly event: (event: CircuitEvent) => void
-  readonly transition: (transition: CircuitTransition) => void
+  readonly event: (cell: Cell, kind: EventKind, at: number, durationMillis: number) => void
+  readonly transition: (cell: Cell, transition: CircuitTransition) => void
 }
 
 export class Cell {
@@ -106,13 +106,13 @@ export class Cell {
     if (after.generation !== before.generation) {
       const from = Breaker.stateName(before)
       const to = Breaker.stateName(after)
-      this.sink.transition({ circuit: this.name, from, to, at: event.at })
+      this.sink.transition(this, { circuit: this.name, from, to, at: event.at })
     }
     return after
   }
 
   emit(kind: EventKind, at: number, durationMillis: number): void {
-    this.sink.event({ circuit: this.name, kind, at, durationMillis })
+    this.sink.event(this, kind, at, durationMillis)
   }
 
   reconfigure(config: CircuitConfig, breakerConfig: BreakerConfig, now: number): void {

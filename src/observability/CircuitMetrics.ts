@@ -257,8 +257,8 @@ export const install = (
       return stats
     }
     const stop = registry.observe({
-      event: (event, cell) => {
-        ;(cell.stats ?? create(cell)).record(event.kind, event.at, event.durationMillis, cell)
+      event: (cell, kind, at, durationMillis) => {
+        ;(cell.stats ?? create(cell)).record(kind, at, durationMillis, cell)
       },
       transition: (_, cell) => {
         if (cell.stats === undefined) create(cell)
