@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Data, Deferred, Duration, Effect, Exit, Fiber, Ref, Schedule, Stream } from "effect"
+import { Cause, ConfigProvider, Data, Deferred, Duration, Effect, Exit, Fiber, Ref, Schedule, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import {
   Circuit,
@@ -449,6 +449,41 @@ describe("Circuit management", () => {
       assert.strictEqual((yield* Circuit.snapshot("a")).config.requestVolumeThreshold, 7)
       assert.strictEqual((yield* Circuit.snapshot("b")).config.requestVolumeThreshold, 20)
     }).pipe(Effect.provide(CircuitRegistry.layer({ circuits: { a: { requestVolumeThreshold: 7 } } }))))
+
+  it.effect("layerConfig reads the defaults and each listed circuit from environment variables", () =>
+    Effect.gen(function*() {
+      yield* succeed("payments-eu")
+      yield* succeed("search")
+      const payments = yield* Circuit.snapshot("payments-eu")
+      assert.strictEqual(payments.config.requestVolumeThreshold, 7)
+      assert.strictEqual(Duration.toMillis(payments.config.timeout), 2000)
+      assert.strictEqual(payments.config.errorPercentThreshold, 30, "unset fields fall back to the env defaults")
+      const search = yield* Circuit.snapshot("search")
+      assert.strictEqual(search.config.errorPercentThreshold, 30)
+      assert.strictEqual(search.config.requestVolumeThreshold, 20)
+    }).pipe(
+      Effect.provide(CircuitRegistry.layerConfig({ circuits: ["payments-eu"] })),
+      Effect.provide(ConfigProvider.layer(ConfigProvider.fromEnv({
+        env: {
+          CIRCUIT_DEFAULT_ERROR_PERCENT_THRESHOLD: "30",
+          CIRCUIT_PAYMENTS_EU_REQUEST_VOLUME_THRESHOLD: "7",
+          CIRCUIT_PAYMENTS_EU_TIMEOUT: "2 seconds"
+        }
+      })))
+    ))
+
+  it.effect("layerConfig refuses a bad environment value with CircuitConfigError", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(succeed().pipe(
+        Effect.provide(CircuitRegistry.layerConfig({ circuits: ["c"] })),
+        Effect.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env: { CIRCUIT_C_MAX_CONCURRENT_REQUESTS: "0" } })))
+      ))
+      assert.strictEqual(error._tag, "CircuitConfigError")
+      if (error._tag === "CircuitConfigError") {
+        assert.strictEqual(error.circuit, "c")
+        assert.strictEqual(error.field, "maxConcurrentRequests")
+      }
+    }))
 
   it.effect("a bad setting fails the layer with CircuitConfigError naming the circuit", () =>
     Effect.gen(function*() {
