@@ -107,19 +107,61 @@ const decodeOrFail = (
 ): Effect.Effect<CircuitConfig.CircuitConfig, CircuitConfigError> =>
   CircuitConfig.decodeEffect(input, { base, circuit })
 
+// Reads the layer's options defensively (they may come from untyped code or
+// a config file): a getter or Proxy that throws, or a bad buffer size, is a
+// CircuitConfigError naming the field, never a defect.
+const readOptions = (options: CircuitRegistryOptions): Exit.Exit<{
+  readonly defaults: unknown
+  readonly circuits: ReadonlyArray<readonly [string, unknown]>
+  readonly eventBuffer: number
+  readonly metrics: CircuitRegistryOptions["metrics"]
+}, CircuitConfigError> => {
+  let field = "(options)"
+  try {
+    if (options === null || typeof options !== "object") {
+      return Exit.fail(new CircuitConfigError({ field, reason: "must be an object" }))
+    }
+    field = "defaults"
+    const defaults = options.defaults ?? {}
+    field = "circuits"
+    const record: unknown = options.circuits ?? {}
+    if (record === null || typeof record !== "object" || Array.isArray(record)) {
+      return Exit.fail(new CircuitConfigError({ field, reason: "must be a record of circuit names to settings" }))
+    }
+    const circuits: Array<readonly [string, unknown]> = []
+    for (const name of Object.keys(record)) {
+      field = `circuits.${name}`
+      circuits.push([name, (record as Record<string, unknown>)[name]])
+    }
+    field = "eventBuffer"
+    const eventBuffer: unknown = options.eventBuffer ?? 1024
+    if (typeof eventBuffer !== "number" || !Number.isInteger(eventBuffer) || eventBuffer < 1 || eventBuffer > 2 ** 24) {
+      return Exit.fail(
+        new CircuitConfigError({ field, reason: `must be an integer from 1 to ${2 ** 24}, got ${String(eventBuffer)}` })
+      )
+    }
+    field = "metrics"
+    const metrics = options.metrics
+    return Exit.succeed({ defaults, circuits, eventBuffer, metrics })
+  } catch (error) {
+    return Exit.fail(new CircuitConfigError({ field, reason: `could not be read (${String(error)})` }))
+  }
+}
+
 /**
  * Builds a registry. Fails with `CircuitConfigError` if any setting is bad.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make = Effect.fnUntraced(function*(options: CircuitRegistryOptions = {}) {
-  const defaults = yield* decodeOrFail(options.defaults ?? {}, undefined, undefined)
+export const make = Effect.fnUntraced(function*(input: CircuitRegistryOptions = {}) {
+  const options = yield* readOptions(input)
+  const defaults = yield* decodeOrFail(options.defaults, undefined, undefined)
   const preset = new Map<string, CircuitConfig.CircuitConfig>()
-  for (const [name, input] of Object.entries(options.circuits ?? {})) {
-    preset.set(name, yield* decodeOrFail(input, defaults, name))
+  for (const [name, settings] of options.circuits) {
+    preset.set(name, yield* decodeOrFail(settings, defaults, name))
   }
-  const capacity = options.eventBuffer ?? 1024
+  const capacity = options.eventBuffer
   const events = yield* PubSub.sliding<CircuitEvent>(capacity)
   const transitions = yield* PubSub.sliding<CircuitTransition>(capacity)
   yield* Effect.addFinalizer(() => Effect.andThen(PubSub.shutdown(events), PubSub.shutdown(transitions)))

@@ -88,7 +88,8 @@ export class CircuitConfigError extends Schema.TaggedError<CircuitConfigError>()
 }) {
   override get message(): string {
     const where = this.circuit === undefined ? "" : `circuit "${this.circuit}": `
-    return `Invalid circuit configuration: ${where}${this.field}: ${this.reason}`
+    const field = /^[\w.$-]+$/.test(this.field) || this.field.startsWith("(") ? this.field : JSON.stringify(this.field)
+    return `Invalid circuit configuration: ${where}${field}: ${this.reason}`
   }
 }
 

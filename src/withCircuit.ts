@@ -370,6 +370,8 @@ const fallback = (
   let effect: Effect.Effect<unknown, unknown, unknown>
   try {
     effect = options.fallback!(error)
+    // Only untyped code can return something else; make it a defect of the call, not of the runtime.
+    if (!Effect.isEffect(effect)) effect = Effect.die(new TypeError(`the fallback of circuit "${cell.name}" did not return an Effect`))
   } catch (defect) {
     effect = Effect.die(defect)
   }

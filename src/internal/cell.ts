@@ -52,6 +52,7 @@ export class Cell {
   private lastOpenError: CircuitOpenError | undefined = undefined
   private lastOpenErrorAt = -1
   private lastOpenErrorGeneration = -1
+  private lastOpenErrorConfig: BreakerConfig | undefined = undefined
 
   /**
    * The error for a call short-circuited at `now`. Built without a stack (it
@@ -63,7 +64,7 @@ export class Cell {
     const breaker = this.breaker
     if (
       this.lastOpenError !== undefined && this.lastOpenErrorAt === now &&
-      this.lastOpenErrorGeneration === breaker.generation
+      this.lastOpenErrorGeneration === breaker.generation && this.lastOpenErrorConfig === breaker.config
     ) return this.lastOpenError
     const state = Breaker.stateName(breaker)
     const error = withoutStack(() =>
@@ -76,6 +77,7 @@ export class Cell {
     this.lastOpenError = error
     this.lastOpenErrorAt = now
     this.lastOpenErrorGeneration = breaker.generation
+    this.lastOpenErrorConfig = breaker.config
     return error
   }
 
@@ -106,7 +108,9 @@ export class Cell {
     if (after.generation !== before.generation) {
       const from = Breaker.stateName(before)
       const to = Breaker.stateName(after)
-      this.sink.transition(this, { circuit: this.name, from, to, at: event.at })
+      // A reset of a closed circuit, or the next probe after an interrupted
+      // one, changes the generation but not the state a user sees.
+      if (from !== to) this.sink.transition(this, { circuit: this.name, from, to, at: event.at })
     }
     return after
   }

@@ -268,7 +268,7 @@ export const simulate = (settings: CircuitConfig.CircuitConfigInput, trace: Trac
   const apply = (event: Breaker.Event): void => {
     const before = breaker
     breaker = Breaker.reduce(before, event)
-    if (breaker.generation !== before.generation) {
+    if (breaker.generation !== before.generation && Breaker.stateName(before) !== Breaker.stateName(breaker)) {
       transitions.push({ at: event.at, from: Breaker.stateName(before), to: Breaker.stateName(breaker) })
     }
   }

@@ -1,0 +1,378 @@
+/**
+ * The real side of the model-based suite: one `ManagedRuntime` per run (a
+ * `TestClock`, a `CircuitRegistry`, and a scheduler that counts the fiber
+ * tasks not yet run), the caller fibers of the calls in flight, and the
+ * events and transitions the circuit published.
+ *
+ * `settle` runs fibers until no task is queued: every fiber that can move has
+ * moved and is blocked on the clock or on another fiber. Only then are the
+ * circuit and the model compared.
+ */
+import { Cause, Data, Deferred, Duration, Effect, Exit, Fiber, Layer, ManagedRuntime, Scheduler, Stream } from "effect"
+import { TestClock } from "effect/testing"
+import {
+  Circuit,
+  CircuitConfigError,
+  CircuitFallbackError,
+  CircuitOpenError,
+  CircuitRegistry,
+  CircuitRejectedError,
+  CircuitTimeoutError,
+  type CircuitConfigInput,
+  type CircuitEvent,
+  type CircuitTransition,
+  withCircuit
+} from "../src/index.ts"
+import type { Behaviour, Expected, ExpectedEvent, ExpectedTransition, FallbackKind, Model, Summary } from "./mbt-model.ts"
+
+export const NAME = "mbt"
+
+export class Boom extends Data.TaggedError("Boom")<{}> {}
+export class Ignorable extends Data.TaggedError("Ignorable")<{}> {}
+export class FallbackBoom extends Data.TaggedError("FallbackBoom")<{}> {}
+
+/** Counts the fiber tasks scheduled and not yet run. */
+export class CountingScheduler implements Scheduler.Scheduler {
+  readonly executionMode = "async" as const
+  pending = 0
+  private readonly inner = new Scheduler.MixedScheduler()
+
+  shouldYield(fiber: Fiber.Fiber<unknown, unknown>): boolean {
+    return this.inner.shouldYield(fiber)
+  }
+
+  makeDispatcher(): Scheduler.SchedulerDispatcher {
+    const inner = this.inner.makeDispatcher()
+    return {
+      scheduleTask: (task, priority) => {
+        this.pending++
+        inner.scheduleTask(() => {
+          this.pending--
+          task()
+        }, priority)
+      },
+      flush: () => inner.flush()
+    }
+  }
+}
+
+export class MbtFailure extends Error {}
+
+/** What the runs went through, for the report (and docs/reliability.md). */
+export const coverage = {
+  maxInFlight: 0,
+  maxActive: 0,
+  activeOverLimit: 0,
+  states: {} as Record<string, number>,
+  events: {} as Record<string, number>,
+  transitions: {} as Record<string, number>
+}
+
+const bump = (record: Record<string, number>, key: string): void => {
+  record[key] = (record[key] ?? 0) + 1
+}
+
+export const fail = (message: string): never => {
+  throw new MbtFailure(message)
+}
+
+type Services = CircuitRegistry | TestClock.TestClock
+
+export class Driver {
+  readonly scheduler = new CountingScheduler()
+  readonly runtime: ManagedRuntime.ManagedRuntime<Services, CircuitConfigError>
+  /** Caller fibers whose answer the model has not given yet, by call id. */
+  readonly callers = new Map<number, Fiber.Fiber<unknown, unknown>>()
+  /** Effects running right now (counted by the effects themselves). */
+  running = 0
+  events: Array<CircuitEvent> = []
+  transitions: Array<CircuitTransition> = []
+  /** Every outcome event seen (one per call), and every call made. */
+  outcomes = 0
+  callsMade = 0
+
+  constructor(defaults: CircuitConfigInput) {
+    const base = Layer.succeed(Scheduler.Scheduler, this.scheduler as Scheduler.Scheduler)
+    this.runtime = ManagedRuntime.make(
+      Layer.mergeAll(TestClock.layer(), CircuitRegistry.layer({ defaults, eventBuffer: 1 << 16 })).pipe(
+        Layer.provide(base)
+      )
+    )
+  }
+
+  run<A>(effect: Effect.Effect<A, never, Services>): Promise<A> {
+    return this.runtime.runPromise(effect)
+  }
+
+  /** Runs fibers until none can move. */
+  readonly settle: Effect.Effect<void> = Effect.suspend(() => {
+    const loop: Effect.Effect<void> = Effect.flatMap(
+      Effect.yieldNow,
+      () => this.scheduler.pending > 0 ? loop : Effect.void
+    )
+    return loop
+  })
+
+  /** Subscribes to the circuit's events and transitions (forked in the runtime). */
+  readonly subscribe: Effect.Effect<void, never, Services> = Effect.suspend(() =>
+    Effect.gen({ self: this }, function*() {
+      yield* Circuit.events.pipe(
+        Stream.runForEach((e) =>
+          Effect.sync(() => {
+            this.events.push(e)
+          })
+        ),
+        Effect.forkDetach
+      )
+      yield* Circuit.transitions.pipe(
+        Stream.runForEach((t) =>
+          Effect.sync(() => {
+            this.transitions.push(t)
+          })
+        ),
+        Effect.forkDetach
+      )
+      yield* this.settle
+    })
+  )
+
+  body(
+    behaviour: Behaviour,
+    duration: number,
+    gate: Deferred.Deferred<void> | undefined
+  ): Effect.Effect<string, Boom | Ignorable> {
+    const work: Effect.Effect<string, Boom | Ignorable> = behaviour === "succeed"
+      ? Effect.as(Effect.sleep(duration), "ok")
+      : behaviour === "fail"
+      ? Effect.andThen(Effect.sleep(duration), Effect.fail(new Boom()))
+      : behaviour === "die"
+      ? Effect.andThen(Effect.sleep(duration), Effect.die("bug"))
+      : behaviour === "ignored"
+      ? Effect.andThen(Effect.sleep(duration), Effect.fail(new Ignorable()))
+      : behaviour === "stubborn"
+      ? Effect.uninterruptible(Effect.as(Effect.sleep(duration), "ok"))
+      : Effect.never
+    const start = gate === undefined ? work : Effect.andThen(Deferred.succeed(gate, undefined), work)
+    return Effect.suspend(() => {
+      this.running++
+      return Effect.ensuring(
+        start,
+        Effect.sync(() => {
+          this.running--
+        })
+      )
+    })
+  }
+
+  /**
+   * Starts a call in a fiber of its own. With `interruptAtStart`, the effect's
+   * first step wakes another fiber (it completes a Deferred that fiber awaits)
+   * which interrupts the caller at once, while the caller is still inside
+   * `withCircuit`.
+   */
+  call(
+    id: number,
+    behaviour: Behaviour,
+    duration: number,
+    fallback: FallbackKind,
+    interruptAtStart: boolean
+  ): Effect.Effect<void, never, Services> {
+    const isFailure = (failure: unknown) => !(failure instanceof Ignorable)
+    const gate = interruptAtStart ? Deferred.makeUnsafe<void>() : undefined
+    const body = this.body(behaviour, duration, gate)
+    const guarded: Effect.Effect<unknown, unknown, CircuitRegistry> = fallback === "none"
+      ? withCircuit(body, NAME, { isFailure })
+      : fallback === "ok"
+      ? withCircuit(body, NAME, { isFailure, fallback: () => Effect.succeed("fallback") })
+      : withCircuit(body, NAME, { isFailure, fallback: () => Effect.fail(new FallbackBoom()) })
+    this.callsMade++
+    return Effect.gen({ self: this }, function*() {
+      let caller: Fiber.Fiber<unknown, unknown> | undefined
+      // Forked first, so it awaits the gate before the caller runs.
+      const interrupter = gate === undefined ? undefined : yield* Effect.forkDetach(
+        Effect.andThen(Deferred.await(gate), Effect.suspend(() => Fiber.interrupt(caller!)))
+      )
+      caller = yield* Effect.forkDetach(guarded)
+      this.callers.set(id, caller)
+      if (interrupter !== undefined) {
+        yield* this.settle
+        // The effect never started (short-circuited or rejected): nothing to interrupt.
+        if (!Deferred.isDoneUnsafe(gate!)) yield* Fiber.interrupt(interrupter)
+      }
+    })
+  }
+
+  interrupt(id: number): Effect.Effect<void> {
+    const fiber = this.callers.get(id)
+    if (fiber === undefined) return fail(`interrupt: no caller fiber for call #${id}`)
+    return Effect.asVoid(Effect.forkDetach(Fiber.interrupt(fiber)))
+  }
+}
+
+// -----------------------------------------------------------------------------
+// comparisons
+// -----------------------------------------------------------------------------
+
+const summaryKeys: ReadonlyArray<keyof Summary> = [
+  "success",
+  "failure",
+  "timeout",
+  "rejected",
+  "shortCircuited",
+  "fallbackSuccess",
+  "fallbackFailure",
+  "total",
+  "errors",
+  "errorPercentage"
+]
+
+const describeExit = (exit: Exit.Exit<unknown, unknown>): string => {
+  if (Exit.isSuccess(exit)) return `success(${String(exit.value)})`
+  try {
+    return `failure(${Cause.pretty(exit.cause).split("\n")[0]})`
+  } catch {
+    return "failure(?)"
+  }
+}
+
+/** Whether the caller's exit is what the model expected. */
+export const matches = (exit: Exit.Exit<unknown, unknown>, expected: Expected): boolean => {
+  if (expected._tag === "Success") return Exit.isSuccess(exit) && exit.value === expected.value
+  if (Exit.isSuccess(exit)) return false
+  const cause = exit.cause
+  if (expected._tag === "Interrupted") return Cause.hasInterruptsOnly(cause)
+  if (expected._tag === "Defect") return Cause.hasDies(cause) && !Cause.hasFails(cause) && !Cause.hasInterrupts(cause)
+  const found = Cause.findErrorOption(cause)
+  if (found._tag === "None" || Cause.hasDies(cause)) return false
+  const error = found.value
+  switch (expected._tag) {
+    case "Open":
+      return error instanceof CircuitOpenError && error.circuit === NAME && error.state === expected.state &&
+        Duration.toMillis(error.retryAfter) === expected.retryAfter
+    case "Rejected":
+      return error instanceof CircuitRejectedError && error.circuit === NAME &&
+        error.maxConcurrentRequests === expected.max
+    case "Timeout":
+      return error instanceof CircuitTimeoutError && error.circuit === NAME &&
+        Duration.toMillis(error.timeout) === expected.timeout
+    case "Boom":
+      return error instanceof Boom
+    case "Ignorable":
+      return error instanceof Ignorable
+    case "FallbackFailed":
+      return error instanceof CircuitFallbackError && error.circuit === NAME &&
+        Cause.findErrorOption(error.fallbackCause)._tag === "Some"
+  }
+}
+
+const eventKey = (e: ExpectedEvent | CircuitEvent): string => `${e.at}:${e.kind}:${e.durationMillis}`
+const transitionKey = (t: ExpectedTransition | CircuitTransition): string => `${t.at}:${t.from}->${t.to}`
+
+/** Sorted by time, then by kind: events at one instant may come in either order. */
+const canonical = (keys: ReadonlyArray<string>, at: (i: number) => number): Array<string> =>
+  keys.map((k, i) => ({ k, at: at(i) })).sort((a, b) => a.at - b.at || (a.k < b.k ? -1 : a.k > b.k ? 1 : 0)).map((x) =>
+    x.k
+  )
+
+const sameList = (actual: ReadonlyArray<string>, expected: ReadonlyArray<string>): boolean =>
+  actual.length === expected.length && actual.every((a, i) => a === expected[i])
+
+/**
+ * Compares the circuit with the model, after letting every fiber that can
+ * move run. `where` names the command, for the failure message.
+ */
+export const verify = (model: Model, driver: Driver, where: string): Effect.Effect<void, never, Services> =>
+  Effect.gen(function*() {
+    yield* driver.settle
+    const snap = yield* Circuit.snapshot(NAME)
+    const problems: Array<string> = []
+    const now = model.now
+    if (snap.state !== model.stateName) problems.push(`state: circuit ${snap.state}, model ${model.stateName}`)
+    const expected = model.summaryAt(now)
+    for (const key of summaryKeys) {
+      if (snap.window[key] !== expected[key]) {
+        problems.push(`window.${key}: circuit ${snap.window[key]}, model ${expected[key]}`)
+      }
+    }
+    if (snap.concurrency.active !== model.active) {
+      problems.push(`concurrency.active: circuit ${snap.concurrency.active}, model ${model.active}`)
+    }
+    if (snap.concurrency.max !== model.config.max) {
+      problems.push(`concurrency.max: circuit ${snap.concurrency.max}, model ${model.config.max}`)
+    }
+    if (driver.running !== model.active) {
+      problems.push(`effects running ${driver.running}, permits expected ${model.active}`)
+    }
+    const config = snap.config
+    const timeout = Duration.toMillis(config.timeout)
+    if (timeout !== (model.config.timeout ?? Infinity)) problems.push(`config.timeout ${timeout}`)
+    if (config.requestVolumeThreshold !== model.config.volume) problems.push(`config.requestVolumeThreshold`)
+    if (config.errorPercentThreshold !== model.config.percent) problems.push(`config.errorPercentThreshold`)
+    if (config.rollingWindow.buckets !== model.config.buckets) problems.push(`config.rollingWindow.buckets`)
+    if (Duration.toMillis(config.rollingWindow.bucketDuration) !== model.config.bucketMillis) {
+      problems.push(`config.rollingWindow.bucketDuration`)
+    }
+
+    coverage.maxInFlight = Math.max(coverage.maxInFlight, model.calls.size)
+    coverage.maxActive = Math.max(coverage.maxActive, model.active)
+    if (model.active > model.config.max) coverage.activeOverLimit++
+    bump(coverage.states, snap.state)
+    const { events, finished, transitions } = model.drain()
+    for (const e of events) bump(coverage.events, e.kind)
+    for (const t of transitions) bump(coverage.transitions, `${t.from}->${t.to}`)
+    const actualEvents = driver.events
+    driver.events = []
+    for (const e of actualEvents) {
+      if (e.circuit !== NAME) problems.push(`event of another circuit: ${e.circuit}`)
+      if (e.kind !== "fallback-success" && e.kind !== "fallback-failure") driver.outcomes++
+    }
+    const a = canonical(actualEvents.map(eventKey), (i) => actualEvents[i]!.at)
+    const b = canonical(events.map(eventKey), (i) => events[i]!.at)
+    if (!sameList(a, b)) problems.push(`events: circuit [${a.join(", ")}], model [${b.join(", ")}]`)
+
+    // Transitions to the same state name (reset of a closed circuit) are not compared.
+    const actualTransitions = driver.transitions.filter((t) => t.from !== t.to)
+    driver.transitions = []
+    const expectedTransitions = transitions.filter((t) => t.from !== t.to)
+    const ta = actualTransitions.map(transitionKey)
+    const tb = expectedTransitions.map(transitionKey)
+    if (!sameList(ta, tb)) problems.push(`transitions: circuit [${ta.join(", ")}], model [${tb.join(", ")}]`)
+
+    for (const f of finished) {
+      const fiber = driver.callers.get(f.id)
+      driver.callers.delete(f.id)
+      if (fiber === undefined) {
+        problems.push(`call #${f.id}: no caller fiber`)
+        continue
+      }
+      const exit = fiber.pollUnsafe()
+      if (exit === undefined) {
+        problems.push(`call #${f.id}: model answered at ${f.at} with ${JSON.stringify(f.expected)}, caller still waits`)
+      } else if (!matches(exit, f.expected)) {
+        problems.push(`call #${f.id}: caller got ${describeExit(exit)}, model ${JSON.stringify(f.expected)}`)
+      }
+    }
+    for (const [id, fiber] of driver.callers) {
+      const exit = fiber.pollUnsafe()
+      if (exit !== undefined) problems.push(`call #${id}: caller answered ${describeExit(exit)}, model still waits`)
+    }
+    if (problems.length > 0) {
+      fail(`after ${where} at t=${now} (model state ${model.stateName}, epoch ${model.epoch}):\n  ${problems.join("\n  ")}`)
+    }
+  })
+
+export const expectConfigError = (
+  exit: Exit.Exit<unknown, CircuitConfigError>,
+  field: string,
+  where: string
+): void => {
+  if (Exit.isSuccess(exit)) fail(`${where}: accepted, expected CircuitConfigError on ${field}`)
+  else {
+    const error = Cause.findErrorOption(exit.cause)
+    if (error._tag === "None" || !(error.value instanceof CircuitConfigError)) {
+      fail(`${where}: failed without CircuitConfigError: ${Cause.pretty(exit.cause)}`)
+    } else if (error.value.field !== field) {
+      fail(`${where}: CircuitConfigError on ${error.value.field}, expected ${field}`)
+    }
+  }
+}

@@ -1,0 +1,619 @@
+/**
+ * The reference model of one circuit, for the model-based suite
+ * (`model-based.test.ts`). Written from SPEC.md section 3 and the documented
+ * behaviour of `Circuit`/`withCircuit`, without reading the core: its own
+ * list of timestamped outcomes, its own state machine, its own clock-driven
+ * agenda of in-flight calls.
+ *
+ * Time is integer milliseconds. The model says, for every instant, what the
+ * circuit's snapshot must be, which events and state changes must have been
+ * published, and what every caller must have got.
+ *
+ * Interpretations (where SPEC.md leaves a choice, written down in
+ * docs/reliability.md):
+ * - "A state change" (SPEC 3.7) is every transition, `forceOpen`,
+ *   `forceClosed` and `reset` included, even when the state's name stays the
+ *   same (`reset` of a closed circuit): calls admitted before it may still
+ *   count in the window, but never move the state.
+ * - A probe admitted from `half-open` (after an interrupted or ignored probe)
+ *   is a state change too (a new probe epoch).
+ * - Changing the window's shape (buckets or bucket duration) starts an empty
+ *   window; other settings keep it. New thresholds apply from the next outcome.
+ * - The timeout of a call is the one configured when it was admitted.
+ */
+
+/** What the guarded effect does. */
+export type Behaviour =
+  /** Sleeps `duration`, then succeeds. */
+  | "succeed"
+  /** Sleeps `duration`, then fails with a typed error (`Boom`). */
+  | "fail"
+  /** Sleeps `duration`, then dies (a defect). */
+  | "die"
+  /** Sleeps `duration`, then fails with an error that `isFailure` rejects. */
+  | "ignored"
+  /** Never ends (until interrupted). */
+  | "hang"
+  /** An uninterruptible sleep of `duration`, then succeeds: ignores interruption. */
+  | "stubborn"
+
+/** The call's fallback: none, one that succeeds, one that fails. */
+export type FallbackKind = "none" | "ok" | "fail"
+
+export type StateName = "closed" | "open" | "half-open" | "forced-open" | "forced-closed"
+
+export type Kind =
+  | "success"
+  | "failure"
+  | "timeout"
+  | "rejected"
+  | "shortCircuited"
+  | "fallbackSuccess"
+  | "fallbackFailure"
+
+export type EventKind =
+  | "success"
+  | "failure"
+  | "timeout"
+  | "rejected"
+  | "short-circuited"
+  | "interrupted"
+  | "ignored"
+  | "fallback-success"
+  | "fallback-failure"
+
+export type Sleep =
+  | { readonly _tag: "Fixed"; readonly millis: number }
+  /** `Schedule.exponential(base)`: the n-th opening lasts base·2^(n−1). */
+  | { readonly _tag: "Exponential"; readonly base: number }
+
+export interface ModelConfig {
+  /** `undefined`: no timeout. */
+  readonly timeout: number | undefined
+  /** `Infinity`: no limit. */
+  readonly max: number
+  readonly volume: number
+  readonly percent: number
+  readonly sleep: Sleep
+  readonly buckets: number
+  readonly bucketMillis: number
+}
+
+/** A change of settings, field by field (absent: unchanged). */
+export interface ModelPatch {
+  readonly timeout?: number | undefined | "off"
+  readonly max?: number
+  readonly volume?: number
+  readonly percent?: number
+  readonly sleep?: Sleep
+  readonly buckets?: number
+  readonly bucketMillis?: number
+}
+
+/** What a caller must get. */
+export type Expected =
+  | { readonly _tag: "Success"; readonly value: "ok" | "fallback" }
+  | { readonly _tag: "Open"; readonly state: "open" | "half-open" | "forced-open"; readonly retryAfter: number }
+  | { readonly _tag: "Rejected"; readonly max: number }
+  | { readonly _tag: "Timeout"; readonly timeout: number }
+  | { readonly _tag: "Boom" }
+  | { readonly _tag: "Ignorable" }
+  | { readonly _tag: "Defect" }
+  | { readonly _tag: "FallbackFailed" }
+  | { readonly _tag: "Interrupted" }
+
+export interface ExpectedEvent {
+  readonly kind: EventKind
+  readonly at: number
+  readonly durationMillis: number
+}
+
+export interface ExpectedTransition {
+  readonly from: StateName
+  readonly to: StateName
+  readonly at: number
+}
+
+export interface Summary {
+  readonly success: number
+  readonly failure: number
+  readonly timeout: number
+  readonly rejected: number
+  readonly shortCircuited: number
+  readonly fallbackSuccess: number
+  readonly fallbackFailure: number
+  readonly total: number
+  readonly errors: number
+  readonly errorPercentage: number
+}
+
+type State =
+  | { readonly name: "closed" }
+  | { readonly name: "open"; readonly openedAt: number }
+  | { readonly name: "half-open"; readonly probeInFlight: boolean }
+  | { readonly name: "forced-open" }
+  | { readonly name: "forced-closed" }
+
+/** One call whose caller has not got its answer yet, or whose effect still runs. */
+export interface ModelCall {
+  readonly id: number
+  readonly behaviour: Behaviour
+  readonly fallback: FallbackKind
+  readonly start: number
+  /** When the effect ends on its own (`Infinity`: never). */
+  readonly end: number
+  /** When the caller is answered with a timeout (`Infinity`: no timeout). */
+  readonly deadline: number
+  readonly timeout: number | undefined
+  /** The epoch it was admitted in. */
+  readonly epoch: number
+  /** The caller has not been answered. */
+  callerWaiting: boolean
+  /** The effect still runs (it holds a permit). */
+  effectRunning: boolean
+  /** The caller was interrupted and waits for the effect to end. */
+  interrupted: boolean
+}
+
+interface Entry {
+  readonly at: number
+  readonly kind: Kind
+}
+
+export interface Finished {
+  readonly id: number
+  readonly expected: Expected
+  readonly at: number
+}
+
+export const sleepMillis = (sleep: Sleep, opening: number): number =>
+  sleep._tag === "Fixed" ? sleep.millis : sleep.base * 2 ** (Math.max(1, opening) - 1)
+
+export class Model {
+  now: number
+  config: ModelConfig
+  state: State = { name: "closed" }
+  /** Bumped at every state change. */
+  epoch = 0
+  /** Consecutive openings since the last close. */
+  openings = 0
+  /** Permits in use. */
+  active = 0
+  /** Outcomes since the window was last emptied, oldest first (old ones pruned). */
+  entries: Array<Entry> = []
+  /** Calls not yet settled, by id. */
+  readonly calls = new Map<number, ModelCall>()
+  nextId = 0
+
+  // What happened since the last `drain`.
+  finished: Array<Finished> = []
+  events: Array<ExpectedEvent> = []
+  transitions: Array<ExpectedTransition> = []
+
+  constructor(config: ModelConfig, now: number) {
+    this.config = config
+    this.now = now
+  }
+
+  // ---------------------------------------------------------------------------
+  // window
+  // ---------------------------------------------------------------------------
+
+  private inWindow(entryAt: number, now: number): boolean {
+    const d = this.config.bucketMillis
+    return Math.floor(entryAt / d) > Math.floor(now / d) - this.config.buckets
+  }
+
+  private prune(): void {
+    let drop = 0
+    while (drop < this.entries.length && !this.inWindow(this.entries[drop]!.at, this.now)) drop++
+    if (drop > 0) this.entries.splice(0, drop)
+  }
+
+  summaryAt(now: number): Summary {
+    let success = 0
+    let failure = 0
+    let timeout = 0
+    let rejected = 0
+    let shortCircuited = 0
+    let fallbackSuccess = 0
+    let fallbackFailure = 0
+    for (const e of this.entries) {
+      if (e.at > now || !this.inWindow(e.at, now)) continue
+      switch (e.kind) {
+        case "success":
+          success++
+          break
+        case "failure":
+          failure++
+          break
+        case "timeout":
+          timeout++
+          break
+        case "rejected":
+          rejected++
+          break
+        case "shortCircuited":
+          shortCircuited++
+          break
+        case "fallbackSuccess":
+          fallbackSuccess++
+          break
+        case "fallbackFailure":
+          fallbackFailure++
+          break
+      }
+    }
+    const total = success + failure + timeout + rejected
+    const errors = failure + timeout + rejected
+    return {
+      success,
+      failure,
+      timeout,
+      rejected,
+      shortCircuited,
+      fallbackSuccess,
+      fallbackFailure,
+      total,
+      errors,
+      errorPercentage: total === 0 ? 0 : (errors * 100) / total
+    }
+  }
+
+  get stateName(): StateName {
+    return this.state.name
+  }
+
+  // ---------------------------------------------------------------------------
+  // state machine
+  // ---------------------------------------------------------------------------
+
+  private setState(next: State, at: number): void {
+    this.transitions.push({ from: this.state.name, to: next.name, at })
+    this.state = next
+    this.epoch++
+  }
+
+  private trip(at: number): void {
+    this.openings++
+    this.setState({ name: "open", openedAt: at }, at)
+  }
+
+  currentSleep(): number {
+    return sleepMillis(this.config.sleep, this.openings)
+  }
+
+  private count(kind: Kind, at: number): void {
+    this.entries.push({ at, kind })
+  }
+
+  private outcome(kind: "success" | "failure" | "timeout" | "rejected" | "interrupted" | "ignored", at: number, epoch: number): void {
+    if (kind === "interrupted" || kind === "ignored") {
+      // Not a request: only a probe of the current epoch cares (its slot is freed).
+      if (epoch === this.epoch && this.state.name === "half-open" && this.state.probeInFlight) {
+        this.state = { name: "half-open", probeInFlight: false }
+      }
+      return
+    }
+    this.count(kind, at)
+    if (epoch !== this.epoch) return
+    switch (this.state.name) {
+      case "closed": {
+        const s = this.summaryAt(at)
+        if (s.total >= this.config.volume && s.errors * 100 >= this.config.percent * s.total) this.trip(at)
+        return
+      }
+      case "half-open":
+        if (kind === "success") {
+          this.entries = []
+          this.openings = 0
+          this.setState({ name: "closed" }, at)
+        } else {
+          this.trip(at)
+        }
+        return
+      default:
+        return
+    }
+  }
+
+  private emit(kind: EventKind, at: number, durationMillis: number): void {
+    this.events.push({ kind, at, durationMillis })
+  }
+
+  private finish(id: number, expected: Expected, at: number): void {
+    this.finished.push({ id, expected, at })
+  }
+
+  /** The circuit's own error, or what the fallback makes of it. */
+  private answerWithError(id: number, fallback: FallbackKind, error: Expected, at: number, start: number): void {
+    switch (fallback) {
+      case "none":
+        this.finish(id, error, at)
+        return
+      case "ok":
+        this.count("fallbackSuccess", at)
+        this.emit("fallback-success", at, at - start)
+        this.finish(id, { _tag: "Success", value: "fallback" }, at)
+        return
+      case "fail":
+        this.count("fallbackFailure", at)
+        this.emit("fallback-failure", at, at - start)
+        this.finish(id, { _tag: "FallbackFailed" }, at)
+        return
+    }
+  }
+
+  // ---------------------------------------------------------------------------
+  // commands
+  // ---------------------------------------------------------------------------
+
+  /**
+   * The instant at which call `c` next records a request outcome (success,
+   * failure, timeout), if it will: those are the instants at which the order
+   * of two calls would matter, so the driver keeps them distinct.
+   */
+  requestInstant(c: ModelCall): number | undefined {
+    if (!c.callerWaiting || c.interrupted) return undefined
+    if (c.end < c.deadline) return c.behaviour === "ignored" ? undefined : c.end
+    return Number.isFinite(c.deadline) ? c.deadline : undefined
+  }
+
+  /** The instants at which calls in flight record request outcomes. */
+  requestInstants(): Set<number> {
+    const out = new Set<number>()
+    for (const c of this.calls.values()) {
+      const at = this.requestInstant(c)
+      if (at !== undefined) out.add(at)
+    }
+    return out
+  }
+
+  /**
+   * Would a call of `behaviour` and `duration` admitted now record a request
+   * outcome at an instant another call already records one? Returns what to
+   * change: the duration (+2 keeps it odd, so it never equals an even timeout)
+   * or the start (advance the clock by 1 ms).
+   */
+  collision(behaviour: Behaviour, duration: number): "none" | "duration" | "start" {
+    if (duration === 0 && behaviour !== "hang") return "none"
+    const timeout = this.config.timeout
+    const end = behaviour === "hang" ? Infinity : this.now + duration
+    const deadline = timeout === undefined ? Infinity : this.now + timeout
+    const taken = this.requestInstants()
+    if (end < deadline) return behaviour !== "ignored" && taken.has(end) ? "duration" : "none"
+    return Number.isFinite(deadline) && taken.has(deadline) ? "start" : "none"
+  }
+
+  /** A new call at `now`. Returns its id. */
+  call(behaviour: Behaviour, duration: number, fallback: FallbackKind): number {
+    const id = this.nextId++
+    const now = this.now
+    let probe = false
+    switch (this.state.name) {
+      case "closed":
+      case "forced-closed":
+        break
+      case "open":
+        probe = now - this.state.openedAt >= this.currentSleep()
+        if (!probe) {
+          const retryAfter = this.state.openedAt + this.currentSleep() - now
+          this.shortCircuit(id, fallback, { _tag: "Open", state: "open", retryAfter })
+          return id
+        }
+        break
+      case "half-open":
+        if (this.state.probeInFlight) {
+          this.shortCircuit(id, fallback, { _tag: "Open", state: "half-open", retryAfter: 0 })
+          return id
+        }
+        probe = true
+        break
+      case "forced-open":
+        this.shortCircuit(id, fallback, { _tag: "Open", state: "forced-open", retryAfter: Infinity })
+        return id
+    }
+    if (probe) this.setState({ name: "half-open", probeInFlight: true }, now)
+    const epoch = this.epoch
+    if (this.active >= this.config.max) {
+      this.outcome("rejected", now, epoch)
+      this.emit("rejected", now, 0)
+      this.answerWithError(id, fallback, { _tag: "Rejected", max: this.config.max }, now, now)
+      return id
+    }
+    this.active++
+    const timeout = this.config.timeout
+    const c: ModelCall = {
+      id,
+      behaviour,
+      fallback,
+      start: now,
+      end: behaviour === "hang" ? Infinity : now + duration,
+      deadline: timeout === undefined ? Infinity : now + timeout,
+      timeout,
+      epoch,
+      callerWaiting: true,
+      effectRunning: true,
+      interrupted: false
+    }
+    this.calls.set(id, c)
+    // An effect that ends at once ends within the call.
+    if (c.end === now) this.step(c)
+    return id
+  }
+
+  private shortCircuit(id: number, fallback: FallbackKind, error: Expected): void {
+    this.count("shortCircuited", this.now)
+    this.emit("short-circuited", this.now, 0)
+    this.answerWithError(id, fallback, error, this.now, this.now)
+  }
+
+  /** When call `c` next does something by itself. */
+  private nextInstant(c: ModelCall): number {
+    if (c.callerWaiting && !c.interrupted) return Math.min(c.end, c.deadline)
+    return c.effectRunning ? c.end : Infinity
+  }
+
+  /** Call `c` does what is due at `this.now`. */
+  private step(c: ModelCall): void {
+    const at = this.now
+    if (c.callerWaiting && !c.interrupted) {
+      if (c.end <= c.deadline) {
+        // The effect ended on its own before the deadline.
+        c.effectRunning = false
+        c.callerWaiting = false
+        this.active--
+        this.calls.delete(c.id)
+        const took = at - c.start
+        switch (c.behaviour) {
+          case "succeed":
+          case "stubborn":
+            this.outcome("success", at, c.epoch)
+            this.emit("success", at, took)
+            this.finish(c.id, { _tag: "Success", value: "ok" }, at)
+            return
+          case "fail":
+            this.outcome("failure", at, c.epoch)
+            this.emit("failure", at, took)
+            this.answerWithError(c.id, c.fallback, { _tag: "Boom" }, at, c.start)
+            return
+          case "die":
+            // A defect counts as a failure; the fallback is only for errors.
+            this.outcome("failure", at, c.epoch)
+            this.emit("failure", at, took)
+            this.finish(c.id, { _tag: "Defect" }, at)
+            return
+          case "ignored":
+            this.outcome("ignored", at, c.epoch)
+            this.emit("ignored", at, took)
+            this.finish(c.id, { _tag: "Ignorable" }, at)
+            return
+          case "hang":
+            throw new Error("a hanging effect cannot end")
+        }
+      }
+      // The deadline: the caller is answered now; the effect is interrupted
+      // and keeps its permit until it has ended.
+      c.callerWaiting = false
+      this.outcome("timeout", at, c.epoch)
+      this.emit("timeout", at, at - c.start)
+      this.answerWithError(c.id, c.fallback, { _tag: "Timeout", timeout: c.timeout! }, at, c.start)
+      if (c.behaviour !== "stubborn") {
+        c.effectRunning = false
+        this.active--
+        this.calls.delete(c.id)
+      }
+      return
+    }
+    if (c.callerWaiting && c.interrupted) {
+      // The interrupted caller was waiting for its stubborn effect to end.
+      c.effectRunning = false
+      c.callerWaiting = false
+      this.active--
+      this.calls.delete(c.id)
+      this.outcome("interrupted", at, c.epoch)
+      this.emit("interrupted", at, at - c.start)
+      this.finish(c.id, { _tag: "Interrupted" }, at)
+      return
+    }
+    // A timed-out stubborn effect ends: its permit comes back.
+    c.effectRunning = false
+    this.active--
+    this.calls.delete(c.id)
+  }
+
+  /** The earliest instant something is due, if any. */
+  nextDue(): number | undefined {
+    let best = Infinity
+    for (const c of this.calls.values()) best = Math.min(best, this.nextInstant(c))
+    return Number.isFinite(best) ? best : undefined
+  }
+
+  /** Moves the clock to `to`, doing everything due on the way, in time order (ties: admission order). */
+  advanceTo(to: number): void {
+    for (;;) {
+      let best: ModelCall | undefined
+      let bestAt = Infinity
+      for (const c of this.calls.values()) {
+        const at = this.nextInstant(c)
+        if (at < bestAt || (at === bestAt && best !== undefined && c.id < best.id)) {
+          best = c
+          bestAt = at
+        }
+      }
+      if (best === undefined || bestAt > to) break
+      this.now = bestAt
+      this.step(best)
+    }
+    this.now = to
+    this.prune()
+  }
+
+  /** Callers that can still be interrupted, in admission order. */
+  waitingCallers(): Array<ModelCall> {
+    const out: Array<ModelCall> = []
+    for (const c of this.calls.values()) if (c.callerWaiting && !c.interrupted) out.push(c)
+    return out
+  }
+
+  /** The caller of `c` is interrupted now. */
+  interrupt(c: ModelCall): void {
+    if (c.behaviour === "stubborn") {
+      // It waits for the effect to end; the deadline no longer applies.
+      c.interrupted = true
+      return
+    }
+    c.effectRunning = false
+    c.callerWaiting = false
+    this.active--
+    this.calls.delete(c.id)
+    this.outcome("interrupted", this.now, c.epoch)
+    this.emit("interrupted", this.now, this.now - c.start)
+    this.finish(c.id, { _tag: "Interrupted" }, this.now)
+  }
+
+  configure(patch: ModelPatch): void {
+    const old = this.config
+    const next: ModelConfig = {
+      timeout: patch.timeout === "off" ? undefined : patch.timeout ?? old.timeout,
+      max: patch.max ?? old.max,
+      volume: patch.volume ?? old.volume,
+      percent: patch.percent ?? old.percent,
+      sleep: patch.sleep ?? old.sleep,
+      buckets: patch.buckets ?? old.buckets,
+      bucketMillis: patch.bucketMillis ?? old.bucketMillis
+    }
+    this.config = next
+    if (next.buckets !== old.buckets || next.bucketMillis !== old.bucketMillis) this.entries = []
+  }
+
+  forceOpen(): void {
+    this.openings = 0
+    this.setState({ name: "forced-open" }, this.now)
+  }
+
+  forceClosed(): void {
+    this.openings = 0
+    this.setState({ name: "forced-closed" }, this.now)
+  }
+
+  reset(): void {
+    this.openings = 0
+    this.entries = []
+    this.setState({ name: "closed" }, this.now)
+  }
+
+  /** The open circuit's end of sleep window, if open. */
+  sleepEnd(): number | undefined {
+    return this.state.name === "open" ? this.state.openedAt + this.currentSleep() : undefined
+  }
+
+  /** Hands over (and forgets) what happened since the last call. */
+  drain(): { finished: Array<Finished>; events: Array<ExpectedEvent>; transitions: Array<ExpectedTransition> } {
+    const out = { finished: this.finished, events: this.events, transitions: this.transitions }
+    this.finished = []
+    this.events = []
+    this.transitions = []
+    return out
+  }
+}
