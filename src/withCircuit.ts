@@ -52,7 +52,7 @@
 import { Cause, Clock, Context, Duration, Effect, Exit, Fiber } from "effect"
 import { dual } from "effect/Function"
 import * as Breaker from "./core/Breaker.ts"
-import { CircuitRegistry } from "./CircuitRegistry.ts"
+import { CircuitRegistry, type CircuitRegistryShape } from "./CircuitRegistry.ts"
 import type { EventKind } from "./CircuitEvent.ts"
 import {
   type CircuitError,
@@ -176,13 +176,28 @@ const execute = (
   self: Effect.Effect<unknown, unknown, unknown>,
   name: string,
   options: AnyOptions
-): Effect.Effect<unknown, unknown, unknown> =>
-  Effect.callback<unknown, unknown, unknown>((resume) => {
+): Effect.Effect<unknown, unknown, unknown> => {
+  // The registry, clock and circuit of the last run of this guarded effect.
+  // Contexts are immutable, so the same context means the same registry and
+  // clock; a registry never drops a circuit, so the cell stays valid. A loop
+  // of calls then skips three lookups per call.
+  // (Copied into constants first: the effect may run this same guarded effect
+  // again, nested, in another context, before this call has ended.)
+  let lastContext: Context.Context<never> | undefined
+  let lastRegistry: CircuitRegistryShape | undefined
+  let lastClock: Clock.Clock | undefined
+  let lastCell: Cell | undefined
+  return Effect.callback<unknown, unknown, unknown>((resume) => {
     const fiber = Fiber.getCurrent()!
-    const registry = Context.get(fiber.context as Context.Context<CircuitRegistry>, CircuitRegistry)
-    const clock = fiber.getRef(Clock.Clock)
+    if (fiber.context !== lastContext) {
+      lastContext = fiber.context
+      lastRegistry = Context.get(fiber.context as Context.Context<CircuitRegistry>, CircuitRegistry)
+      lastClock = fiber.getRef(Clock.Clock)
+      lastCell = undefined
+    }
+    const clock = lastClock!
     const now = clock.currentTimeMillisUnsafe()
-    const cell = registry.cell(name, now)
+    const cell = lastCell ??= lastRegistry!.cell(name, now)
 
     const admission = Breaker.admit(cell.breaker, now)
     if (admission === "short-circuit") return resume(shortCircuit(cell, clock, options, now))
@@ -203,6 +218,7 @@ const execute = (
     child.addObserver(cell.release)
     return wait(cell, clock, options, now, generation, child, fiber.context, resume)
   })
+}
 
 // The effect suspended: wait for its end or its deadline, whichever is first.
 // Returns what to do if the caller is interrupted meanwhile.

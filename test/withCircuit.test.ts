@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, ConfigProvider, Data, Deferred, Duration, Effect, Exit, Fiber, Ref, Schedule, Stream } from "effect"
+import { Cause, ConfigProvider, Data, Deferred, Duration, Effect, Exit, Fiber, Layer, Ref, Schedule, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import {
   Circuit,
@@ -496,4 +496,21 @@ describe("Circuit management", () => {
         assert.strictEqual(error.field, "errorPercentThreshold")
       }
     }))
+})
+
+describe("one guarded effect value", () => {
+  it.effect("runs under the registry of each context it is run in, even nested", () =>
+    Effect.gen(function*() {
+      const inner = yield* CircuitRegistry.layer().pipe(Layer.build)
+      let depth = 0
+      const guarded: Effect.Effect<number, unknown, CircuitRegistry> = Effect.suspend(() =>
+        depth++ === 0 ? Effect.provide(guarded, inner) : Effect.succeed(depth)
+      ).pipe(withCircuit("shared"))
+      assert.strictEqual(yield* guarded, 2)
+      const outer = yield* Circuit.snapshot("shared")
+      assert.strictEqual(outer.window.success, 1, "the outer call is recorded in the outer registry")
+      const nested = yield* Circuit.snapshot("shared").pipe(Effect.provide(inner))
+      assert.strictEqual(nested.window.success, 1, "the nested call in the inner one")
+      assert.strictEqual(outer.concurrency.active, 0)
+    }).pipe(withRegistry()))
 })
