@@ -96,6 +96,7 @@ const cockatielFull = cockatiel.wrap(
 const promiseCases: Record<string, () => Promise<unknown>> = {
   "await async () => 1": asyncOne,
   "runPromise(Effect.succeed)": () => runPromise(one),
+  "runPromise(Effect.timeout(1 s))": () => runPromise(effectCases["Effect.timeout(1 s)"]),
   "runPromise(withCircuit, defaults)": () => runPromise(effectCases["withCircuit (defaults, timeout on)"]),
   "opossum fire()": () => opossum.fire(),
   "runPromise(withCircuit open + fallback)": () => runPromise(effectCases["withCircuit open + fallback"]),
@@ -156,20 +157,35 @@ const heap = () => {
   return process.memoryUsage().heapUsed
 }
 const IDLE = 100_000
-const idle = await Effect.runPromise(Effect.gen(function*() {
-  const registry = yield* Effect.service(CircuitRegistry)
-  const before = heap()
-  const resourcesBefore = process.getActiveResourcesInfo().length
-  // Every circuit is used once (a call that completes at once), then left idle.
-  for (let i = 0; i < IDLE; i++) yield* one.pipe(withCircuit(`svc-${i}`))
-  const after = heap()
-  const resourcesAfter = process.getActiveResourcesInfo().length
-  return {
-    circuits: registry.names().length,
-    bytesPerCircuit: (after - before) / IDLE,
-    activeResourcesAdded: resourcesAfter - resourcesBefore
-  }
-}).pipe(Effect.provide(CircuitRegistry.layer())))
+type IdleCase = { readonly label: string; readonly metrics: boolean; readonly call: boolean }
+const idleCases: ReadonlyArray<IdleCase> = [
+  { label: "used once, metrics off", metrics: false, call: true },
+  { label: "created, never called (defaults)", metrics: true, call: false },
+  { label: "used once, defaults (metrics + percentiles on)", metrics: true, call: true }
+]
+const idle: Array<IdleCase & { circuits: number; bytesPerCircuit: number; activeResourcesAdded: number }> = []
+for (const c of idleCases) {
+  idle.push(
+    await Effect.runPromise(Effect.gen(function*() {
+      const registry = yield* Effect.service(CircuitRegistry)
+      const before = heap()
+      const resourcesBefore = process.getActiveResourcesInfo().length
+      // Each circuit is used once (a call that completes at once) or only looked at, then left idle.
+      for (let i = 0; i < IDLE; i++) {
+        if (c.call) yield* one.pipe(withCircuit(`svc-${i}`))
+        else yield* Circuit.state(`svc-${i}`)
+      }
+      const after = heap()
+      const resourcesAfter = process.getActiveResourcesInfo().length
+      return {
+        ...c,
+        circuits: registry.names().length,
+        bytesPerCircuit: (after - before) / IDLE,
+        activeResourcesAdded: resourcesAfter - resourcesBefore
+      }
+    }).pipe(Effect.provide(CircuitRegistry.layer({ metrics: c.metrics }))))
+  )
+}
 
 // ---------------------------------------------------------------------------
 // Report
@@ -202,14 +218,14 @@ const targets = [
     value: r(promise["opossum fire(), open + fallback"]!, promise["runPromise(withCircuit open + fallback)"]!),
     met: (v: number) => v >= 1
   },
-  {
-    target: "idle circuit ≤ 1 KB heap (bytes)",
-    value: Math.round(idle.bytesPerCircuit),
+  ...idle.map((c) => ({
+    target: `idle circuit ≤ 1 KB heap (bytes), ${c.label}`,
+    value: Math.round(c.bytesPerCircuit),
     met: (v: number) => v <= 1024
-  },
+  })),
   {
     target: "idle circuits hold no timers or handles (resources added)",
-    value: idle.activeResourcesAdded,
+    value: Math.max(...idle.map((c) => c.activeResourcesAdded)),
     met: (v: number) => v <= 0
   },
   {
@@ -270,7 +286,9 @@ const report = [
   "",
   "### 100,000 idle circuits",
   "",
-  `${idle.circuits} circuits, ${Math.round(idle.bytesPerCircuit)} bytes of heap each, ${idle.activeResourcesAdded} timers/handles added.`,
+  "| circuits | heap bytes each | timers/handles added |",
+  "| --- | ---: | ---: |",
+  ...idle.map((c) => `| ${c.circuits.toLocaleString("en")} ${c.label} | ${Math.round(c.bytesPerCircuit)} | ${c.activeResourcesAdded} |`),
   "",
   "### Targets",
   "",

@@ -65,6 +65,7 @@ import type { CircuitRegistryShape } from "../CircuitRegistry.ts"
 import { CircuitRegistry } from "../CircuitRegistry.ts"
 import { CircuitConfigError } from "../errors.ts"
 import type { Cell } from "../internal/cell.ts"
+import type { EventKind } from "../CircuitEvent.ts"
 import { bucketTable, CircuitStats, eventKinds, type StatsSettings } from "./CircuitStats.ts"
 import * as Percentiles from "./Percentiles.ts"
 
@@ -167,33 +168,37 @@ export const settings = (options: MetricsOptions = {}): Effect.Effect<StatsSetti
 
 const noUpdate = () => {}
 
-const register = (stats: CircuitStats, cell: Cell, context: Context.Context<never>): void => {
+const series = <I, S>(
+  stats: CircuitStats,
+  context: Context.Context<never>,
+  metric: Metric.Metric<I, S>,
+  get: (context: Context.Context<never>) => S
+): void => {
+  stats.registrations.push(Metric.registerUnsafe(metric, context, { get, update: noUpdate, modify: noUpdate }))
+}
+
+// The series every circuit has from its first event: state, active calls and
+// error percentage.
+const registerBase = (stats: CircuitStats, cell: Cell, context: Context.Context<never>): void => {
   const circuit = cell.name
-  const add = <I, S>(metric: Metric.Metric<I, S>, get: (context: Context.Context<never>) => S) => {
-    stats.registrations.push(Metric.registerUnsafe(metric, context, { get, update: noUpdate, modify: noUpdate }))
-  }
-  eventKinds.forEach((event, i) => {
-    add(
-      Metric.counter(metricNames.events, {
-        description: "Events of a circuit since start, by kind",
-        attributes: { circuit, event },
-        incremental: true
-      }),
-      () => ({ count: stats.counts[i]!, incremental: true })
-    )
-  })
-  add(
+  series(
+    stats,
+    context,
     Metric.gauge(metricNames.state, {
       description: "Circuit state: 0 closed, 1 open, 2 half-open, 3 forced-open, 4 forced-closed",
       attributes: { circuit }
     }),
     () => ({ value: stateValues[Breaker.stateName(cell.breaker)] })
   )
-  add(
+  series(
+    stats,
+    context,
     Metric.gauge(metricNames.activeCalls, { description: "Calls of a circuit running now", attributes: { circuit } }),
     () => ({ value: cell.active })
   )
-  add(
+  series(
+    stats,
+    context,
     Metric.gauge(metricNames.errorPercentage, {
       description: "Error percentage of a circuit's rolling window",
       attributes: { circuit }
@@ -202,8 +207,37 @@ const register = (stats: CircuitStats, cell: Cell, context: Context.Context<neve
       value: Breaker.summaryAt(cell.breaker, Context.get(context, Clock.Clock).currentTimeMillisUnsafe()).errorPercentage
     })
   )
+}
+
+const kindIndex = Object.fromEntries(eventKinds.map((kind, i) => [kind, i])) as Record<EventKind, number>
+// Kinds whose effect ran, and so feed the latency histogram.
+const executedMask = (1 << kindIndex.success) | (1 << kindIndex.failure) | (1 << kindIndex.timeout) |
+  (1 << kindIndex.ignored)
+const LATENCY_BIT = 1 << eventKinds.length
+
+// A kind's counter series appears at its first event, and the latency
+// histogram at the first call whose effect ran: a circuit holds only the
+// series it has something to report in, which keeps a registry of 100,000
+// circuits that each saw one kind of event small.
+const registerKind = (stats: CircuitStats, cell: Cell, context: Context.Context<never>, i: number): void => {
+  const circuit = cell.name
+  stats.seriesMask |= 1 << i
+  series(
+    stats,
+    context,
+    Metric.counter(metricNames.events, {
+      description: "Events of a circuit since start, by kind",
+      attributes: { circuit, event: eventKinds[i]! },
+      incremental: true
+    }),
+    () => ({ count: stats.counts[i]!, incremental: true })
+  )
+  if ((executedMask & (1 << i)) === 0 || (stats.seriesMask & LATENCY_BIT) !== 0) return
+  stats.seriesMask |= LATENCY_BIT
   const boundaries = stats.settings.boundaries
-  add(
+  series(
+    stats,
+    context,
     Metric.histogram(metricNames.latency, {
       description: "Run time of a circuit's calls in milliseconds",
       attributes: { circuit, unit: "milliseconds" },
@@ -253,12 +287,17 @@ export const install = (
     const create = (cell: Cell): CircuitStats => {
       const stats = new CircuitStats(resolved)
       cell.stats = stats
-      if (withMetrics) register(stats, cell, context)
+      if (withMetrics) registerBase(stats, cell, context)
       return stats
     }
     const stop = registry.observe({
       event: (cell, kind, at, durationMillis) => {
-        ;(cell.stats ?? create(cell)).record(kind, at, durationMillis, cell)
+        const stats = cell.stats ?? create(cell)
+        stats.record(kind, at, durationMillis, cell)
+        if (withMetrics) {
+          const i = kindIndex[kind]
+          if ((stats.seriesMask & (1 << i)) === 0) registerKind(stats, cell, context, i)
+        }
       },
       transition: (_, cell) => {
         if (cell.stats === undefined) create(cell)

@@ -183,6 +183,8 @@ export class CircuitStats {
   largestActive = 0
   /** Handles of the `Metric` series registered for the circuit. */
   readonly registrations: Array<{ readonly remove: () => void }> = []
+  /** Which `Metric` series are registered: bit i for `eventKinds[i]`, the next bit for the latency histogram. */
+  seriesMask = 0
 
   readonly settings: StatsSettings
   private extras: Extras | undefined = undefined
