@@ -9,7 +9,8 @@
  * Flags: `--quick` (fewer rounds and calls, for a smoke run), `--no-write`.
  */
 import { Context, Effect, Layer } from "effect"
-import { execSync } from "node:child_process"
+import { execFileSync, execSync } from "node:child_process"
+import { fileURLToPath } from "node:url"
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import * as os from "node:os"
 import { createRequire } from "node:module"
@@ -77,7 +78,9 @@ const opossumOptions = {
 }
 const asyncOne = async () => 1
 const opossum = new CircuitBreaker(asyncOne, opossumOptions)
-const opossumOpen = new CircuitBreaker(asyncOne, opossumOptions)
+// Kept open for the whole run, as our forced-open circuit is: opossum would
+// otherwise go half-open after resetTimeout, probe, and close mid-run.
+const opossumOpen = new CircuitBreaker(asyncOne, { ...opossumOptions, resetTimeout: 2_000_000_000 })
 opossumOpen.fallback(() => 0)
 opossumOpen.open()
 
@@ -100,7 +103,10 @@ const promiseCases: Record<string, () => Promise<unknown>> = {
   "runPromise(withCircuit, defaults)": () => runPromise(effectCases["withCircuit (defaults, timeout on)"]),
   "opossum fire()": () => opossum.fire(),
   "runPromise(withCircuit open + fallback)": () => runPromise(effectCases["withCircuit open + fallback"]),
-  "opossum fire(), open + fallback": () => opossumOpen.fire(),
+  "opossum fire(), open + fallback": () => {
+    if (!opossumOpen.opened) throw new Error("the opossum circuit closed during the run")
+    return opossumOpen.fire()
+  },
   "cockatiel breaker": () => cockatielBreaker.execute(asyncOne),
   "cockatiel bulkhead+timeout+breaker": () => cockatielFull.execute(asyncOne)
 }
@@ -150,42 +156,14 @@ const promise = Object.fromEntries(promiseNames.map((n) => [n, median(promiseSam
 // Memory and background work of 100,000 idle circuits
 // ---------------------------------------------------------------------------
 
-const gc = (globalThis as { gc?: () => void }).gc
-const heap = () => {
-  gc?.()
-  gc?.()
-  return process.memoryUsage().heapUsed
-}
-const IDLE = 100_000
-type IdleCase = { readonly label: string; readonly metrics: boolean; readonly call: boolean }
-const idleCases: ReadonlyArray<IdleCase> = [
-  { label: "used once, metrics off", metrics: false, call: true },
-  { label: "created, never called (defaults)", metrics: true, call: false },
-  { label: "used once, defaults (metrics + percentiles on)", metrics: true, call: true }
-]
-const idle: Array<IdleCase & { circuits: number; bytesPerCircuit: number; activeResourcesAdded: number }> = []
-for (const c of idleCases) {
-  idle.push(
-    await Effect.runPromise(Effect.gen(function*() {
-      const registry = yield* Effect.service(CircuitRegistry)
-      const before = heap()
-      const resourcesBefore = process.getActiveResourcesInfo().length
-      // Each circuit is used once (a call that completes at once) or only looked at, then left idle.
-      for (let i = 0; i < IDLE; i++) {
-        if (c.call) yield* one.pipe(withCircuit(`svc-${i}`))
-        else yield* Circuit.state(`svc-${i}`)
-      }
-      const after = heap()
-      const resourcesAfter = process.getActiveResourcesInfo().length
-      return {
-        ...c,
-        circuits: registry.names().length,
-        bytesPerCircuit: (after - before) / IDLE,
-        activeResourcesAdded: resourcesAfter - resourcesBefore
-      }
-    }).pipe(Effect.provide(CircuitRegistry.layer({ metrics: c.metrics }))))
-  )
-}
+// Each case in a fresh process (bench/idle.ts), so no other measurement's garbage is counted.
+const idle = ["used-metrics-off", "unused-defaults", "used-defaults"].map((c) =>
+  JSON.parse(
+    execFileSync(process.execPath, ["--expose-gc", fileURLToPath(new URL("./idle.ts", import.meta.url)), c], {
+      encoding: "utf8"
+    }).trim().split("\n").pop()!
+  ) as { label: string; circuits: number; bytesPerCircuit: number; activeResourcesAdded: number }
+)
 
 // ---------------------------------------------------------------------------
 // Report

@@ -1,0 +1,53 @@
+/**
+ * Heap per idle circuit: 100,000 named circuits, each used once (a call that
+ * completes at once) or only looked at, then left idle. Run by bench/suite.ts
+ * in a fresh process per case (`node --expose-gc bench/idle.ts <case>`), so
+ * that no garbage of another measurement is counted; prints one JSON line.
+ *
+ * Cases: `used-metrics-off`, `unused-defaults`, `used-defaults`.
+ */
+import { Effect } from "effect"
+import { Circuit, CircuitRegistry, withCircuit } from "effect-circuit"
+
+const cases = {
+  "used-metrics-off": { label: "used once, metrics off", metrics: false, call: true },
+  "unused-defaults": { label: "created, never called (defaults)", metrics: true, call: false },
+  "used-defaults": { label: "used once, defaults (metrics + percentiles on)", metrics: true, call: true }
+} as const
+
+const name = (process.argv[2] ?? "used-defaults") as keyof typeof cases
+const c = cases[name]
+const gc = (globalThis as { gc?: () => void }).gc
+if (gc === undefined) throw new Error("run with node --expose-gc")
+const heap = () => {
+  gc()
+  gc()
+  return process.memoryUsage().heapUsed
+}
+const IDLE = 100_000
+const one = Effect.succeed(1)
+
+const result = await Effect.runPromise(Effect.gen(function*() {
+  const registry = yield* Effect.service(CircuitRegistry)
+  // Warm up the code paths first, so that compiled code is not counted.
+  for (let i = 0; i < 1000; i++) {
+    if (c.call) yield* one.pipe(withCircuit(`warm-${i}`))
+    else yield* Circuit.state(`warm-${i}`)
+  }
+  const before = heap()
+  const resourcesBefore = process.getActiveResourcesInfo().length
+  for (let i = 0; i < IDLE; i++) {
+    if (c.call) yield* one.pipe(withCircuit(`svc-${i}`))
+    else yield* Circuit.state(`svc-${i}`)
+  }
+  const after = heap()
+  const resourcesAfter = process.getActiveResourcesInfo().length
+  return {
+    label: c.label,
+    circuits: registry.names().length - 1000,
+    bytesPerCircuit: (after - before) / IDLE,
+    activeResourcesAdded: resourcesAfter - resourcesBefore
+  }
+}).pipe(Effect.provide(CircuitRegistry.layer({ metrics: c.metrics }))))
+
+console.log(JSON.stringify(result))
