@@ -67,13 +67,16 @@ const withCell = <A>(name: string, f: (cell: Cell, now: number) => A): Effect.Ef
  * @since 0.1.0
  * @category constructors
  */
-export const snapshotOf = (cell: Cell, now: number): CircuitSnapshot => ({
-  name: cell.name,
-  state: Breaker.stateName(cell.breaker),
-  window: Breaker.summaryAt(cell.breaker, now),
-  concurrency: { active: cell.active, max: cell.maxConcurrent },
-  config: cell.config
-})
+export const snapshotOf = (cell: Cell, now: number): CircuitSnapshot =>
+  // Frozen, so that a snapshot kept around stays what it was when taken. The
+  // settings are the circuit's own immutable value, shared, not copied.
+  Object.freeze({
+    name: cell.name,
+    state: Breaker.stateName(cell.breaker),
+    window: Object.freeze(Breaker.summaryAt(cell.breaker, now)),
+    concurrency: Object.freeze({ active: cell.active, max: cell.maxConcurrent }),
+    config: cell.config
+  })
 
 /**
  * The circuit's state, window counts, permits in use and settings, now.

@@ -41,6 +41,9 @@ describe("withCircuit", () => {
       assert.strictEqual(snap.state, "closed")
       assert.strictEqual(snap.window.success, 1)
       assert.strictEqual(snap.concurrency.active, 0)
+      assert.isTrue(Object.isFrozen(snap) && Object.isFrozen(snap.window) && Object.isFrozen(snap.concurrency))
+      yield* succeed()
+      assert.strictEqual(snap.window.success, 1, "a snapshot taken earlier does not change")
     }).pipe(withRegistry()))
 
   it.effect("data-first form", () =>
