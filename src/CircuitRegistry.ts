@@ -107,6 +107,19 @@ const decodeOrFail = (
 ): Effect.Effect<CircuitConfig.CircuitConfig, CircuitConfigError> =>
   CircuitConfig.decodeEffect(input, { base, circuit })
 
+// Publishes without waiting. `publishUnsafe` refuses an item when a
+// subscriber's buffer is full, which would drop the newest; the sliding
+// strategy of `PubSub.publish` drops the oldest instead, and never waits, so it
+// runs (synchronously) only then. A closed registry's hub drops everything.
+const publish = <A>(hub: PubSub.PubSub<A>, item: A): void => {
+  if (PubSub.publishUnsafe(hub, item)) return
+  try {
+    Effect.runSync(PubSub.publish(hub, item))
+  } catch {
+    // Shut down: nobody can read it any more.
+  }
+}
+
 // Reads the layer's options defensively (they may come from untyped code or
 // a config file): a getter or Proxy that throws, or a bad buffer size, is a
 // CircuitConfigError naming the field, never a defect.
@@ -185,11 +198,11 @@ export const make = Effect.fnUntraced(function*(input: CircuitRegistryOptions = 
   let eventObservers: ReadonlyArray<NonNullable<Observer["event"]>> = []
   const sink: Sink = {
     event: (cell, kind, at, durationMillis) => {
-      if (eventSubscribers > 0) PubSub.publishUnsafe(events, { circuit: cell.name, kind, at, durationMillis })
+      if (eventSubscribers > 0) publish(events, { circuit: cell.name, kind, at, durationMillis })
       for (let i = 0; i < eventObservers.length; i++) eventObservers[i]!(cell, kind, at, durationMillis)
     },
     transition: (cell, transition) => {
-      PubSub.publishUnsafe(transitions, transition)
+      publish(transitions, transition)
       for (const observer of observers) {
         if (observer.transition !== undefined) observer.transition(transition, cell)
       }

@@ -437,6 +437,26 @@ describe("Circuit management", () => {
       assert.isTrue(es.every((e) => e.circuit === "c"))
     }).pipe(withRegistry()))
 
+  it.effect("a slow subscriber loses the oldest events and never blocks a call", () =>
+    Effect.gen(function*() {
+      const gate = yield* Deferred.make<void>()
+      // Subscribes, then does not read until every call is done.
+      const slow = yield* Circuit.events.pipe(
+        Stream.tap(() => Deferred.await(gate)),
+        Stream.take(5),
+        Stream.runCollect,
+        Effect.forkChild
+      )
+      yield* settle
+      // One circuit per call, so the events tell the calls apart.
+      for (let i = 0; i < 100; i++) assert.strictEqual(yield* succeed(`c${i}`), "ok")
+      yield* Deferred.succeed(gate, undefined)
+      const seen = yield* Fiber.join(slow)
+      // The first event was taken by the waiting subscriber; the buffer of 4
+      // kept the newest; the ones in between were dropped.
+      assert.deepStrictEqual(seen.map((e) => e.circuit), ["c0", "c96", "c97", "c98", "c99"])
+    }).pipe(Effect.provide(CircuitRegistry.layer({ defaults: settings, eventBuffer: 4 }))))
+
   it.effect("concurrent first calls of one name share one circuit", () =>
     Effect.gen(function*() {
       yield* Effect.all(Array.from({ length: 50 }, () => succeed("shared")), { concurrency: "unbounded" })
