@@ -256,7 +256,7 @@ const wait = (
         at,
         withoutStack(() => new CircuitTimeoutError({ circuit: cell.name, timeout: Duration.millis(timeoutMillis) }))
       ))
-    }, context)
+    }, context, clock)
   }
   // The caller was interrupted: interrupt the effect, wait for it to end (its
   // permit is back by then), and record no failure.

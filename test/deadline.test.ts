@@ -66,3 +66,27 @@ describe("the deadline queue", () => {
       Effect.map((deadlines) => assert.isFalse(deadlines.armed))
     ))
 })
+
+describe("a registry shared by tests with their own TestClock", () => {
+  it("re-arms the watcher on the clock of the call, so deadlines fire under each", async () => {
+    const shared = await Effect.runPromise(Layer.build(CircuitRegistry.layer()).pipe(Effect.scoped))
+    // Each run has a fresh TestClock, as each it.effect of a shared layer does.
+    const inTest = <A, E>(effect: Effect.Effect<A, E, CircuitRegistry>) =>
+      Effect.runPromise(effect.pipe(Effect.provide(shared), Effect.provide(TestClock.layer())))
+    // The first test's call ends before its deadline: its watcher is left
+    // sleeping until t = 1 s on a TestClock that nobody will move again.
+    await inTest(Effect.gen(function*() {
+      const call = yield* Effect.sleep("100 millis").pipe(withCircuit("c"), Effect.forkChild)
+      yield* settle
+      yield* TestClock.adjust("100 millis")
+      yield* Fiber.join(call)
+    }))
+    const timedOut = await inTest(Effect.gen(function*() {
+      const call = yield* Effect.never.pipe(withCircuit("c"), Effect.flip, Effect.forkChild)
+      yield* settle
+      yield* TestClock.adjust("1 second")
+      return yield* Fiber.join(call)
+    }))
+    assert.instanceOf(timedOut, CircuitTimeoutError)
+  }, 10_000)
+})

@@ -28,9 +28,15 @@ export class Deadlines {
   private head = 0
   private watcher: Fiber.Fiber<void> | undefined = undefined
   private armedFor = Infinity
+  private watcherClock: Clock.Clock | undefined = undefined
 
-  /** Schedules `fire` at `deadline`, running the watcher with `context`'s Clock. */
-  add(deadline: number, fire: () => void, context: Context.Context<never>): Entry {
+  /**
+   * Schedules `fire` at `deadline`, running the watcher with `context`, whose
+   * Clock is `clock`. A call under another Clock than the watcher's (a
+   * registry shared by tests that each have their own TestClock) re-arms the
+   * watcher on the new one: the old clock may never move again.
+   */
+  add(deadline: number, fire: () => void, context: Context.Context<never>, clock: Clock.Clock): Entry {
     const entry: Entry = { deadline, fire }
     this.skipCleared()
     const last = this.queue[this.queue.length - 1]
@@ -42,12 +48,12 @@ export class Deadlines {
       this.queue.splice(i, 0, entry)
     }
     if (this.watcher === undefined) {
-      this.arm(context)
-    } else if (deadline < this.armedFor) {
+      this.arm(context, clock)
+    } else if (deadline < this.armedFor || clock !== this.watcherClock) {
       const old = this.watcher
       this.watcher = undefined
       old.interruptUnsafe()
-      this.arm(context)
+      this.arm(context, clock)
     }
     return entry
   }
@@ -91,7 +97,7 @@ export class Deadlines {
     }
   }
 
-  private arm(context: Context.Context<never>): void {
+  private arm(context: Context.Context<never>, clock: Clock.Clock): void {
     const loop: Effect.Effect<void> = Effect.suspend(() => {
       this.skipCleared()
       const next = this.queue[this.head]
@@ -110,6 +116,7 @@ export class Deadlines {
       })
     })
     this.armedFor = Infinity
+    this.watcherClock = clock
     this.watcher = Effect.runForkWith(context)(loop)
     // It may have finished at once (nothing pending).
     if (this.watcher.pollUnsafe() !== undefined) this.watcher = undefined
