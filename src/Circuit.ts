@@ -13,7 +13,8 @@
  *   fails with `CircuitConfigError` and changes nothing. Lowering the limit
  *   never stops calls already running: new calls are rejected until the
  *   running count is under the new limit. A new window shape (buckets or
- *   bucket duration) starts an empty window.
+ *   bucket duration) starts an empty window. A new sleep window applies to
+ *   the current opening too; new thresholds, from the next outcome.
  * - `forceOpen` short-circuits every call until `reset` (or `forceClosed`);
  *   `forceClosed` lets every call through and never trips, still counting.
  *   `reset` closes the circuit with an empty window.
