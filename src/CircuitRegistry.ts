@@ -55,7 +55,9 @@ export const TypeId: "~effect-circuit/CircuitRegistry" = "~effect-circuit/Circui
  */
 export interface Observer {
   /** Called with the event's parts rather than a `CircuitEvent`, so that no object is built per call for it. */
-  readonly event?: ((cell: Cell, kind: EventKind, at: number, durationMillis: number) => void) | undefined
+  readonly event?:
+    | ((cell: Cell, kind: EventKind, at: number, durationMillis: number, fallbackFollows: boolean) => void)
+    | undefined
   readonly transition?: ((transition: CircuitTransition, cell: Cell) => void) | undefined
 }
 
@@ -197,9 +199,9 @@ export const make = Effect.fnUntraced(function*(input: CircuitRegistryOptions = 
   let eventSubscribers = 0
   let eventObservers: ReadonlyArray<NonNullable<Observer["event"]>> = []
   const sink: Sink = {
-    event: (cell, kind, at, durationMillis) => {
+    event: (cell, kind, at, durationMillis, fallbackFollows) => {
       if (eventSubscribers > 0) publish(events, { circuit: cell.name, kind, at, durationMillis })
-      for (let i = 0; i < eventObservers.length; i++) eventObservers[i]!(cell, kind, at, durationMillis)
+      for (let i = 0; i < eventObservers.length; i++) eventObservers[i]!(cell, kind, at, durationMillis, fallbackFollows)
     },
     transition: (cell, transition) => {
       publish(transitions, transition)

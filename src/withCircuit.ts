@@ -247,7 +247,7 @@ const wait = (
       settled = true
       removeObserver()
       child.interruptUnsafe()
-      const at = record(cell, clock, startedAt, generation, "Timeout", "timeout")
+      const at = record(cell, clock, startedAt, generation, "Timeout", "timeout", options.fallback !== undefined)
       resume(fail(
         cell,
         clock,
@@ -308,11 +308,12 @@ const record = (
   startedAt: number,
   generation: number,
   outcome: "Success" | "Failure" | "Timeout" | "Interrupted" | "Ignored",
-  kind: EventKind
+  kind: EventKind,
+  fallbackFollows = false
 ): number => {
   const at = clock.currentTimeMillisUnsafe()
   cell.apply({ _tag: outcome, at, generation })
-  cell.emit(kind, at, at - startedAt)
+  cell.emit(kind, at, at - startedAt, fallbackFollows)
   return at
 }
 
@@ -350,10 +351,11 @@ const complete = (
     record(cell, clock, startedAt, generation, "Ignored", "ignored")
     return exit
   }
-  const at = record(cell, clock, startedAt, generation, "Failure", "failure")
+  const fallbackFollows = thrown === undefined && error._tag === "Some" && options.fallback !== undefined
+  const at = record(cell, clock, startedAt, generation, "Failure", "failure", fallbackFollows)
   if (thrown !== undefined) return Effect.failCause(Cause.combine(cause, thrown))
-  if (error._tag === "Some" && options.fallback !== undefined) {
-    return fallback(cell, clock, options, startedAt, at, error.value, cause)
+  if (fallbackFollows) {
+    return fallback(cell, clock, options, startedAt, at, (error as { readonly value: unknown }).value, cause)
   }
   return exit
 }

@@ -22,7 +22,7 @@ import { withoutStack } from "./withoutStack.ts"
  * cell holds no fiber, timer or queue of its own (SPEC 16).
  */
 export interface Sink {
-  readonly event: (cell: Cell, kind: EventKind, at: number, durationMillis: number) => void
+  readonly event: (cell: Cell, kind: EventKind, at: number, durationMillis: number, fallbackFollows: boolean) => void
   readonly transition: (cell: Cell, transition: CircuitTransition) => void
 }
 
@@ -115,8 +115,9 @@ export class Cell {
     return after
   }
 
-  emit(kind: EventKind, at: number, durationMillis: number): void {
-    this.sink.event(this, kind, at, durationMillis)
+  /** `fallbackFollows`: the call goes on to its fallback (whose outcome is a later event). */
+  emit(kind: EventKind, at: number, durationMillis: number, fallbackFollows = false): void {
+    this.sink.event(this, kind, at, durationMillis, fallbackFollows)
   }
 
   reconfigure(config: CircuitConfig, breakerConfig: BreakerConfig, now: number): void {

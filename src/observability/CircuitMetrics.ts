@@ -31,11 +31,10 @@
  *
  * - A circuit that was never called has no series and no memory here: its
  *   stats and series are created on its first event or state change.
- * - Total time: an execution outcome counts its run time; a fallback outcome
- *   counts its whole call (admission to the fallback's end). A call that
- *   failed or timed out and then ran a fallback therefore adds two samples
- *   to the total-time percentiles; short-circuits and rejections add one
- *   only when they run a fallback.
+ * - Total time: one sample per call. A call without a fallback counts its
+ *   run time; a call that ran a fallback counts admission to the fallback's
+ *   end (its run time still counts in the run-time percentiles).
+ *   Short-circuits and rejections count only when they run a fallback.
  * - Series live in `Metric.MetricRegistry` (one shared default map unless
  *   the program provides its own); the registry's finalizer removes them.
  *   Two live registries with a circuit of the same name share one series name:
@@ -291,9 +290,9 @@ export const install = (
       return stats
     }
     const stop = registry.observe({
-      event: (cell, kind, at, durationMillis) => {
+      event: (cell, kind, at, durationMillis, fallbackFollows) => {
         const stats = cell.stats ?? create(cell)
-        stats.record(kind, at, durationMillis, cell)
+        stats.record(kind, at, durationMillis, cell, fallbackFollows)
         if (withMetrics) {
           const i = kindIndex[kind]
           if ((stats.seriesMask & (1 << i)) === 0) registerKind(stats, cell, context, i)

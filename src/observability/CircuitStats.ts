@@ -172,8 +172,13 @@ export class CircuitStats {
   readonly counts = new Float64Array(9)
   /** Rolling run time of calls whose effect ran (success, failure, timeout, ignored). */
   readonly execute: Percentiles.RollingHistogram
-  /** Rolling whole-call time of fallback outcomes, from the first one. Total time = `execute` merged with this. */
-  fallback: Percentiles.RollingHistogram | undefined = undefined
+  /**
+   * Rolling whole-call time, once the circuit has run a fallback: one sample
+   * per call, its run time or, when a fallback followed, admission to the
+   * fallback's end. Until then it would equal `execute`, so it is created
+   * (as a copy of `execute`) by the first call with a fallback.
+   */
+  total: Percentiles.RollingHistogram | undefined = undefined
   /** Cumulative latency histogram (run time): one count per boundary, then the overflow. */
   readonly latencyCounts: Float64Array
   latencySum = 0
@@ -204,20 +209,20 @@ export class CircuitStats {
    * Counts one event of `cell`'s circuit. Reads the cell's permits in use,
    * its limit and its window's shape; changes nothing but these stats.
    */
-  record(kind: EventKind, at: number, durationMillis: number, cell: Cell): void {
+  record(kind: EventKind, at: number, durationMillis: number, cell: Cell, fallbackFollows = false): void {
     switch (kind) {
       case "success":
         this.counts[0]!++
-        this.executed(at, durationMillis, cell.active + 1, cell)
+        this.executed(at, durationMillis, cell.active + 1, cell, fallbackFollows)
         return
       case "failure":
         this.counts[1]!++
-        this.executed(at, durationMillis, cell.active + 1, cell)
+        this.executed(at, durationMillis, cell.active + 1, cell, fallbackFollows)
         return
       case "timeout":
         // The timed-out effect may still hold its permit.
         this.counts[2]!++
-        this.executed(at, durationMillis, cell.active, cell)
+        this.executed(at, durationMillis, cell.active, cell, fallbackFollows)
         return
       case "rejected":
         this.counts[3]!++
@@ -236,7 +241,7 @@ export class CircuitStats {
       }
       case "ignored": {
         this.counts[6]!++
-        this.executed(at, durationMillis, cell.active + 1, cell)
+        this.executed(at, durationMillis, cell.active + 1, cell, fallbackFollows)
         const extras = this.extrasFor(cell)
         const i = extras.slot(at)
         if (i >= 0) extras.data[i + IGNORED]!++
@@ -244,24 +249,23 @@ export class CircuitStats {
       }
       case "fallback-success":
         this.counts[7]!++
-        this.fallbackHistogram().record(at, durationMillis)
+        this.totalHistogram().record(at, durationMillis)
         return
       case "fallback-failure":
         this.counts[8]!++
-        this.fallbackHistogram().record(at, durationMillis)
+        this.totalHistogram().record(at, durationMillis)
         return
     }
   }
 
-  private fallbackHistogram(): Percentiles.RollingHistogram {
-    return this.fallback ??= new Percentiles.RollingHistogram({
-      buckets: this.settings.percentileBuckets,
-      bucketMillis: this.settings.percentileBucketMillis,
-      precision: this.settings.precision
-    })
+  private totalHistogram(): Percentiles.RollingHistogram {
+    return this.total ??= this.execute.clone()
   }
 
-  private executed(at: number, durationMillis: number, running: number, cell: Cell): void {
+  private executed(at: number, durationMillis: number, running: number, cell: Cell, fallbackFollows: boolean): void {
+    // A call whose fallback follows counts in the total time once, at the fallback's end.
+    if (fallbackFollows) this.totalHistogram()
+    else this.total?.record(at, durationMillis)
     const index = this.execute.record(at, durationMillis)
     // The latency bucket, from the value bucket when that one does not
     // straddle a bound (whole milliseconds), else by search.
@@ -297,11 +301,9 @@ export class CircuitStats {
     return this.extras = new Extras(config.buckets, config.bucketMillis)
   }
 
-  /** Rolling whole-call time at `now`: run times and fallback outcomes. */
+  /** Rolling whole-call time at `now`: one sample per call (see `total`). */
   totalAt(now: number): Percentiles.Distribution {
-    return this.fallback === undefined
-      ? this.execute.snapshot(now)
-      : Percentiles.merge([this.execute, this.fallback], now)
+    return (this.total ?? this.execute).snapshot(now)
   }
 
   /** Ignored and interrupted calls and peak concurrency in the breaker's window at `now`. */

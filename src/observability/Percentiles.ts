@@ -235,6 +235,27 @@ export class RollingHistogram {
   }
 
   /**
+   * An independent copy, holding the same samples.
+   */
+  clone(): RollingHistogram {
+    const copy = new RollingHistogram({ buckets: this.buckets, bucketMillis: this.bucketMillis, precision: this.precision })
+    for (let i = 0; i < this.slots.length; i++) {
+      const slot = this.slots[i]
+      if (slot === undefined) continue
+      const twin = new Slot()
+      twin.epoch = slot.epoch
+      twin.counts = slot.counts === undefined ? undefined : slot.counts.slice()
+      twin.offset = slot.offset
+      twin.n = slot.n
+      twin.sum = slot.sum
+      twin.min = slot.min
+      twin.max = slot.max
+      copy.slots[i] = twin
+    }
+    return copy
+  }
+
+  /**
    * Counts one sample of `value` milliseconds that happened at `at`, and
    * returns its value bucket (`indexOf(normalize(value))`).
    */
