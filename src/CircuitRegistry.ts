@@ -301,13 +301,19 @@ export class CircuitRegistry extends Context.Service<CircuitRegistry, CircuitReg
 ) {
   /**
    * A registry with the given settings. Fails with `CircuitConfigError` if
-   * one is bad.
+   * one is bad; without options (the SPEC defaults for every circuit) it
+   * cannot fail, and its type says so.
    *
    * @since 0.1.0
    * @category layers
    */
-  static layer(options: CircuitRegistryOptions = {}): Layer.Layer<CircuitRegistry, CircuitConfigError> {
-    return Layer.effect(CircuitRegistry, make(options))
+  static layer(): Layer.Layer<CircuitRegistry>
+  static layer(options: CircuitRegistryOptions): Layer.Layer<CircuitRegistry, CircuitConfigError>
+  static layer(options?: CircuitRegistryOptions): Layer.Layer<CircuitRegistry, CircuitConfigError> {
+    // The defaults are valid: without options the layer cannot fail, and says so.
+    return options === undefined
+      ? Layer.orDie(Layer.effect(CircuitRegistry, make({})))
+      : Layer.effect(CircuitRegistry, make(options))
   }
 
   /**

@@ -5,8 +5,9 @@
  * types promise is what happens.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Data, Effect } from "effect"
+import { Data, Effect, type Layer } from "effect"
 import {
+  type CircuitConfigError,
   type CircuitError,
   type CircuitFallbackError,
   CircuitRegistry,
@@ -44,6 +45,12 @@ const classified = call.pipe(
   withCircuit("c", { isFailure: (e) => !(e instanceof Boom), fallback: () => Effect.succeed(0) })
 )
 exact<typeof classified, Effect.Effect<number, Boom, CircuitRegistry>>(true)
+
+// A registry on the defaults cannot fail; one with settings can.
+const onDefaults = CircuitRegistry.layer()
+exact<typeof onDefaults, Layer.Layer<CircuitRegistry>>(true)
+const withSettings = CircuitRegistry.layer({ defaults: { timeout: "2 seconds" } })
+exact<typeof withSettings, Layer.Layer<CircuitRegistry, CircuitConfigError>>(true)
 
 // The fallback sees the call's errors and the circuit's, typed.
 call.pipe(withCircuit("c", {
