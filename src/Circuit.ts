@@ -40,7 +40,7 @@ import { Clock, Effect, Stream } from "effect"
 import * as Breaker from "./core/Breaker.ts"
 import type { CircuitConfig, CircuitConfigInput } from "./CircuitConfig.ts"
 import type { CircuitEvent, CircuitTransition } from "./CircuitEvent.ts"
-import { CircuitRegistry } from "./CircuitRegistry.ts"
+import { CircuitRegistry, type CircuitRegistryShape } from "./CircuitRegistry.ts"
 import type { CircuitConfigError } from "./errors.ts"
 import type { Cell } from "./internal/cell.ts"
 
@@ -58,9 +58,15 @@ export interface CircuitSnapshot {
   readonly config: CircuitConfig
 }
 
-const withCell = <A>(name: string, f: (cell: Cell, now: number) => A): Effect.Effect<A, never, CircuitRegistry> =>
+// Every reader and setter needs the registry and the time it acts at.
+const withRegistry = <A, E>(
+  f: (registry: CircuitRegistryShape, now: number) => Effect.Effect<A, E>
+): Effect.Effect<A, E, CircuitRegistry> =>
   Effect.flatMap(Effect.service(CircuitRegistry), (registry) =>
-    Effect.map(Clock.currentTimeMillis, (now) => f(registry.cell(name, now), now)))
+    Effect.flatMap(Clock.currentTimeMillis, (now) => f(registry, now)))
+
+const withCell = <A>(name: string, f: (cell: Cell, now: number) => A): Effect.Effect<A, never, CircuitRegistry> =>
+  withRegistry((registry, now) => Effect.succeed(f(registry.cell(name, now), now)))
 
 /**
  * The snapshot of a cell at `now`. Used by the observability layer too.
@@ -94,12 +100,10 @@ export const snapshot = (name: string): Effect.Effect<CircuitSnapshot, never, Ci
  * @since 0.1.0
  * @category getters
  */
-export const snapshots: Effect.Effect<ReadonlyArray<CircuitSnapshot>, never, CircuitRegistry> = Effect.flatMap(
-  Effect.service(CircuitRegistry),
-  (registry) =>
-    Effect.map(Clock.currentTimeMillis, (now) =>
-      registry.names().map((name) => snapshotOf(registry.cell(name, now), now)))
-)
+export const snapshots: Effect.Effect<ReadonlyArray<CircuitSnapshot>, never, CircuitRegistry> = withRegistry((
+  registry,
+  now
+) => Effect.succeed(registry.names().map((name) => snapshotOf(registry.cell(name, now), now))))
 
 /**
  * Just the state's name.
@@ -132,8 +136,7 @@ export const configure = (
   name: string,
   input: CircuitConfigInput
 ): Effect.Effect<CircuitConfig, CircuitConfigError, CircuitRegistry> =>
-  Effect.flatMap(Effect.service(CircuitRegistry), (registry) =>
-    Effect.flatMap(Clock.currentTimeMillis, (now) => registry.configure(name, input, now)))
+  withRegistry((registry, now) => registry.configure(name, input, now))
 
 /**
  * Short-circuits every call until `reset` or `forceClosed`.

@@ -102,13 +102,6 @@ export interface CircuitRegistryOptions {
   readonly metrics?: boolean | CircuitMetrics.MetricsOptions | undefined
 }
 
-const decodeOrFail = (
-  input: unknown,
-  base: CircuitConfig.CircuitConfig | undefined,
-  circuit: string | undefined
-): Effect.Effect<CircuitConfig.CircuitConfig, CircuitConfigError> =>
-  CircuitConfig.decodeEffect(input, { base, circuit })
-
 // Publishes without waiting. `publishUnsafe` refuses an item when a
 // subscriber's buffer is full, which would drop the newest; the sliding
 // strategy of `PubSub.publish` drops the oldest instead, and never waits, so it
@@ -171,10 +164,10 @@ const readOptions = (options: CircuitRegistryOptions): Exit.Exit<{
  */
 export const make = Effect.fnUntraced(function*(input: CircuitRegistryOptions = {}) {
   const options = yield* readOptions(input)
-  const defaults = yield* decodeOrFail(options.defaults, undefined, undefined)
+  const defaults = yield* CircuitConfig.decodeEffect(options.defaults)
   const preset = new Map<string, CircuitConfig.CircuitConfig>()
   for (const [name, settings] of options.circuits) {
-    preset.set(name, yield* decodeOrFail(settings, defaults, name))
+    preset.set(name, yield* CircuitConfig.decodeEffect(settings, { base: defaults, circuit: name }))
   }
   const capacity = options.eventBuffer
   const events = yield* PubSub.sliding<CircuitEvent>(capacity)

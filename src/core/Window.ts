@@ -263,7 +263,8 @@ export const rollTo = (w: Window, at: number): Window => {
   let front = w.front
   let back = w.back
   let closedTotals = w.closedTotals
-  if (requests(w.current) + w.current.shortCircuited + w.current.fallbackSuccess + w.current.fallbackFailure > 0) {
+  // `current` is `emptyCounts` itself until something is recorded in it.
+  if (w.current !== emptyCounts) {
     back = { bucket: { index: w.currentIndex, counts: w.current }, next: back }
     closedTotals = addCounts(closedTotals, w.current)
   }

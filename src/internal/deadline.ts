@@ -40,7 +40,7 @@ export class Deadlines {
     const entry: Entry = { deadline, fire }
     this.skipCleared()
     const last = this.queue[this.queue.length - 1]
-    if (last === undefined || this.head >= this.queue.length || last.deadline <= deadline) {
+    if (last === undefined || last.deadline <= deadline) {
       this.queue.push(entry)
     } else {
       let i = this.queue.length
