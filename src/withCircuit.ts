@@ -204,7 +204,7 @@ const execute = (
     if (admission === "probe") cell.apply({ _tag: "ProbeAdmitted", at: now })
     const generation = cell.breaker.generation
     if (cell.active >= cell.maxConcurrent) return resume(reject(cell, clock, options, now, generation))
-    cell.active++
+    if (++cell.active > cell.peak) cell.peak = cell.active
 
     // The effect runs in a fiber of its own, started at once: the caller can
     // then be answered at the deadline even if the effect ignores interruption,
@@ -279,7 +279,7 @@ const shortCircuit = (
 ): Effect.Effect<unknown, unknown, unknown> => {
   const error = cell.openError(now)
   cell.apply({ _tag: "ShortCircuited", at: now })
-  cell.emit("short-circuited", now, 0)
+  cell.emit("short-circuited", now, 0, options.fallback !== undefined)
   return fail(cell, clock, options, now, now, error)
 }
 
@@ -291,7 +291,7 @@ const reject = (
   generation: number
 ): Effect.Effect<unknown, unknown, unknown> => {
   cell.apply({ _tag: "Rejected", at: now, generation })
-  cell.emit("rejected", now, 0)
+  cell.emit("rejected", now, 0, options.fallback !== undefined)
   return fail(
     cell,
     clock,

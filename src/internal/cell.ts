@@ -12,7 +12,6 @@ import * as Breaker from "../core/Breaker.ts"
 import type { BreakerConfig } from "../core/BreakerConfig.ts"
 import type { CircuitConfig } from "../CircuitConfig.ts"
 import type { CircuitTransition, EventKind } from "../CircuitEvent.ts"
-import type { CircuitStats } from "../observability/CircuitStats.ts"
 import { Deadlines } from "./deadline.ts"
 import { CircuitOpenError } from "../errors.ts"
 import { withoutStack } from "./withoutStack.ts"
@@ -39,11 +38,24 @@ export class Cell {
   readonly name: string
   readonly sink: Sink
   /**
-   * Observability state (counts, latency percentiles), created by the
-   * registry's metrics observer on the circuit's first event: a circuit that
-   * was never called holds nothing here (SPEC 16).
+   * The largest `active` since the last `takePeak()`: concurrency peaks are
+   * taken when a permit is taken, so a call that ends (or times out) before
+   * any observer looks still counts in them.
    */
-  stats: CircuitStats | undefined = undefined
+  peak = 0
+  /**
+   * What an observer keeps for this circuit (counts, latency percentiles),
+   * created by it on the circuit's first event: a circuit that was never
+   * called holds nothing here (SPEC 16). Opaque to the shell: only the
+   * observer that stored it reads it.
+   */
+  stats: object | undefined = undefined
+  /** The peak concurrency since the last call, then starts a new peak from the calls running now. */
+  takePeak(): number {
+    const peak = this.peak
+    this.peak = this.active
+    return peak
+  }
   /** Returns one permit; handed to the effect's fiber as its end observer. */
   readonly release = (): void => {
     this.active--

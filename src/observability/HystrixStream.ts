@@ -59,7 +59,8 @@ import { HttpRouter, HttpServerResponse } from "effect/http"
 import * as Breaker from "../core/Breaker.ts"
 import { CircuitRegistry, type CircuitRegistryShape } from "../CircuitRegistry.ts"
 import type { Cell } from "../internal/cell.ts"
-import type { Distribution } from "./Percentiles.ts"
+import { statsOf } from "./CircuitStats.ts"
+import { type Distribution, emptyDistribution } from "./Percentiles.ts"
 
 /**
  * The latency percentiles of one command, keyed as Hystrix keys them.
@@ -295,8 +296,6 @@ const latencyOf = (d: Distribution): HystrixLatency => {
   }
 }
 
-const emptyDistribution: Distribution = { count: 0, mean: 0, min: 0, max: 0, percentiles: {} }
-
 // A user's sleep-window Schedule may throw: the stream reports 0 rather than die.
 const sleepWindowMillis = (breaker: Breaker.Breaker): number => {
   try {
@@ -304,6 +303,13 @@ const sleepWindowMillis = (breaker: Breaker.Breaker): number => {
   } catch {
     return 0
   }
+}
+
+// A recorded peak, or the one of calls still running (taken when their
+// permits were taken, not yet counted by an event).
+const peakOf = (cell: Cell, recorded: number): number => {
+  const live = cell.peak > cell.maxConcurrent ? cell.maxConcurrent : cell.peak
+  return Math.max(recorded, live, cell.active)
 }
 
 const windowMillis = (cell: Cell): number => cell.breaker.config.buckets * cell.breaker.config.bucketMillis
@@ -318,9 +324,9 @@ export const commandOf = (cell: Cell, now: number, options: Options = {}): Hystr
   const breaker = cell.breaker
   const state = Breaker.stateName(breaker)
   const window = Breaker.summaryAt(breaker, now)
-  const stats = cell.stats
+  const stats = statsOf(cell)
   const extras = stats?.rollingExtras(now)
-  const execute = stats === undefined ? emptyDistribution : stats.execute.snapshot(now)
+  const execute = stats === undefined ? emptyDistribution : stats.executeAt(now)
   const total = stats === undefined ? emptyDistribution : stats.totalAt(now)
   const timeout = cell.timeoutMillis === undefined ? 0 : int(cell.timeoutMillis)
   return {
@@ -335,11 +341,11 @@ export const commandOf = (cell: Cell, now: number, options: Options = {}): Hystr
     rollingCountBadRequests: extras?.ignored ?? 0,
     rollingCountCollapsedRequests: 0,
     rollingCountEmit: 0,
-    rollingCountExceptionsThrown: 0,
+    rollingCountExceptionsThrown: extras?.exceptionsThrown ?? 0,
     rollingCountFailure: window.failure,
     rollingCountFallbackEmit: 0,
     rollingCountFallbackFailure: window.fallbackFailure,
-    rollingCountFallbackMissing: 0,
+    rollingCountFallbackMissing: extras?.fallbackMissing ?? 0,
     rollingCountFallbackRejection: 0,
     rollingCountFallbackSuccess: window.fallbackSuccess,
     rollingCountResponsesFromCache: 0,
@@ -349,7 +355,7 @@ export const commandOf = (cell: Cell, now: number, options: Options = {}): Hystr
     rollingCountThreadPoolRejected: 0,
     rollingCountTimeout: window.timeout,
     currentConcurrentExecutionCount: cell.active,
-    rollingMaxConcurrentExecutionCount: Math.max(extras?.maxActive ?? 0, cell.active),
+    rollingMaxConcurrentExecutionCount: peakOf(cell, extras?.maxActive ?? 0),
     latencyExecute_mean: int(execute.mean),
     latencyExecute: latencyOf(execute),
     latencyTotal_mean: int(total.mean),
@@ -384,7 +390,7 @@ export const commandOf = (cell: Cell, now: number, options: Options = {}): Hystr
  */
 export const threadPoolOf = (cell: Cell, now: number): HystrixThreadPool => {
   const window = Breaker.summaryAt(cell.breaker, now)
-  const stats = cell.stats
+  const stats = statsOf(cell)
   const extras = stats?.rollingExtras(now)
   const size = int(cell.maxConcurrent)
   const completed = stats === undefined ? 0 : stats.executions()
@@ -395,14 +401,14 @@ export const threadPoolOf = (cell: Cell, now: number): HystrixThreadPool => {
     currentActiveCount: cell.active,
     currentCompletedTaskCount: completed,
     currentCorePoolSize: size,
-    currentLargestPoolSize: Math.max(stats?.largestActive ?? 0, cell.active),
+    currentLargestPoolSize: peakOf(cell, stats?.largestActive ?? 0),
     currentMaximumPoolSize: size,
     currentPoolSize: size,
     currentQueueSize: 0,
     currentTaskCount: completed + cell.active,
     rollingCountThreadsExecuted: window.success + window.failure + window.timeout + (extras?.ignored ?? 0) +
       (extras?.interrupted ?? 0),
-    rollingMaxActiveThreads: Math.max(extras?.maxActive ?? 0, cell.active),
+    rollingMaxActiveThreads: peakOf(cell, extras?.maxActive ?? 0),
     rollingCountCommandRejections: window.rejected,
     propertyValue_queueSizeRejectionThreshold: 0,
     propertyValue_metricsRollingStatisticalWindowInMilliseconds: int(windowMillis(cell)),
