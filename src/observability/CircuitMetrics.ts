@@ -162,10 +162,17 @@ export const settings = (options: MetricsOptions = {}): Effect.Effect<StatsSetti
 
 type Labels = ReadonlyArray<readonly [string, string]>
 
-/** What a collector writes for each series it reads. */
-interface Sink {
-  value(labels: Labels, value: number): void
-  histogram(labels: Labels, stats: CircuitStats | undefined): void
+/**
+ * What a collector writes for the series of one circuit; the circuit's own
+ * labels (`circuit`, and `registry` when needed) are the sink's.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Sink {
+  /** One sample; `key`/`label` is the series' own label beside the circuit's (`event="success"`). */
+  value(value: number, key?: string, label?: string): void
+  histogram(stats: CircuitStats): void
 }
 
 /** One registry whose circuits export into a `MetricRegistry`. */
@@ -193,11 +200,8 @@ export interface Collector {
   /** The OTLP (UCUM) unit. */
   readonly unit: string
   /** Writes the series of one circuit. */
-  readonly collect: (cell: Cell, stats: CircuitStats, labels: Labels, now: number, sink: Sink) => void
+  readonly collect: (cell: Cell, stats: CircuitStats, now: number, sink: Sink) => void
 }
-
-const eventLabels: ReadonlyArray<readonly [string, string]> = eventKinds.map((kind) => ["event", kind] as const)
-const stateLabels: ReadonlyArray<readonly [string, string]> = stateNames.map((state) => ["state", state] as const)
 
 /**
  * The collectors, in the order they are exported.
@@ -211,8 +215,8 @@ export const collectors: ReadonlyArray<Collector> = [
     type: "counter",
     help: "Events of a circuit since its first call, by kind.",
     unit: "{event}",
-    collect: (_cell, stats, labels, _now, sink) => {
-      for (let i = 0; i < eventLabels.length; i++) sink.value([...labels, eventLabels[i]!], stats.counts[i]!)
+    collect: (_cell, stats, _now, sink) => {
+      for (let i = 0; i < eventKinds.length; i++) sink.value(stats.counts[i]!, "event", eventKinds[i]!)
     }
   },
   {
@@ -220,11 +224,9 @@ export const collectors: ReadonlyArray<Collector> = [
     type: "gauge",
     help: "1 for the state a circuit is in now, 0 for the other states.",
     unit: "{state}",
-    collect: (cell, _stats, labels, _now, sink) => {
+    collect: (cell, _stats, _now, sink) => {
       const state = Breaker.stateName(cell.breaker)
-      for (let i = 0; i < stateLabels.length; i++) {
-        sink.value([...labels, stateLabels[i]!], stateNames[i] === state ? 1 : 0)
-      }
+      for (let i = 0; i < stateNames.length; i++) sink.value(stateNames[i] === state ? 1 : 0, "state", stateNames[i]!)
     }
   },
   {
@@ -232,34 +234,39 @@ export const collectors: ReadonlyArray<Collector> = [
     type: "gauge",
     help: "Calls of a circuit holding a permit now.",
     unit: "{call}",
-    collect: (cell, _stats, labels, _now, sink) => sink.value(labels, cell.active)
+    collect: (cell, _stats, _now, sink) => sink.value(cell.active)
   },
   {
     name: metricNames.errorRatio,
     type: "gauge",
     help: "Error ratio (0-1) of a circuit's rolling window now.",
     unit: "1",
-    collect: (cell, _stats, labels, now, sink) =>
-      sink.value(labels, Breaker.summaryAt(cell.breaker, now).errorPercentage / 100)
+    collect: (cell, _stats, now, sink) => sink.value(Breaker.summaryAt(cell.breaker, now).errorPercentage / 100)
   },
   {
     name: metricNames.latency,
     type: "histogram",
     help: "Run time in seconds of a circuit's calls whose effect ran.",
     unit: "s",
-    collect: (_cell, stats, labels, _now, sink) => sink.histogram(labels, stats)
+    collect: (_cell, stats, _now, sink) => sink.histogram(stats)
   }
 ]
 
-// The series of every used circuit of `source`, for one collector.
-const collectSource = (collector: Collector, source: Source, now: number, sink: Sink, cells: Iterator<Cell>, max: number): boolean => {
+// Reads up to `max` circuits of `cells` for one collector; true when none is left.
+const collectSome = (
+  collector: Collector,
+  now: number,
+  cells: Iterator<Cell>,
+  max: number,
+  visit: (cell: Cell) => Sink
+): boolean => {
   for (let n = 0; n < max; n++) {
     const next = cells.next()
     if (next.done === true) return true
     const cell = next.value
     const stats = statsOf(cell)
     if (stats === undefined) continue
-    collector.collect(cell, stats, [...source.labels, ["circuit", cell.name]], now, sink)
+    collector.collect(cell, stats, now, visit(cell))
   }
   return false
 }
@@ -282,62 +289,73 @@ const noUpdate = () => {}
 // Attributes of an exported series: its labels, and the unit as a
 // non-enumerable property, which Effect's exporters read as the metric's
 // unit but do not list among the point's attributes.
-const attributesOf = (labels: Labels, unit: string): Metric.Metric.AttributeSet => {
+const attributesOf = (
+  labels: Labels,
+  circuit: string,
+  key: string | undefined,
+  label: string | undefined,
+  unit: string
+): Metric.Metric.AttributeSet => {
   const attributes: Record<string, string> = {}
-  for (const [key, value] of labels) attributes[key] = value
+  for (const [k, v] of labels) attributes[k] = v
+  attributes["circuit"] = circuit
+  if (key !== undefined) attributes[key] = label!
   Object.defineProperty(attributes, "unit", { value: unit, enumerable: false })
   return attributes
 }
 
-const histogramState = (settings: StatsSettings, stats: CircuitStats | undefined): Metric.HistogramState => {
+const histogramState = (settings: StatsSettings, stats: CircuitStats): Metric.HistogramState => {
   const boundaries = settings.boundaries
   const buckets: Array<[number, number]> = []
   let cumulative = 0
   for (let i = 0; i < boundaries.length; i++) {
-    cumulative += stats?.latencyCount(i) ?? 0
+    cumulative += stats.latencyCount(i)
     buckets.push([boundaries[i]! / 1000, cumulative])
   }
-  const count = cumulative + (stats?.latencyCount(boundaries.length) ?? 0)
+  const count = cumulative + stats.latencyCount(boundaries.length)
   buckets.push([Number.POSITIVE_INFINITY, count])
   return {
     buckets,
     count,
-    sum: (stats?.latencySum ?? 0) / 1000,
-    min: count === 0 ? 0 : stats!.latencyMin / 1000,
-    max: count === 0 ? 0 : stats!.latencyMax / 1000
+    sum: stats.latencySum / 1000,
+    min: count === 0 ? 0 : stats.latencyMin / 1000,
+    max: count === 0 ? 0 : stats.latencyMax / 1000
   }
 }
 
 function* metadataOf(hub: Hub): Generator<Metric.Metric.Metadata<any, any>> {
   for (const collector of collectors) {
+    const type = collector.type === "counter" ? "Counter" : collector.type === "gauge" ? "Gauge" : "Histogram"
     for (const source of hub.sources) {
       const entries: Array<Metric.Metric.Metadata<any, any>> = []
-      const type = collector.type === "counter" ? "Counter" : collector.type === "gauge" ? "Gauge" : "Histogram"
+      let circuit = ""
+      const entry = (attributes: Metric.Metric.AttributeSet, state: unknown) =>
+        entries.push({
+          id: collector.name,
+          type,
+          description: collector.help,
+          attributes,
+          hooks: { get: () => state, update: noUpdate, modify: noUpdate }
+        })
       const sink: Sink = {
-        value: (labels, value) => {
-          const state = type === "Counter" ? { count: value, incremental: true } : { value }
-          entries.push({
-            id: collector.name,
-            type,
-            description: collector.help,
-            attributes: attributesOf(labels, collector.unit),
-            hooks: { get: () => state, update: noUpdate, modify: noUpdate }
-          })
-        },
-        histogram: (labels, stats) => {
-          const state = histogramState(source.settings, stats)
-          entries.push({
-            id: collector.name,
-            type,
-            description: collector.help,
-            attributes: attributesOf(labels, collector.unit),
-            hooks: { get: () => state, update: noUpdate, modify: noUpdate }
-          })
-        }
+        value: (value, key, label) =>
+          entry(
+            attributesOf(source.labels, circuit, key, label, collector.unit),
+            type === "Counter" ? { count: value, incremental: true } : { value }
+          ),
+        histogram: (stats) =>
+          entry(
+            attributesOf(source.labels, circuit, undefined, undefined, collector.unit),
+            histogramState(source.settings, stats)
+          )
+      }
+      const visit = (cell: Cell) => {
+        circuit = cell.name
+        return sink
       }
       const cells = source.registry.cells()
       const now = source.now()
-      while (!collectSource(collector, source, now, sink, cells, 1024)) {
+      while (!collectSome(collector, now, cells, 1024, visit)) {
         yield* entries
         entries.length = 0
       }
@@ -396,18 +414,9 @@ const detach = (map: MetricMap, source: Source): void => {
 // Prometheus text, a slice at a time
 // -----------------------------------------------------------------------------
 
+const needsEscape = /[\\"\n]/
 const escapeLabel = (value: string): string =>
-  value.replace(/\\/g, "\\\\").replace(/"/g, "\\\"").replace(/\n/g, "\\n")
-
-const labelText = (labels: Labels, extra?: string): string => {
-  let out = ""
-  for (const [key, value] of labels) out += (out === "" ? "" : ",") + key + "=\"" + escapeLabel(value) + "\""
-  if (extra !== undefined) out += (out === "" ? "" : ",") + extra
-  return out === "" ? "" : "{" + out + "}"
-}
-
-const boundaryText = (settings: StatsSettings): ReadonlyArray<string> =>
-  settings.boundaries.map((b) => `le="${String(b / 1000)}"`)
+  needsEscape.test(value) ? value.replace(/\\/g, "\\\\").replace(/"/g, "\\\"").replace(/\n/g, "\\n") : value
 
 /**
  * Options of `prometheusChunks`.
@@ -422,10 +431,11 @@ export interface ChunkOptions {
 
 /**
  * The Prometheus text of every metric of `context`'s `Metric.MetricRegistry`
- * (Effect's own metrics first, then the circuit series of every registry
- * exporting there), as chunks of bounded size: a scrape of a million
- * circuits is never one string, and a server can yield to other work
- * between two chunks. The circuits are read as each chunk is made.
+ * (Effect's own metrics first, formatted by `formatOthers`, then the circuit
+ * series of every registry exporting there), as chunks of bounded size: a
+ * scrape of a million circuits is never one string, and a server can yield
+ * to other work between two chunks. The circuits are read as each chunk is
+ * made.
  *
  * @since 0.1.0
  * @category exporters
@@ -449,30 +459,37 @@ export function* prometheusChunks(
   const per = options.circuitsPerChunk ?? 500
   const sources = hub.sources.slice()
   for (const collector of collectors) {
-    let out = `# HELP ${collector.name} ${collector.help}\n# TYPE ${collector.name} ${collector.type}\n`
+    const name = collector.name
+    let out = `# HELP ${name} ${collector.help}\n# TYPE ${name} ${collector.type}\n`
     for (const source of sources) {
-      const les = boundaryText(source.settings)
-      const name = collector.name
+      let prefix = ""
+      for (const [key, value] of source.labels) prefix += `${key}="${escapeLabel(value)}",`
+      const les = source.settings.boundaries.map((b) => `,le="${String(b / 1000)}"} `)
+      // `name{<base>` for the circuit being read; each sample closes it.
+      let open = ""
       const sink: Sink = {
-        value: (labels, value) => {
-          out += name + labelText(labels) + " " + String(value) + "\n"
+        value: (value, key, label) => {
+          out += key === undefined ? `${open}} ${value}\n` : `${open},${key}="${label}"} ${value}\n`
         },
-        histogram: (labels, stats) => {
+        histogram: (stats) => {
+          const bucket = open.replace(name + "{", name + "_bucket{")
           let cumulative = 0
           for (let i = 0; i < les.length; i++) {
-            cumulative += stats?.latencyCount(i) ?? 0
-            out += name + "_bucket" + labelText(labels, les[i]) + " " + String(cumulative) + "\n"
+            cumulative += stats.latencyCount(i)
+            out += bucket + les[i]! + cumulative + "\n"
           }
-          const count = cumulative + (stats?.latencyCount(les.length) ?? 0)
-          out += name + "_bucket" + labelText(labels, "le=\"+Inf\"") + " " + String(count) + "\n"
-          const base = labelText(labels)
-          out += name + "_sum" + base + " " + String((stats?.latencySum ?? 0) / 1000) + "\n"
-          out += name + "_count" + base + " " + String(count) + "\n"
+          const count = cumulative + stats.latencyCount(les.length)
+          const base = open.slice(name.length)
+          out += `${bucket},le="+Inf"} ${count}\n${name}_sum${base}} ${stats.latencySum / 1000}\n${name}_count${base}} ${count}\n`
         }
+      }
+      const visit = (cell: Cell) => {
+        open = `${name}{${prefix}circuit="${escapeLabel(cell.name)}"`
+        return sink
       }
       const cells = source.registry.cells()
       const now = source.now()
-      while (!collectSource(collector, source, now, sink, cells, per)) {
+      while (!collectSome(collector, now, cells, per, visit)) {
         yield out
         out = ""
       }
