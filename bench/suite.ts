@@ -85,7 +85,7 @@ for (const c of cases) {
     if (only !== undefined && !name.includes(only) && !baselines.has(name)) continue
     const calls = c.table === "fiber" ? FIBER_CALLS : PROMISE_CALLS
     const time = c.table === "fiber"
-      ? () => handle.runPromise(timeInFiber(c.effect, calls))
+      ? ((loop) => () => handle.runPromise(loop))(c.around === undefined ? timeInFiber(c.effect, calls) : c.around(timeInFiber(c.effect, calls)))
       : ((call) => () => timePromises(call, calls))(c.make(handle))
     rows.push({
       name,

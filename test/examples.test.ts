@@ -37,6 +37,15 @@ const expected: Record<string, ReadonlyArray<string>> = {
     "collector received effect_circuit_latency_ms{circuit=payments} = count 4",
     "no collector: the program ended on time"
   ],
+  "tracing.ts": [
+    "checkout",
+    "  circuit payments (circuit.state=closed, circuit.admission=allow, circuit.outcome=success, circuit.fallback=none)",
+    "    payments-api",
+    "  circuit payments (circuit.state=closed, circuit.admission=allow, circuit.outcome=failure, circuit.fallback=success)",
+    "    circuit payments fallback (circuit.fallback.reason=failure)",
+    "  circuit payments (circuit.state=forced-open, circuit.admission=short-circuit, circuit.outcome=short-circuited, circuit.fallback=success)",
+    "    circuit payments fallback (circuit.fallback.reason=short-circuited)"
+  ],
   "fallback.ts": [
     "down: lamp = 42 (cached, after PricingDown)",
     "circuit pricing: open",

@@ -4,6 +4,7 @@
  */
 import { core } from "./core.ts"
 import { peers } from "./peers.ts"
+import { tracing } from "./tracing.ts"
 import type { CaseGroup } from "./types.ts"
 
-export const groups: ReadonlyArray<CaseGroup> = [core, peers]
+export const groups: ReadonlyArray<CaseGroup> = [core, peers, tracing]

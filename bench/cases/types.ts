@@ -30,6 +30,8 @@ export interface FiberCase {
   readonly name: string
   readonly registry?: UsesRegistry | undefined
   readonly effect: Effect.Effect<unknown, unknown, CircuitRegistry>
+  /** Wraps the whole timing loop (to install a tracer once, as a program does, rather than per call). */
+  readonly around?: (<A, E, R>(loop: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>) | undefined
   /** Throws if what the case measures is no longer what it says (a peer's circuit closed, ...). */
   readonly check?: (() => void) | undefined
 }
