@@ -61,7 +61,7 @@ import {
   CircuitRejectedError,
   CircuitTimeoutError
 } from "./errors.ts"
-import type { Cell } from "./internal/cell.ts"
+import { type Cell, cellOf } from "./internal/cell.ts"
 import type { Entry } from "./internal/deadline.ts"
 import { withoutStack } from "./internal/withoutStack.ts"
 
@@ -197,7 +197,7 @@ const execute = (
     }
     const clock = lastClock!
     const now = clock.currentTimeMillisUnsafe()
-    const cell = lastCell ??= lastRegistry!.cell(name, now)
+    const cell = lastCell ??= cellOf(lastRegistry!.cell(name, now))
 
     const admission = Breaker.admit(cell.breaker, now)
     if (admission === "short-circuit") return resume(shortCircuit(cell, clock, options, now))
