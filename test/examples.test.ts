@@ -6,7 +6,12 @@ import { fileURLToPath } from "node:url"
 // Every example runs as it is, with Node's own TypeScript support, as a user would run it.
 const root = fileURLToPath(new URL("..", import.meta.url))
 const run = (file: string): string =>
-  execFileSync(process.execPath, [`examples/${file}`], { cwd: root, encoding: "utf8", timeout: 60_000 })
+  // `effect-circuit` resolves to src/ through the package's source condition (see README, Package).
+  execFileSync(process.execPath, ["--conditions=effect-circuit-source", `examples/${file}`], {
+    cwd: root,
+    encoding: "utf8",
+    timeout: 60_000
+  })
 
 // What each example must print, so that an example that runs but does the wrong thing fails.
 const expected: Record<string, ReadonlyArray<string>> = {
