@@ -4,7 +4,7 @@
  * renders them with no extra wiring (`Observability.layerHttp()` serves the
  * same text on `/metrics`, a slice at a time).
  *
- * Run: node examples/prometheus.ts
+ * Run: npm run example -- prometheus
  */
 import { Data, Effect } from "effect"
 import { PrometheusMetrics } from "effect/observability"

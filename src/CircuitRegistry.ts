@@ -32,6 +32,7 @@
  * @since 0.1.0
  */
 import { Config, Context, Duration, Effect, Exit, Layer, PubSub, type Scope, Stream } from "effect"
+import type { CircuitCell } from "./CircuitCell.ts"
 import * as CircuitConfig from "./CircuitConfig.ts"
 import type { BreakerConfig } from "./core/BreakerConfig.ts"
 import type { CircuitEvent, CircuitTransition, EventKind } from "./CircuitEvent.ts"
@@ -55,9 +56,9 @@ export const TypeId: "~effect-circuit/CircuitRegistry" = "~effect-circuit/Circui
 export interface Observer {
   /** Called with the event's parts rather than a `CircuitEvent`, so that no object is built per call for it. */
   readonly event?:
-    | ((cell: Cell, kind: EventKind, at: number, durationMillis: number, fallbackFollows: boolean) => void)
+    | ((cell: CircuitCell, kind: EventKind, at: number, durationMillis: number, fallbackFollows: boolean) => void)
     | undefined
-  readonly transition?: ((transition: CircuitTransition, cell: Cell) => void) | undefined
+  readonly transition?: ((transition: CircuitTransition, cell: CircuitCell) => void) | undefined
 }
 
 /**
@@ -67,9 +68,9 @@ export interface Observer {
 export interface CircuitRegistryShape {
   readonly [TypeId]: typeof TypeId
   /** The circuit of `name`, created with its settings at `now` if new. */
-  readonly cell: (name: string, now: number) => Cell
+  readonly cell: (name: string, now: number) => CircuitCell
   /** The circuit of `name` if it exists. */
-  readonly lookup: (name: string) => Cell | undefined
+  readonly lookup: (name: string) => CircuitCell | undefined
   /** The names of every circuit created so far, in creation order. */
   readonly names: () => ReadonlyArray<string>
   /**
@@ -77,7 +78,7 @@ export interface CircuitRegistryShape {
    * runs is seen or skipped, never an error): readers that visit every
    * circuit a slice at a time (metrics export, the Hystrix stream) use it.
    */
-  readonly cells: () => IterableIterator<Cell>
+  readonly cells: () => IterableIterator<CircuitCell>
   /** Applies `input` on top of the circuit's settings, or changes nothing. */
   readonly configure: (name: string, input: unknown, now: number) => Exit.Exit<CircuitConfig.CircuitConfig, CircuitConfigError>
   /** Adds an observer; returns the function that removes it. */
@@ -86,6 +87,8 @@ export interface CircuitRegistryShape {
   /** The events as a stream; events are published only while such a stream runs. */
   readonly eventStream: Stream.Stream<CircuitEvent>
   readonly transitions: PubSub.PubSub<CircuitTransition>
+  /** Whether guarded calls are spans when a tracer is installed (`tracing` option). */
+  readonly tracing: boolean
 }
 
 /**
@@ -139,6 +142,13 @@ export interface CircuitRegistryOptions {
    * percentiles in the Hystrix stream).
    */
   readonly metrics?: boolean | MetricsOptions | undefined
+  /**
+   * Each guarded call is a span (`circuit <name>`, with its state, admission,
+   * outcome and fallback) when a tracer is installed. On by default; it costs
+   * nothing without a tracer. `false` turns it off for every circuit; a call's
+   * own `trace` option overrides it.
+   */
+  readonly tracing?: boolean | undefined
 }
 
 // Publishes without waiting. `publishUnsafe` refuses an item when a
@@ -162,6 +172,7 @@ const readOptions = (options: CircuitRegistryOptions): Exit.Exit<{
   readonly circuits: ReadonlyArray<readonly [string, unknown]>
   readonly eventBuffer: number
   readonly metrics: CircuitRegistryOptions["metrics"]
+  readonly tracing: boolean
 }, CircuitConfigError> => {
   let field = "(options)"
   try {
@@ -189,7 +200,12 @@ const readOptions = (options: CircuitRegistryOptions): Exit.Exit<{
     }
     field = "metrics"
     const metrics = options.metrics
-    return Exit.succeed({ defaults, circuits, eventBuffer, metrics })
+    field = "tracing"
+    const tracing: unknown = options.tracing ?? true
+    if (typeof tracing !== "boolean") {
+      return Exit.fail(new CircuitConfigError({ field, reason: `must be a boolean, got ${String(tracing)}` }))
+    }
+    return Exit.succeed({ defaults, circuits, eventBuffer, metrics, tracing })
   } catch (error) {
     return Exit.fail(new CircuitConfigError({ field, reason: `could not be read (${String(error)})` }))
   }
@@ -297,7 +313,8 @@ export const make = Effect.fnUntraced(function*(
     },
     eventStream,
     events,
-    transitions
+    transitions,
+    tracing: options.tracing
   })
   if (options.metrics !== false && installMetrics !== undefined) {
     yield* installMetrics(registry, options.metrics === true || options.metrics === undefined ? {} : options.metrics)
@@ -371,6 +388,7 @@ export interface LayerConfigOptions {
   readonly circuits?: ReadonlyArray<string> | undefined
   readonly eventBuffer?: number | undefined
   readonly metrics?: CircuitRegistryOptions["metrics"]
+  readonly tracing?: boolean | undefined
 }
 
 /**
@@ -402,6 +420,10 @@ export const layerConfigWith = (
     CircuitRegistry,
     Effect.flatMap(
       optionsFromConfig(options.circuits ?? []),
-      (read) => make({ ...read, eventBuffer: options.eventBuffer, metrics: options.metrics }, installMetrics)
+      (read) =>
+        make(
+          { ...read, eventBuffer: options.eventBuffer, metrics: options.metrics, tracing: options.tracing },
+          installMetrics
+        )
     )
   )

@@ -72,7 +72,8 @@ import {
   type MetricsOptions as RegistryMetricsOptions
 } from "../CircuitRegistry.ts"
 import { CircuitConfigError } from "../errors.ts"
-import type { Cell } from "../internal/cell.ts"
+import type { CircuitCell } from "../CircuitCell.ts"
+import { type Cell, cellOf } from "../internal/cell.ts"
 import { bucketTable, CircuitStats, eventKinds, type StatsSettings, statsOf } from "./CircuitStats.ts"
 import * as Percentiles from "./Percentiles.ts"
 
@@ -256,14 +257,14 @@ export const collectors: ReadonlyArray<Collector> = [
 const collectSome = (
   collector: Collector,
   now: number,
-  cells: Iterator<Cell>,
+  cells: Iterator<CircuitCell>,
   max: number,
   visit: (cell: Cell) => Sink
 ): boolean => {
   for (let n = 0; n < max; n++) {
     const next = cells.next()
     if (next.done === true) return true
-    const cell = next.value
+    const cell = cellOf(next.value)
     const stats = statsOf(cell)
     if (stats === undefined) continue
     collector.collect(cell, stats, now, visit(cell))
@@ -526,11 +527,13 @@ export const install: MetricsInstaller = (registry, options = {}) =>
       return stats
     }
     const stop = registry.observe({
-      event: (cell, kind, at, durationMillis, fallbackFollows) => {
-        const stats = (cell.stats as CircuitStats | undefined) ?? create(cell)
+      event: (view, kind, at, durationMillis, fallbackFollows) => {
+        const cell = cellOf(view)
+        const stats = statsOf(cell) ?? create(cell)
         stats.record(kind, at, durationMillis, cell, fallbackFollows)
       },
-      transition: (_, cell) => {
+      transition: (_, view) => {
+        const cell = cellOf(view)
         if (cell.stats === undefined) create(cell)
       }
     })
@@ -568,8 +571,8 @@ export interface CircuitLatency {
  * @since 0.1.0
  * @category getters
  */
-export const latencyOf = (cell: Cell | undefined, now: number): CircuitLatency => {
-  const stats = cell === undefined ? undefined : statsOf(cell)
+export const latencyOf = (cell: CircuitCell | undefined, now: number): CircuitLatency => {
+  const stats = cell === undefined ? undefined : statsOf(cellOf(cell))
   if (stats === undefined) return { execute: Percentiles.emptyDistribution, total: Percentiles.emptyDistribution }
   return { execute: stats.executeAt(now), total: stats.totalAt(now) }
 }

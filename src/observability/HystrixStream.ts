@@ -68,7 +68,8 @@ import * as Slices from "./Slices.ts"
 import { HttpRouter, HttpServerResponse } from "effect/http"
 import * as Breaker from "../core/Breaker.ts"
 import { CircuitRegistry, type CircuitRegistryShape } from "../CircuitRegistry.ts"
-import type { Cell } from "../internal/cell.ts"
+import type { CircuitCell } from "../CircuitCell.ts"
+import { type Cell, cellOf } from "../internal/cell.ts"
 import { statsOf } from "./CircuitStats.ts"
 import { type Distribution, emptyDistribution } from "./Percentiles.ts"
 
@@ -328,7 +329,7 @@ const peakOf = (cell: Cell, recorded: number): number => {
   return Math.max(recorded, live, cell.active)
 }
 
-const windowMillis = (cell: Cell): number => cell.breaker.config.buckets * cell.breaker.config.bucketMillis
+const windowMillis = (cell: CircuitCell): number => cell.breaker.config.buckets * cell.breaker.config.bucketMillis
 
 /**
  * The `HystrixCommand` object of a circuit at `now`. Reads only.
@@ -336,15 +337,17 @@ const windowMillis = (cell: Cell): number => cell.breaker.config.buckets * cell.
  * @since 0.1.0
  * @category constructors
  */
-export const commandOf = (cell: Cell, now: number, options: Options = {}): HystrixCommand => {
+export const commandOf = (cell: CircuitCell, now: number, options: Options = {}): HystrixCommand => {
+  const inner = cellOf(cell)
+  const timeoutMillis = inner.timeoutMillis
   const breaker = cell.breaker
   const state = Breaker.stateName(breaker)
   const window = Breaker.summaryAt(breaker, now)
-  const stats = statsOf(cell)
+  const stats = statsOf(inner)
   const extras = stats?.rollingExtras(now)
   const execute = stats === undefined ? emptyDistribution : stats.executeAt(now)
   const total = stats === undefined ? emptyDistribution : stats.totalAt(now)
-  const timeout = cell.timeoutMillis === undefined ? 0 : int(cell.timeoutMillis)
+  const timeout = timeoutMillis === undefined ? 0 : int(timeoutMillis)
   return {
     type: "HystrixCommand",
     name: cell.name,
@@ -371,7 +374,7 @@ export const commandOf = (cell: Cell, now: number, options: Options = {}): Hystr
     rollingCountThreadPoolRejected: 0,
     rollingCountTimeout: window.timeout,
     currentConcurrentExecutionCount: cell.active,
-    rollingMaxConcurrentExecutionCount: peakOf(cell, extras?.maxActive ?? 0),
+    rollingMaxConcurrentExecutionCount: peakOf(inner, extras?.maxActive ?? 0),
     latencyExecute_mean: int(execute.mean),
     latencyExecute: latencyOf(execute),
     latencyTotal_mean: int(total.mean),
@@ -404,9 +407,10 @@ export const commandOf = (cell: Cell, now: number, options: Options = {}): Hystr
  * @since 0.1.0
  * @category constructors
  */
-export const threadPoolOf = (cell: Cell, now: number): HystrixThreadPool => {
+export const threadPoolOf = (cell: CircuitCell, now: number): HystrixThreadPool => {
+  const inner = cellOf(cell)
   const window = Breaker.summaryAt(cell.breaker, now)
-  const stats = statsOf(cell)
+  const stats = statsOf(inner)
   const extras = stats?.rollingExtras(now)
   const size = int(cell.maxConcurrent)
   const completed = stats === undefined ? 0 : stats.executions()
@@ -417,14 +421,14 @@ export const threadPoolOf = (cell: Cell, now: number): HystrixThreadPool => {
     currentActiveCount: cell.active,
     currentCompletedTaskCount: completed,
     currentCorePoolSize: size,
-    currentLargestPoolSize: peakOf(cell, stats?.largestActive ?? 0),
+    currentLargestPoolSize: peakOf(inner, stats?.largestActive ?? 0),
     currentMaximumPoolSize: size,
     currentPoolSize: size,
     currentQueueSize: 0,
     currentTaskCount: completed + cell.active,
     rollingCountThreadsExecuted: window.success + window.failure + window.timeout + (extras?.ignored ?? 0) +
       (extras?.interrupted ?? 0),
-    rollingMaxActiveThreads: peakOf(cell, extras?.maxActive ?? 0),
+    rollingMaxActiveThreads: peakOf(inner, extras?.maxActive ?? 0),
     rollingCountCommandRejections: window.rejected,
     propertyValue_queueSizeRejectionThreshold: 0,
     propertyValue_metricsRollingStatisticalWindowInMilliseconds: int(windowMillis(cell)),
