@@ -318,4 +318,37 @@ describe("Limit: gradient", () => {
       { numRuns: 200 }
     )
   })
+
+  it("against a queueing dependency with calls in flight, probe after probe, the baseline stays the no-load latency", () => {
+    // A discrete-event run with lag (calls end `latency` after they start):
+    // one arrival per ms, more than the dependency serves; a call that starts
+    // with n in flight takes L · max(1, n / C). Probes every 2 round trips.
+    fc.assert(
+      fc.property(fc.integer({ min: 4, max: 30 }), fc.integer({ min: 10, max: 40 }), (C, L) => {
+        let l = Limit.initial(Limit.gradient({ min: 1, max: 4 * C, initial: C, probeInterval: 2 }), 0)
+        const running: Array<{ start: number; end: number; inFlight: number }> = []
+        let probes = 0
+        for (let t = 0; t < 300 * L; t++) {
+          for (let i = running.length - 1; i >= 0; i--) {
+            const call = running[i]!
+            if (call.end > t) continue
+            running.splice(i, 1)
+            const wasProbing = l._tag === "Gradient" && l.probe !== undefined
+            l = Limit.reduce(l, { outcome: "success", at: t, latency: t - call.start, inFlight: call.inFlight })
+            if (l._tag !== "Gradient") return
+            if (wasProbing && l.probe === undefined) {
+              probes++
+              assert.strictEqual(l.baseline, L, `after probe ${probes} at ${t}`)
+            }
+          }
+          if (running.length < Limit.current(l)) {
+            const n = running.length + 1
+            running.push({ start: t, end: t + Math.round(L * Math.max(1, n / C)), inFlight: n })
+          }
+        }
+        assert.isAtLeast(probes, 10)
+      }),
+      { numRuns: 200 }
+    )
+  })
 })
