@@ -402,6 +402,8 @@ const assertPlausibleField = (field: string, input: unknown): void => {
   if (KNOWN_FIELDS.has(field)) return
   // A throwing getter is refused under its own key.
   if (field.startsWith("rollingWindow.")) return
+  // An adaptive limit's own fields (`maxConcurrentRequests.min`, ...), or an unknown key of it.
+  if (field.startsWith("maxConcurrentRequests.")) return
   let keys: Array<string> = []
   try {
     if (typeof input === "object" && input !== null) keys = Reflect.ownKeys(input).map(String)

@@ -233,7 +233,7 @@ describe("Limit: gradient", () => {
     )
   })
 
-  it("under queueing (latency = baseline · n / C for n > C calls) the limit goes to [C, 1.03 · tolerance · C + 2]", () => {
+  it("under queueing (latency = baseline · n / C for n > C calls) the limit goes to [C, h + √h + 2], h = 1.03 · tolerance · C", () => {
     fc.assert(
       fc.property(gradientArb, fc.integer({ min: 1, max: 60 }), fc.integer({ min: 20, max: 200 }), (settings, C, baseline) => {
         if (settings._tag === "Gradient" && settings.smoothing < 0.05) return
@@ -249,8 +249,10 @@ describe("Limit: gradient", () => {
           l = Limit.reduce(l, { outcome: "success", at, latency: Math.round(baseline * Math.max(1, n / C)), inFlight: n })
         }
         const n = Limit.current(l)
-        // Latencies are whole milliseconds (≥ 20 here): up to 2.5 % off, hence the 1.03.
-        assert.isTrue(n >= C && n <= settings.tolerance * C * 1.03 + 2, `limit ${n} for C = ${C}, tolerance ${settings.tolerance}`)
+        // Latencies are whole milliseconds (≥ 20 here): up to 2.5 % off, hence the 1.03; a
+        // rounded latency can equal the baseline a little past C, and then the limit grows by √n.
+        const high = settings.tolerance * C * 1.03
+        assert.isTrue(n >= C && n <= high + Math.sqrt(high) + 2, `limit ${n} for C = ${C}, tolerance ${settings.tolerance}`)
       }),
       { numRuns: 200 }
     )
