@@ -426,7 +426,7 @@ const escapeLabel = (value: string): string =>
  * @category models
  */
 export interface ChunkOptions {
-  /** Circuits read per chunk at most. Default 500. */
+  /** Circuits read per chunk at most. Default 200. */
   readonly circuitsPerChunk?: number | undefined
 }
 
@@ -457,7 +457,7 @@ export function* prometheusChunks(
   }
   if (others !== "") yield others
   if (hub === undefined) return
-  const per = options.circuitsPerChunk ?? 500
+  const per = options.circuitsPerChunk ?? 100
   const sources = hub.sources.slice()
   for (const collector of collectors) {
     const name = collector.name

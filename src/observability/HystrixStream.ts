@@ -464,7 +464,7 @@ export function* batchSlices(
   now: number,
   options: Options = {}
 ): Generator<string, void, unknown> {
-  const per = options.circuitsPerSlice ?? 100
+  const per = options.circuitsPerSlice ?? 50
   let out = ""
   let n = 0
   let any = false
@@ -517,9 +517,11 @@ export const batches = (options: Options = {}): Stream.Stream<string, never, Cir
  * @category models
  */
 export interface Reader {
-  /** Takes one slice (whole frames); returns false if it dropped it. */
-  readonly send: (slice: string) => boolean
+  /** Takes one slice (whole frames, UTF-8); returns false if it dropped it. */
+  readonly send: (slice: Uint8Array) => boolean
 }
+
+const encoder = new TextEncoder()
 
 /**
  * What a hub has done so far.
@@ -585,11 +587,17 @@ export const makeHub = (
         batches++
         // The readers of this batch: one that joins meanwhile starts at the next.
         const to = Array.from(readers)
-        for (const slice of batchSlices(registry, started, options)) {
+        const slices = batchSlices(registry, started, options)
+        while (true) {
+          const sliceStart = performance.now()
+          const next = slices.next()
+          if (next.done === true) break
+          // Encoded once for every reader.
+          const slice = encoder.encode(next.value)
           for (const reader of to) {
             if (!reader.send(slice)) dropped++
           }
-          yield* Slices.yieldToLoop
+          yield* Slices.pause(Slices.pauseAfter(sliceStart))
         }
         const spent = (yield* Clock.currentTimeMillis) - started
         yield* Effect.sleep(Duration.millis(Math.max(0, interval - spent)))
@@ -623,9 +631,9 @@ export const tooManyReaders = (maxReaders: number): string =>
 // A reader for an Effect stream: slices wait in a buffer of at most
 // `limit` bytes (one slice more at worst); past it they are dropped.
 const bufferedReader = (limit: number) => {
-  const slices: Array<string> = []
+  const slices: Array<Uint8Array> = []
   let bytes = 0
-  let waiting: ((slice: string) => void) | undefined
+  let waiting: ((slice: Uint8Array) => void) | undefined
   const reader: Reader = {
     send: (slice) => {
       if (waiting !== undefined) {
@@ -636,14 +644,14 @@ const bufferedReader = (limit: number) => {
       }
       if (bytes > limit) return false
       slices.push(slice)
-      bytes += slice.length
+      bytes += slice.byteLength
       return true
     }
   }
-  const take = Effect.callback<string>((resume) => {
+  const take = Effect.callback<Uint8Array>((resume) => {
     const slice = slices.shift()
     if (slice !== undefined) {
-      bytes -= slice.length
+      bytes -= slice.byteLength
       return resume(Effect.succeed(slice))
     }
     waiting = (next) => resume(Effect.succeed(next))
@@ -671,7 +679,7 @@ export const responseFrom = (hub: Hub): HttpServerResponse.HttpServerResponse =>
     })
   }
   const text = Stream.ensuring(Stream.fromEffectRepeat(take), Effect.sync(leave))
-  return HttpServerResponse.stream(Stream.encodeText(text), {
+  return HttpServerResponse.stream(text, {
     contentType: headers["content-type"]!,
     headers: {
       "cache-control": headers["cache-control"]!,
@@ -746,7 +754,7 @@ export interface NodeRequest {
  */
 export interface NodeResponse {
   writeHead(status: number, headers: Record<string, string>): unknown
-  write(chunk: string): boolean
+  write(chunk: string | Uint8Array): boolean
   end(chunk?: string): unknown
   on(event: "close", listener: () => void): unknown
   once(event: "drain", listener: () => void): unknown
