@@ -19,6 +19,21 @@
  * 5. the fallback, if one is given, for a short-circuit, a rejection, a
  *    timeout or a failure.
  *
+ * **Tracing**
+ *
+ * With a tracing backend installed (`OtlpTracer`, or any `Tracer` other than
+ * Effect's default native one), each call is a span `circuit <name>` under the
+ * caller's span, and the effect's own spans are its children. Its attributes:
+ * `circuit.name`; `circuit.state` and `circuit.admission` (`allow`, `probe`,
+ * `short-circuit`) at the call's start; `circuit.open` (short-circuited, as
+ * Hystrix's `hystrix.circuit_open`); `circuit.outcome` (`success`, `failure`,
+ * `timeout`, `rejected`, `short-circuited`, `interrupted`, `ignored`);
+ * `circuit.fallback` (`none`, `success`, `failure`, `interrupted`). A fallback
+ * runs in a child span `circuit <name> fallback` with `circuit.fallback.reason`.
+ * Without a backend, or with `References.TracerEnabled` false, nothing is
+ * built: a guarded effect decides once per context. `trace: false` turns it
+ * off for a call, `CircuitRegistry.layer({ tracing: false })` for a registry.
+ *
  * **Gotchas**
  *
  * - Interrupting the caller interrupts the effect, waits for it to end,
@@ -62,6 +77,7 @@ import {
 import * as CallPath from "./internal/callPath.ts"
 import { type Cell, cellOf } from "./internal/cell.ts"
 import type { Entry } from "./internal/deadline.ts"
+import { isTracing, traced } from "./internal/tracing.ts"
 
 /**
  * What `isFailure` is given: the typed error of a failed call, or the whole
@@ -90,6 +106,11 @@ export type FallbackFailed<E, E2> = [E2] extends [never] ? never : CircuitFallba
 export interface Options<E> {
   /** What counts as a failure. Default: every typed failure and every defect. */
   readonly isFailure?: ((failure: Failure<E>) => boolean) | undefined
+  /**
+   * Whether the call is a span when a tracer is installed (see the module's
+   * notes on tracing). Default: the registry's `tracing` setting (on).
+   */
+  readonly trace?: boolean | undefined
 }
 
 /**
@@ -105,6 +126,7 @@ export interface OptionsWithFallback<E, A2, E2, R2> extends Options<E> {
 
 type AnyOptions = {
   readonly isFailure?: ((failure: unknown) => boolean) | undefined
+  readonly trace?: boolean | undefined
   readonly fallback?: ((error: unknown) => Effect.Effect<unknown, unknown, unknown>) | undefined
 }
 
@@ -173,7 +195,9 @@ export const withCircuit: {
 const execute = (
   self: Effect.Effect<unknown, unknown, unknown>,
   name: string,
-  options: AnyOptions
+  options: AnyOptions,
+  // false for the untraced call inside a call's span
+  traceable = true
 ): Effect.Effect<unknown, unknown, unknown> => {
   // The registry, clock and circuit of the last run of this guarded effect.
   // Contexts are immutable, so the same context means the same registry and
@@ -185,6 +209,9 @@ const execute = (
   let lastRegistry: CircuitRegistryShape | undefined
   let lastClock: Clock.Clock | undefined
   let lastCell: Cell | undefined
+  // Whether calls in that context are spans: decided once per context, so a
+  // program without a tracing backend pays one boolean test per call.
+  let lastTracing = false
   return Effect.callback<unknown, unknown, unknown>((resume) => {
     const fiber = Fiber.getCurrent()!
     if (fiber.context !== lastContext) {
@@ -192,13 +219,17 @@ const execute = (
       lastRegistry = Context.get(fiber.context as Context.Context<CircuitRegistry>, CircuitRegistry)
       lastClock = fiber.getRef(Clock.Clock)
       lastCell = undefined
+      lastTracing = traceable && (options.trace ?? lastRegistry.tracing) && isTracing(fiber)
     }
     const clock = lastClock!
     const now = clock.currentTimeMillisUnsafe()
     const cell = lastCell ??= cellOf(lastRegistry!.cell(name, now))
+    if (lastTracing) return resume(traced(cell, now, options, (traceOptions) => execute(self, name, traceOptions, false)))
 
-    const generation = CallPath.admit(cell, now)
+    const generation = CallPath.admit(cell, now, options.fallback !== undefined)
     if (typeof generation !== "number") return resume(fail(cell, clock, options, now, now, generation))
+    // Calls running now, this one included: what an adaptive limit learns the call's latency at.
+    const inFlight = cell.active
 
     // The effect runs in a fiber of its own, started at once: the caller can
     // then be answered at the deadline even if the effect ignores interruption,
@@ -207,10 +238,10 @@ const execute = (
     const exit = child.pollUnsafe()
     if (exit !== undefined) {
       CallPath.release(cell)
-      return resume(complete(cell, clock, options, now, generation, exit))
+      return resume(complete(cell, clock, options, now, generation, inFlight, exit))
     }
     child.addObserver(cell.release)
-    return wait(cell, clock, options, now, generation, child, fiber.context, resume)
+    return wait(cell, clock, options, now, generation, inFlight, child, fiber.context, resume)
   })
 }
 
@@ -222,6 +253,7 @@ const wait = (
   options: AnyOptions,
   startedAt: number,
   generation: number,
+  inFlight: number,
   child: Fiber.Fiber<unknown, unknown>,
   context: Context.Context<never>,
   resume: (effect: Effect.Effect<unknown, unknown, unknown>) => void
@@ -233,7 +265,7 @@ const wait = (
     if (settled) return
     settled = true
     if (entry !== undefined) cell.deadlines().cancel(entry)
-    resume(complete(cell, clock, options, startedAt, generation, exit))
+    resume(complete(cell, clock, options, startedAt, generation, inFlight, exit))
   })
   if (timeoutMillis !== undefined && !settled) {
     entry = cell.deadlines().add(startedAt + timeoutMillis, () => {
@@ -241,7 +273,7 @@ const wait = (
       settled = true
       removeObserver()
       child.interruptUnsafe()
-      const at = record(cell, clock, startedAt, generation, "Timeout", options.fallback !== undefined)
+      const at = record(cell, clock, startedAt, generation, inFlight, "Timeout", options.fallback !== undefined)
       resume(fail(cell, clock, options, startedAt, at, CallPath.timeoutError(cell, timeoutMillis)))
     }, context, clock)
   }
@@ -253,7 +285,7 @@ const wait = (
     removeObserver()
     if (entry !== undefined) cell.deadlines().cancel(entry)
     return Effect.map(Fiber.interrupt(child), () => {
-      record(cell, clock, startedAt, generation, "Interrupted")
+      record(cell, clock, startedAt, generation, inFlight, "Interrupted")
     })
   })
 }
@@ -263,11 +295,12 @@ const record = (
   clock: Clock.Clock,
   startedAt: number,
   generation: number,
+  inFlight: number,
   outcome: CallPath.Outcome,
   fallbackFollows = false
 ): number => {
   const at = clock.currentTimeMillisUnsafe()
-  CallPath.record(cell, startedAt, at, generation, outcome, fallbackFollows)
+  CallPath.record(cell, startedAt, at, generation, outcome, fallbackFollows, inFlight)
   return at
 }
 
@@ -278,28 +311,29 @@ const complete = (
   options: AnyOptions,
   startedAt: number,
   generation: number,
+  inFlight: number,
   exit: Exit.Exit<unknown, unknown>
 ): Effect.Effect<unknown, unknown, unknown> => {
   if (Exit.isSuccess(exit)) {
-    record(cell, clock, startedAt, generation, "Success")
+    record(cell, clock, startedAt, generation, inFlight, "Success")
     return exit
   }
   const cause = exit.cause
   if (Cause.hasInterruptsOnly(cause)) {
-    record(cell, clock, startedAt, generation, "Interrupted")
+    record(cell, clock, startedAt, generation, inFlight, "Interrupted")
     return exit
   }
   const error = Cause.findErrorOption(cause)
   const failure: unknown = error._tag === "Some" ? error.value : cause
   const counts = CallPath.classify(options.isFailure, failure)
   if (counts === false) {
-    record(cell, clock, startedAt, generation, "Ignored")
+    record(cell, clock, startedAt, generation, inFlight, "Ignored")
     return exit
   }
   // A throwing classifier counts the call as failed and surfaces the throw.
   const thrown = counts === true ? undefined : Cause.die(counts.thrown)
   const fallbackFollows = thrown === undefined && error._tag === "Some" && options.fallback !== undefined
-  const at = record(cell, clock, startedAt, generation, "Failure", fallbackFollows)
+  const at = record(cell, clock, startedAt, generation, inFlight, "Failure", fallbackFollows)
   if (thrown !== undefined) return Effect.failCause(Cause.combine(cause, thrown))
   if (fallbackFollows) {
     return fallback(cell, clock, options, startedAt, at, (error as { readonly value: unknown }).value, cause)
