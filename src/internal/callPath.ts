@@ -69,7 +69,7 @@ const kinds: { readonly [K in Outcome]: EventKind } = {
 /**
  * Records the outcome of a call admitted at `startedAt` in `generation`, at
  * `at`. `fallbackFollows`: the call goes on to its fallback (whose outcome is
- * a later event). Exactly one outcome per admitted call (SPEC 12).
+ * a later event). Exactly one outcome per admitted call.
  */
 export const record = (
   cell: Cell,

@@ -20,7 +20,7 @@ import { withoutStack } from "./withoutStack.ts"
 
 /**
  * Where a registry's cells report to. Kept as plain callbacks so that a
- * cell holds no fiber, timer or queue of its own (SPEC 16).
+ * cell holds no fiber, timer or queue of its own.
  */
 export interface Sink {
   readonly event: (cell: Cell, kind: EventKind, at: number, durationMillis: number, fallbackFollows: boolean) => void
@@ -42,7 +42,7 @@ export class Cell implements CircuitCell {
   /**
    * Observability state (counts, latency percentiles), created by the
    * registry's metrics observer on the circuit's first event: a circuit that
-   * was never called holds nothing here (SPEC 16).
+   * was never called holds nothing here.
    */
   stats: CircuitStats | undefined = undefined
   /** Returns one permit; handed to the effect's fiber as its end observer. */

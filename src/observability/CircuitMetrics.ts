@@ -1,7 +1,7 @@
 /**
  * Effect `Metric`s for every circuit, tagged with its name, and rolling
  * latency percentiles: what Prometheus (`PrometheusMetrics`), OpenTelemetry
- * (`OtlpMetrics`) and the Hystrix stream read (SPEC 14).
+ * (`OtlpMetrics`) and the Hystrix stream read.
  *
  * **Details**
  *
@@ -132,6 +132,7 @@ const invalid = (field: string, reason: string) => new CircuitConfigError({ fiel
 /**
  * Checks the options and fills in the defaults.
  *
+ * @internal
  * @since 0.1.0
  * @category constructors
  */

@@ -8,7 +8,7 @@
  * **Details**
  *
  * - Created on a circuit's first event or transition, and held in the
- *   circuit's cell: a circuit that was never called holds nothing (SPEC 16).
+ *   circuit's cell: a circuit that was never called holds nothing.
  * - Updated synchronously by `record`, a few array increments per event; read
  *   by the Prometheus/OTLP hooks, the Hystrix stream and `CircuitMetrics.latency`,
  *   none of which changes anything.
