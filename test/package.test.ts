@@ -222,7 +222,7 @@ describe("the packed package, as a consumer uses it", () => {
 
   afterAll(() => {
     rmSync(work, { recursive: true, force: true })
-  })
+  }, 60_000)
 
   const app = join(work, "app")
 
@@ -345,5 +345,37 @@ describe("the packed package, as a consumer uses it", () => {
   it("@arethetypeswrong/cli finds no problem (profile esm-only: the package has no CommonJS entry)", () => {
     const attw = join(root, "node_modules", "@arethetypeswrong", "cli", "dist", "index.js")
     run(process.execPath, [attw, tarball, "--profile", "esm-only", "--format", "table-flipped"], app)
+  }, 60_000)
+})
+
+describe("the docs that ship", () => {
+  // What `npm pack` would put in the tarball (without building: no link points into dist/).
+  const shipped = (): ReadonlyArray<string> => {
+    const out = run("npm", ["pack", "--dry-run", "--json", "--ignore-scripts"], root, process.env)
+    const [info] = JSON.parse(out.slice(out.indexOf("["))) as ReadonlyArray<{
+      readonly files: ReadonlyArray<{ readonly path: string }>
+    }>
+    return info!.files.map((file) => file.path)
+  }
+
+  it("link only to files that are in the package, and never to a spec the user does not have", () => {
+    const files = shipped()
+    const inPackage = (path: string) => files.includes(path) || files.some((file) => file.startsWith(`${path}/`))
+    const problems: Array<string> = []
+    for (const file of files) {
+      if (!/\.(md|ts)$/.test(file) || file.startsWith("dist/")) continue
+      const text = readFileSync(join(root, file), "utf8")
+      text.split("\n").forEach((line, i) => {
+        if (/\bSPEC\b|SPEC\.md|shared\//.test(line)) problems.push(`${file}:${i + 1}: refers to the spec: ${line.trim()}`)
+      })
+      if (!file.endsWith(".md")) continue
+      for (const match of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+        const target = match[1]!.replace(/#.*$/, "")
+        if (target === "" || /^[a-z]+:/i.test(target)) continue
+        const resolved = join(file, "..", target).split("\\").join("/").replace(/\/$/, "")
+        if (!inPackage(resolved)) problems.push(`${file}: links to ${match[1]}, which is not in the package`)
+      }
+    }
+    assert.deepStrictEqual(problems, [])
   }, 60_000)
 })
