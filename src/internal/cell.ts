@@ -62,8 +62,10 @@ export class Cell {
    */
   openError(now: number): CircuitOpenError {
     const breaker = this.breaker
+    // Per whole millisecond: a shell on `performance.now()` reads fractions.
+    const millis = Math.floor(now)
     if (
-      this.lastOpenError !== undefined && this.lastOpenErrorAt === now &&
+      this.lastOpenError !== undefined && this.lastOpenErrorAt === millis &&
       this.lastOpenErrorGeneration === breaker.generation && this.lastOpenErrorConfig === breaker.config
     ) return this.lastOpenError
     const state = Breaker.stateName(breaker)
@@ -75,7 +77,7 @@ export class Cell {
       })
     )
     this.lastOpenError = error
-    this.lastOpenErrorAt = now
+    this.lastOpenErrorAt = millis
     this.lastOpenErrorGeneration = breaker.generation
     this.lastOpenErrorConfig = breaker.config
     return error
