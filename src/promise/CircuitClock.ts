@@ -29,7 +29,7 @@
  *
  * @since 0.2.0
  */
-import { Duration, Effect, type Clock } from "effect"
+import { type Clock, Context, Duration, Effect } from "effect"
 
 /**
  * What a Promise registry needs from time.
@@ -127,15 +127,19 @@ export const manual = (start = 0): ManualClock => {
 }
 
 /**
- * Reads an Effect `Clock` (the time `withCircuit` records on) and sleeps on it.
+ * Reads an Effect `Clock` (the time `withCircuit` records on) and sleeps on
+ * it, in fibers that run with `context`.
  *
  * @since 0.2.0
  * @category constructors
  */
-export const fromEffect = (clock: Clock.Clock): CircuitClock => ({
+export const fromEffect = (clock: Clock.Clock, context: Context.Context<never> = Context.empty()): CircuitClock => ({
   now: () => clock.currentTimeMillisUnsafe(),
+  // The sleeping fiber runs with `context` (its scheduler, for instance).
   setTimer: (callback, millis) =>
-    Effect.runFork(Effect.andThen(clock.sleep(Duration.millis(Math.max(0, millis))), Effect.sync(callback))),
+    Effect.runForkWith(context)(
+      Effect.andThen(clock.sleep(Duration.millis(Math.max(0, millis))), Effect.sync(callback))
+    ),
   clearTimer: (handle) => (handle as { interruptUnsafe: () => void }).interruptUnsafe()
 })
 

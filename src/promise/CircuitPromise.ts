@@ -223,7 +223,7 @@ export const fromRegistry = (
 export const fromContext = (context: Context.Context<CircuitRegistry.CircuitRegistry>): CircuitPromise => {
   const registry = Context.get(context, CircuitRegistry.CircuitRegistry)
   const clock = Effect.runSync(Effect.provideContext(Effect.clockWith(Effect.succeed), context))
-  return fromRegistry(registry, { clock: CircuitClock.fromEffect(clock) })
+  return fromRegistry(registry, { clock: CircuitClock.fromEffect(clock, context as Context.Context<never>) })
 }
 
 type AnyOptions = FireOptions<unknown>
@@ -288,6 +288,7 @@ class View implements CircuitPromise {
     const timeoutMillis = cell.timeoutMillis
     const call = new Call(this, cell, opts, now, generation, controller, timeoutMillis)
     this.deadlines.add(call)
+    // fn itself may have made the caller abort, before the call could listen.
     if (callerSignal !== undefined) call.listen(callerSignal)
     result.then((value) => call.onValue(value), (error: unknown) => call.onError(error))
     return call.promise as Promise<A | B>
@@ -418,6 +419,7 @@ class Call implements HeapEntry {
   }
 
   listen(signal: AbortSignal): void {
+    if (signal.aborted) return this.abort()
     this.callerSignal = signal
     this.onAbort = () => this.abort()
     signal.addEventListener("abort", this.onAbort, { once: true })
