@@ -32,6 +32,7 @@
  * @since 0.1.0
  */
 import { Config, Context, Effect, Exit, Layer, PubSub, Stream } from "effect"
+import type { CircuitCell } from "./CircuitCell.ts"
 import * as CircuitConfig from "./CircuitConfig.ts"
 import type { BreakerConfig } from "./core/BreakerConfig.ts"
 import type { CircuitEvent, CircuitTransition, EventKind } from "./CircuitEvent.ts"
@@ -56,9 +57,9 @@ export const TypeId: "~effect-circuit/CircuitRegistry" = "~effect-circuit/Circui
 export interface Observer {
   /** Called with the event's parts rather than a `CircuitEvent`, so that no object is built per call for it. */
   readonly event?:
-    | ((cell: Cell, kind: EventKind, at: number, durationMillis: number, fallbackFollows: boolean) => void)
+    | ((cell: CircuitCell, kind: EventKind, at: number, durationMillis: number, fallbackFollows: boolean) => void)
     | undefined
-  readonly transition?: ((transition: CircuitTransition, cell: Cell) => void) | undefined
+  readonly transition?: ((transition: CircuitTransition, cell: CircuitCell) => void) | undefined
 }
 
 /**
@@ -68,9 +69,9 @@ export interface Observer {
 export interface CircuitRegistryShape {
   readonly [TypeId]: typeof TypeId
   /** The circuit of `name`, created with its settings at `now` if new. */
-  readonly cell: (name: string, now: number) => Cell
+  readonly cell: (name: string, now: number) => CircuitCell
   /** The circuit of `name` if it exists. */
-  readonly lookup: (name: string) => Cell | undefined
+  readonly lookup: (name: string) => CircuitCell | undefined
   /** The names of every circuit created so far, in creation order. */
   readonly names: () => ReadonlyArray<string>
   /** Applies `input` on top of the circuit's settings, or changes nothing. */

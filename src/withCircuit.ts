@@ -60,7 +60,7 @@ import {
   CircuitTimeoutError
 } from "./errors.ts"
 import * as CallPath from "./internal/callPath.ts"
-import type { Cell } from "./internal/cell.ts"
+import { type Cell, cellOf } from "./internal/cell.ts"
 import type { Entry } from "./internal/deadline.ts"
 
 /**
@@ -195,7 +195,7 @@ const execute = (
     }
     const clock = lastClock!
     const now = clock.currentTimeMillisUnsafe()
-    const cell = lastCell ??= lastRegistry!.cell(name, now)
+    const cell = lastCell ??= cellOf(lastRegistry!.cell(name, now))
 
     const generation = CallPath.admit(cell, now)
     if (typeof generation !== "number") return resume(fail(cell, clock, options, now, now, generation))

@@ -66,7 +66,7 @@ import {
   type CircuitConfigError
 } from "../errors.ts"
 import * as CallPath from "../internal/callPath.ts"
-import type { Cell } from "../internal/cell.ts"
+import { type Cell, cellOf } from "../internal/cell.ts"
 import { withoutStack } from "../internal/withoutStack.ts"
 import * as CircuitClock from "./CircuitClock.ts"
 import { DeadlineHeap, type HeapEntry } from "./deadlineHeap.ts"
@@ -268,7 +268,7 @@ class View implements CircuitPromise {
     if (callerSignal !== undefined && callerSignal.aborted) return Promise.reject(callerSignal.reason)
     const clock = this.clock
     const now = clock.now()
-    const cell = this.registry.cell(name, now)
+    const cell = cellOf(this.registry.cell(name, now))
     const generation = CallPath.admit(cell, now)
     if (typeof generation !== "number") return refused(clock, cell, opts, now, generation) as Promise<A | B>
 
@@ -361,7 +361,7 @@ class View implements CircuitPromise {
 
   private act(name: string, tag: "ForceOpen" | "ForceClosed" | "Reset"): void {
     const now = this.clock.now()
-    this.registry.cell(name, now).apply({ _tag: tag, at: now })
+    cellOf(this.registry.cell(name, now)).apply({ _tag: tag, at: now })
   }
 }
 
