@@ -117,7 +117,7 @@ describe("CircuitPromise.fire", () => {
     const { circuits, clock } = setup()
     await trip(circuits)
     assert.strictEqual(circuits.state("c"), "open")
-    clock.advance(2_000)
+    await clock.advance(2_000)
     let ran = false
     const error = await circuits.fire("c", async () => {
       ran = true
@@ -131,7 +131,7 @@ describe("CircuitPromise.fire", () => {
   it("lets exactly one probe through after the sleep window; its success closes the circuit", async () => {
     const { circuits, clock } = setup()
     await trip(circuits)
-    clock.advance(5_000)
+    await clock.advance(5_000)
     const probe = deferred()
     const first = circuits.fire("c", () => probe.promise)
     const second = await circuits.fire("c", async () => "no").catch((e: unknown) => e)
@@ -170,10 +170,10 @@ describe("CircuitPromise.fire", () => {
       signal = s
       return work.promise
     }).catch((e: unknown) => e)
-    clock.advance(999)
+    await clock.advance(999)
     await flush()
     assert.isFalse(signal!.aborted)
-    clock.advance(1)
+    await clock.advance(1)
     const error = await call
     assert.instanceOf(error, CircuitTimeoutError)
     assert.isTrue(signal!.aborted)
@@ -192,7 +192,7 @@ describe("CircuitPromise.fire", () => {
     const { circuits, clock } = setup({ ...settings, requestVolumeThreshold: 100 })
     const hung = [deferred(), deferred()]
     const timedOut = hung.map((h) => circuits.fire("c", () => h.promise).catch((e: unknown) => e))
-    clock.advance(1_000)
+    await clock.advance(1_000)
     for (const e of await Promise.all(timedOut)) assert.instanceOf(e, CircuitTimeoutError)
     // Both calls still run: a third is rejected, not started.
     const third = await circuits.fire("c", async () => "x").catch((e: unknown) => e)
@@ -258,7 +258,7 @@ describe("CircuitPromise fallback and isFailure", () => {
     const hung2 = deferred()
     const other = circuits.fire("c", () => hung2.promise)
     assert.strictEqual(await circuits.fire("c", async () => "x", { fallback }), "fb") // rejected
-    clock.advance(1_000)
+    await clock.advance(1_000)
     assert.strictEqual(await timing, "fb")
     await other.catch(() => {})
     hung.resolve("")
@@ -358,7 +358,7 @@ describe("CircuitPromise controls, events and close", () => {
       }
     })
     await circuits.fire("c", async () => 1)
-    clock.advance(5)
+    await clock.advance(5)
     await trip(circuits)
     unsubscribe()
     unsubscribeThrower()
@@ -398,10 +398,10 @@ describe("CircuitPromise controls, events and close", () => {
     circuits.configure("short", { timeout: "10 millis", maxConcurrentRequests: 100 })
     const short = circuits.fire("short", () => new Promise(() => {})).catch((e: unknown) => e)
     assert.strictEqual(clock.pending(), 1)
-    clock.advance(10)
+    await clock.advance(10)
     assert.instanceOf(await short, CircuitTimeoutError)
     assert.strictEqual(clock.pending(), 1)
-    clock.advance(990)
+    await clock.advance(990)
     await Promise.all(calls)
     assert.strictEqual(clock.pending(), 0)
     assert.strictEqual(circuits.snapshot("c").window.timeout, 50)

@@ -6,9 +6,11 @@
  * - `system` reads `performance.now()` (monotonic: a step of the wall clock
  *   changes no deadline, sleep window or `retryAfter`) and arms Node's
  *   `setTimeout`. It is the default of `CircuitPromise.make`.
- * - `manual(start)` is a clock that moves only when told: `advance(millis)`
- *   runs, in order and synchronously, every timer that falls due. Tests of
- *   Promise code drive timeouts and sleep windows with it, without sleeping.
+ * - `manual(start)` is a clock that moves only when told: `await
+ *   advance(millis)` runs every timer that falls due, earliest first, and
+ *   lets promise reactions run after each one, as the event loop would.
+ *   Tests of Promise code drive timeouts and sleep windows with it, without
+ *   sleeping.
  * - `fromEffect(clock)` reads an Effect `Clock`, so that a Promise view of an
  *   Effect `CircuitRegistry` records on the same time as `withCircuit`.
  * - `toEffect(clock)` is the other way round: the `Clock` the registry's
@@ -22,7 +24,7 @@
  * const clock = CircuitClock.manual()
  * const circuits = CircuitPromise.make({ defaults: { timeout: "100 millis" }, clock })
  * const call = circuits.fire("slow", () => new Promise(() => {})).catch((error) => error._tag)
- * clock.advance(100)
+ * await clock.advance(100)
  * console.log(await call) // "CircuitTimeoutError"
  * circuits.close()
  * ```
@@ -53,8 +55,12 @@ export interface CircuitClock {
  * @category models
  */
 export interface ManualClock extends CircuitClock {
-  /** Moves the time forward, running every timer that falls due, earliest first. */
-  readonly advance: (millis: number) => void
+  /**
+   * Moves the time forward, running every timer that falls due, earliest
+   * first; after each, and at the end, waits for a macrotask so that the
+   * promise reactions it caused have run.
+   */
+  readonly advance: (millis: number) => Promise<void>
   /** Timers armed and not yet run or cleared. */
   readonly pending: () => number
 }
@@ -75,6 +81,8 @@ export const system: CircuitClock = {
   setTimer: (callback, millis) => setTimeout(callback, Math.min(Math.max(0, millis), MAX_TIMER_MILLIS)).unref(),
   clearTimer: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>)
 }
+
+const macrotask = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
 
 interface ManualTimer {
   readonly at: number
@@ -104,10 +112,11 @@ export const manual = (start = 0): ManualClock => {
       timer.callback = undefined
       timers = timers.filter((t) => t !== timer)
     },
-    advance: (millis) => {
+    advance: async (millis) => {
       if (!(millis >= 0)) throw new RangeError(`advance: millis must be 0 or more, got ${millis}`)
       const target = now + millis
       for (;;) {
+        await macrotask()
         let next: ManualTimer | undefined
         for (const t of timers) {
           if (t.at <= target && (next === undefined || t.at < next.at || (t.at === next.at && t.seq < next.seq))) next = t
@@ -120,6 +129,7 @@ export const manual = (start = 0): ManualClock => {
         callback?.()
       }
       now = target
+      await macrotask()
     },
     pending: () => timers.length
   }
