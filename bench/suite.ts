@@ -15,6 +15,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import * as os from "node:os"
 import { createRequire } from "node:module"
 import { Circuit, CircuitRegistry, withCircuit } from "effect-circuit"
+import { promiseShellCases, promiseShellTargets } from "./promise.ts"
 
 const require = createRequire(import.meta.url)
 // opossum and cockatiel are CommonJS; load them the way their users do.
@@ -108,7 +109,8 @@ const promiseCases: Record<string, () => Promise<unknown>> = {
     return opossumOpen.fire()
   },
   "cockatiel breaker": () => cockatielBreaker.execute(asyncOne),
-  "cockatiel bulkhead+timeout+breaker": () => cockatielFull.execute(asyncOne)
+  "cockatiel bulkhead+timeout+breaker": () => cockatielFull.execute(asyncOne),
+  ...promiseShellCases
 }
 
 // ---------------------------------------------------------------------------
@@ -196,6 +198,7 @@ const targets = [
     value: r(promise["opossum fire(), open + fallback"]!, promise["runPromise(withCircuit open + fallback)"]!),
     met: (v: number) => v >= 1
   },
+  ...promiseShellTargets(promise),
   ...idle.map((c) => ({
     target: `idle circuit ≤ 1 KB heap (bytes), ${c.label}`,
     value: Math.round(c.bytesPerCircuit),
