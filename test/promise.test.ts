@@ -237,6 +237,24 @@ describe("CircuitPromise.fire", () => {
     assert.strictEqual(circuits.snapshot("c").window.total, 0)
   })
 
+  it("a thenable whose then throws is a failure with that error, and the permit comes back", async () => {
+    const { circuits } = setup()
+    const error = new Error("bad thenable")
+    const hostile = {
+      get then(): never {
+        throw error
+      }
+    }
+    const throwing = { then: () => {
+      throw error
+    } }
+    assert.strictEqual(await circuits.fire("c", () => hostile).catch((e: unknown) => e), error)
+    assert.strictEqual(await circuits.fire("c", () => throwing).catch((e: unknown) => e), error)
+    const snap = circuits.snapshot("c")
+    assert.strictEqual(snap.window.failure, 2)
+    assert.strictEqual(snap.concurrency.active, 0)
+  })
+
   it("a fn that is not a function is a TypeError, and the circuit is not asked", async () => {
     const { circuits } = setup()
     const got = await circuits.fire("c", 42 as never).catch((e: unknown) => e)

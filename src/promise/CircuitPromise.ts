@@ -280,7 +280,15 @@ class View implements CircuitPromise {
       CallPath.release(cell)
       return failed(clock, cell, opts, now, clock.now(), generation, error) as Promise<A | B>
     }
-    if (!isThenable(result)) {
+    let thenable: boolean
+    try {
+      thenable = isThenable(result)
+    } catch (error) {
+      // A hostile `then` getter: a failure of fn like any other.
+      CallPath.release(cell)
+      return failed(clock, cell, opts, now, clock.now(), generation, error) as Promise<A | B>
+    }
+    if (!thenable) {
       CallPath.release(cell)
       CallPath.record(cell, now, clock.now(), generation, "Success")
       return Promise.resolve(result as A)
@@ -290,7 +298,11 @@ class View implements CircuitPromise {
     this.deadlines.add(call)
     // fn itself may have made the caller abort, before the call could listen.
     if (callerSignal !== undefined) call.listen(callerSignal)
-    result.then((value) => call.onValue(value), (error: unknown) => call.onError(error))
+    try {
+      ;(result as PromiseLike<unknown>).then((value) => call.onValue(value), (error: unknown) => call.onError(error))
+    } catch (error) {
+      call.onError(error)
+    }
     return call.promise as Promise<A | B>
   }
 
