@@ -78,11 +78,21 @@ export const system: CircuitClock = {
   now: () => performance.now(),
   // Unref'd: a registry's timer alone never keeps the process alive (the
   // work a call waits for holds its own handle).
-  setTimer: (callback, millis) => setTimeout(callback, Math.min(Math.max(0, millis), MAX_TIMER_MILLIS)).unref(),
-  clearTimer: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>)
+  setTimer: (callback, millis) => {
+    const timer: unknown = setTimeout(callback, Math.min(Math.max(0, millis), MAX_TIMER_MILLIS))
+    ;(timer as { unref?: () => void }).unref?.()
+    return timer
+  },
+  clearTimer: (handle) => clearTimeout(handle as Parameters<typeof clearTimeout>[0])
 }
 
-const macrotask = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
+// After every promise reaction queued so far (setImmediate where there is one).
+const macrotask = (): Promise<void> =>
+  new Promise((resolve) => {
+    const { setImmediate } = globalThis as { setImmediate?: (callback: () => void) => unknown }
+    if (setImmediate !== undefined) setImmediate(resolve)
+    else setTimeout(resolve, 0)
+  })
 
 interface ManualTimer {
   readonly at: number
