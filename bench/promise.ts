@@ -36,8 +36,24 @@ const circuits = CircuitPromise.make()
 circuits.forceOpen("open")
 const fallback = { fallback: () => 0 }
 
+// The Promise mechanics of a guarded call without the circuit: two clock
+// reads, an AbortController, a promise of its own answered from fn's. What
+// `fire()` costs above this is admission, recording and metrics.
+const skeleton = (): Promise<unknown> => {
+  const start = performance.now()
+  const controller = new AbortController()
+  let resolve!: (value: unknown) => void
+  const answer = new Promise((res) => (resolve = res))
+  asyncOne().then((value) => {
+    if (performance.now() - start < 0 || controller.signal.aborted) return
+    resolve(value)
+  })
+  return answer
+}
+
 const cases: Record<string, () => Promise<unknown>> = {
   "await async () => 1": asyncOne,
+  "skeleton: 2 clock reads + AbortController + own promise": skeleton,
   [Peers.names.opossum]: () => opossum.fire(),
   [Peers.names.opossumOpen]: () => opossumOpen.fire(),
   [Peers.names.cockatiel]: () => breaker.execute(asyncOne),
