@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Duration, Effect, Layer, Scope, Exit } from "effect"
+import { Context, Duration, Effect, Exit, Layer, Metric, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import { Circuit, CircuitConfig, CircuitRegistry, withCircuit } from "../src/index.ts"
 import {
@@ -423,6 +423,19 @@ describe("CircuitPromise controls, events and close", () => {
     await Promise.all(calls)
     assert.strictEqual(clock.pending(), 0)
     assert.strictEqual(circuits.snapshot("c").window.timeout, 50)
+  })
+
+  it("the system clock is monotonic epoch time: Effect readers of the registry (metrics) see the same window", async () => {
+    const circuits = CircuitPromise.make({ circuits: { gauge: { requestVolumeThreshold: 100 } } })
+    await circuits.fire("gauge", async () => 1)
+    await circuits.fire("gauge", () => Promise.reject(new Error("x"))).catch(() => {})
+    const at = circuits.clock.now()
+    assert.isAtMost(Math.abs(at - Date.now()), 1_000)
+    const gauge = Metric.snapshotUnsafe(Context.empty() as Context.Context<never>).find((s) =>
+      s.id === "effect_circuit_error_percentage" && s.attributes?.["circuit"] === "gauge"
+    )
+    assert.deepStrictEqual(gauge?.state, { value: 50 })
+    circuits.close()
   })
 
   it("the system clock: a call that ends at once leaves no ref'd timer", async () => {

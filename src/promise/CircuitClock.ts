@@ -3,9 +3,12 @@
  *
  * **Details**
  *
- * - `system` reads `performance.now()` (monotonic: a step of the wall clock
- *   changes no deadline, sleep window or `retryAfter`) and arms Node's
- *   `setTimeout`. It is the default of `CircuitPromise.make`.
+ * - `system` reads `performance.timeOrigin + performance.now()`: monotonic (a
+ *   step of the wall clock changes no deadline, sleep window or
+ *   `retryAfter`), yet in epoch milliseconds like Effect's default `Clock`, so
+ *   Effect code reading the registry (a metrics exporter, the Hystrix stream)
+ *   sees the same windows. It arms `setTimeout`. It is the default of
+ *   `CircuitPromise.make`.
  * - `manual(start)` is a clock that moves only when told: `await
  *   advance(millis)` runs every timer that falls due, earliest first, and
  *   lets promise reactions run after each one, as the event loop would.
@@ -68,14 +71,18 @@ export interface ManualClock extends CircuitClock {
 // setTimeout refuses delays over 2^31 - 1 ms (it fires at once instead).
 const MAX_TIMER_MILLIS = 2 ** 31 - 1
 
+// Epoch milliseconds at which `performance.now()` is 0: a constant, so the sum
+// below moves exactly as the monotonic clock does.
+const origin = performance.timeOrigin
+
 /**
- * `performance.now()` and Node's timers.
+ * Monotonic time in epoch milliseconds, and the runtime's timers.
  *
  * @since 0.2.0
  * @category constructors
  */
 export const system: CircuitClock = {
-  now: () => performance.now(),
+  now: () => origin + performance.now(),
   // Unref'd: a registry's timer alone never keeps the process alive (the
   // work a call waits for holds its own handle).
   setTimer: (callback, millis) => {

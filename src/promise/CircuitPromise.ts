@@ -32,7 +32,7 @@
  *   to stop through `signal`. Running calls never exceed the limit.
  * - A caller's abort answers the call at once with the signal's `reason`,
  *   and counts as an interruption (not a failure, no fallback).
- * - Times are `performance.now()` milliseconds by default (monotonic). Tests
+ * - Times are monotonic epoch milliseconds by default (`CircuitClock.system`). Tests
  *   pass `clock: CircuitClock.manual()` and move it with `advance`.
  *
  * **Example** (Guarding a fetch)
@@ -163,7 +163,7 @@ export interface CircuitPromise {
  * @category models
  */
 export interface MakeOptions extends CircuitRegistry.CircuitRegistryOptions {
-  /** Default `CircuitClock.system` (monotonic `performance.now()` and Node timers). */
+  /** Default `CircuitClock.system` (monotonic epoch milliseconds, and the runtime's timers). */
   readonly clock?: CircuitClock.CircuitClock | undefined
 }
 
