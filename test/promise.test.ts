@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Duration, Effect, Exit, Layer, Metric, Scope } from "effect"
 import { TestClock } from "effect/testing"
+import { getEventListeners } from "node:events"
 import { Circuit, CircuitConfig, CircuitRegistry, withCircuit } from "../src/index.ts"
 import {
   CircuitClock,
@@ -222,6 +223,18 @@ describe("CircuitPromise.fire", () => {
     await flush()
     assert.strictEqual(circuits.snapshot("c").concurrency.active, 0)
     assert.strictEqual(circuits.snapshot("c").window.total, 0)
+  })
+
+  it("a caller's long-lived signal keeps no listener of calls that have ended", async () => {
+    const { circuits, clock } = setup({ ...settings, maxConcurrentRequests: 1000, requestVolumeThreshold: 10_000 })
+    const caller = new AbortController()
+    for (let i = 0; i < 200; i++) await circuits.fire("c", async () => i, { signal: caller.signal })
+    const hung = Array.from({ length: 50 }, () =>
+      circuits.fire("c", () => new Promise(() => {}), { signal: caller.signal }).catch(() => {}))
+    assert.strictEqual(getEventListeners(caller.signal, "abort").length, 50)
+    await clock.advance(1_000)
+    await Promise.all(hung)
+    assert.strictEqual(getEventListeners(caller.signal, "abort").length, 0)
   })
 
   it("an already aborted signal: fn never runs, nothing is counted", async () => {
