@@ -53,12 +53,13 @@
  *
  * @since 0.2.0
  */
-import { Cause, Clock, Context, Effect, Exit, Schema, Scope } from "effect"
+import { Cause, Clock, Context, Effect, Exit, Layer, Schema, Scope } from "effect"
 import * as Breaker from "../core/Breaker.ts"
 import { snapshotOf, type CircuitSnapshot } from "../Circuit.ts"
 import type { CircuitConfig, CircuitConfigInput } from "../CircuitConfig.ts"
 import type { CircuitEvent, CircuitTransition } from "../CircuitEvent.ts"
 import * as CircuitRegistry from "../CircuitRegistry.ts"
+import * as CircuitRegistryLayer from "../CircuitRegistryLayer.ts"
 import {
   CircuitFallbackError,
   type CircuitOpenError,
@@ -183,11 +184,11 @@ export const make = (options: MakeOptions = {}): CircuitPromise => {
     registryOptions = rest
   }
   const scope = Effect.runSync(Scope.make())
-  // The registry's own Effect readers (metrics) read this clock too, so that
+  // The public layer (metrics on unless `metrics: false`), built at once. The
+  // registry's own Effect readers (metrics) read this clock too, so that
   // every time stored in a cell is on one time line.
   const built = Effect.runSyncExit(
-    CircuitRegistry.make(registryOptions).pipe(
-      Effect.provideService(Scope.Scope, scope),
+    Layer.buildWithScope(CircuitRegistryLayer.CircuitRegistry.layer(registryOptions), scope).pipe(
       Effect.provideService(Clock.Clock, CircuitClock.toEffect(clock))
     )
   )
@@ -195,7 +196,8 @@ export const make = (options: MakeOptions = {}): CircuitPromise => {
     Effect.runSync(Scope.close(scope, Exit.void))
     throw Cause.squash(built.cause)
   }
-  return new View(built.value, clock, () => Effect.runSync(Scope.close(scope, Exit.void)))
+  const registry = Context.get(built.value, CircuitRegistry.CircuitRegistry)
+  return new View(registry, clock, () => Effect.runSync(Scope.close(scope, Exit.void)))
 }
 
 /**
