@@ -67,7 +67,7 @@ export interface CircuitConfig {
 }
 
 /**
- * The SPEC defaults (those of Netflix Hystrix).
+ * The defaults: those of Netflix Hystrix.
  *
  * @since 0.1.0
  * @category constructors

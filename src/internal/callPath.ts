@@ -83,7 +83,7 @@ const samples = {
 /**
  * Records the outcome of a call admitted at `startedAt` in `generation`, at
  * `at`. `fallbackFollows`: the call goes on to its fallback (whose outcome is
- * a later event). Exactly one outcome per admitted call (SPEC 12).
+ * a later event). Exactly one outcome per admitted call.
  * `inFlight`: the calls running when it was admitted, itself included (read
  * `cell.active` right after `admit`), which an adaptive limit learns from;
  * interrupted and ignored calls teach it nothing.

@@ -21,7 +21,7 @@ import { withoutStack } from "./withoutStack.ts"
 
 /**
  * Where a registry's cells report to. Kept as plain callbacks so that a
- * cell holds no fiber, timer or queue of its own (SPEC 16).
+ * cell holds no fiber, timer or queue of its own.
  */
 export interface Sink {
   readonly event: (cell: Cell, kind: EventKind, at: number, durationMillis: number, fallbackFollows: boolean) => void
@@ -52,7 +52,7 @@ export class Cell implements CircuitCell {
   /**
    * What an observer keeps for this circuit (counts, latency percentiles),
    * created by it on the circuit's first event: a circuit that was never
-   * called holds nothing here (SPEC 16). Opaque to the shell: only the
+   * called holds nothing here. Opaque to the shell: only the
    * observer that stored it reads it.
    */
   stats: object | undefined = undefined
