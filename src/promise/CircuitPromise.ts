@@ -19,7 +19,7 @@
  *   timeout or a failure, and its result is the call's.
  * - Admission, the permit, recording and the fallback's accounting are the
  *   very functions `withCircuit` uses, over the same cells and the same pure
- *   core: the rules (SPEC 1–13) are the Effect API's, checked by the same
+ *   core: the rules are the Effect API's, checked by the same
  *   model-based suite.
  * - `fromRegistry(registry)` / `fromContext(context)` give a Promise view of
  *   an Effect `CircuitRegistry`: both APIs then drive the same circuits, and
