@@ -92,6 +92,13 @@ export type FallbackFailed<E, E2> = [E2] extends [never] ? never : CircuitFallba
 export interface Options<E> {
   /** What counts as a failure. Default: every typed failure and every defect. */
   readonly isFailure?: ((failure: Failure<E>) => boolean) | undefined
+  /**
+   * The downstream's Retry-After carried by a typed failure (an HTTP 429 or
+   * 503's header, say): when that failure opens the circuit, the opening
+   * lasts at least this long. `undefined` (or a negative, infinite or
+   * unreadable duration, or a throw) means none.
+   */
+  readonly retryAfter?: ((error: E) => Duration.Input | undefined) | undefined
 }
 
 /**
@@ -107,6 +114,7 @@ export interface OptionsWithFallback<E, A2, E2, R2> extends Options<E> {
 
 type AnyOptions = {
   readonly isFailure?: ((failure: unknown) => boolean) | undefined
+  readonly retryAfter?: ((error: unknown) => Duration.Input | undefined) | undefined
   readonly fallback?: ((error: unknown) => Effect.Effect<unknown, unknown, unknown>) | undefined
 }
 
@@ -309,10 +317,15 @@ const record = (
   generation: number,
   outcome: "Success" | "Failure" | "Timeout" | "Interrupted" | "Ignored",
   kind: EventKind,
-  fallbackFollows = false
+  fallbackFollows = false,
+  retryAfterMillis?: number
 ): number => {
   const at = clock.currentTimeMillisUnsafe()
-  cell.apply({ _tag: outcome, at, generation })
+  cell.apply(
+    retryAfterMillis === undefined
+      ? { _tag: outcome, at, generation, durationMillis: at - startedAt }
+      : { _tag: outcome, at, generation, durationMillis: at - startedAt, retryAfterMillis }
+  )
   cell.emit(kind, at, at - startedAt, fallbackFollows)
   return at
 }
@@ -352,12 +365,27 @@ const complete = (
     return exit
   }
   const fallbackFollows = thrown === undefined && error._tag === "Some" && options.fallback !== undefined
-  const at = record(cell, clock, startedAt, generation, "Failure", "failure", fallbackFollows)
+  const retryAfterMillis = options.retryAfter !== undefined && error._tag === "Some"
+    ? retryAfterOf(options.retryAfter, error.value)
+    : undefined
+  const at = record(cell, clock, startedAt, generation, "Failure", "failure", fallbackFollows, retryAfterMillis)
   if (thrown !== undefined) return Effect.failCause(Cause.combine(cause, thrown))
   if (fallbackFollows) {
     return fallback(cell, clock, options, startedAt, at, (error as { readonly value: unknown }).value, cause)
   }
   return exit
+}
+
+// A hint from user code: whatever goes wrong reading it means "no hint".
+const retryAfterOf = (f: (error: unknown) => Duration.Input | undefined, error: unknown): number | undefined => {
+  try {
+    const input = f(error)
+    if (input === undefined) return undefined
+    const millis = Duration.toMillis(Duration.fromInputUnsafe(input))
+    return Number.isFinite(millis) && millis > 0 ? millis : undefined
+  } catch {
+    return undefined
+  }
 }
 
 const fail = (
