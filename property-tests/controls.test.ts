@@ -89,12 +89,12 @@ describe("Controls (issue 12) vs the reference model", () => {
           const b = Breaker.summaryAt(before, now)
           const a = Breaker.summaryAt(after, now)
           if (scenario.config.windowCalls === undefined) {
-            assert.strictEqual(a.slow, b.slow + (slow ? 1 : 0), "slow count")
+            assert.strictEqual(a.slow, (b.slow ?? 0) + (slow ? 1 : 0), "slow count")
             assert.strictEqual(a.errors, b.errors + (step.result === "success" ? 0 : 1), "error count")
           }
           const opened = before.state._tag === "Closed" && after.state._tag === "Open"
           const slowTrips = a.total >= after.config.requestVolumeThreshold &&
-            a.slow * 100 >= (after.config.slowCallPercentThreshold ?? 100) * a.total
+            (a.slow ?? 0) * 100 >= (after.config.slowCallPercentThreshold ?? 100) * a.total
           if (before.state._tag === "Closed" && completed.generation === before.generation && slowTrips) {
             assert.isTrue(opened, `slow ${a.slow} of ${a.total} at ${now} must open`)
           }

@@ -42,7 +42,8 @@ import type { CircuitConfig, CircuitConfigInput } from "./CircuitConfig.ts"
 import type { CircuitEvent, CircuitTransition } from "./CircuitEvent.ts"
 import { CircuitRegistry, type CircuitRegistryShape } from "./CircuitRegistry.ts"
 import type { CircuitConfigError } from "./errors.ts"
-import type { Cell } from "./internal/cell.ts"
+import type { CircuitCell } from "./CircuitCell.ts"
+import { type Cell, cellOf } from "./internal/cell.ts"
 
 /**
  * A circuit as it stands at one instant.
@@ -66,7 +67,7 @@ const withRegistry = <A, E>(
     Effect.flatMap(Clock.currentTimeMillis, (now) => f(registry, now)))
 
 const withCell = <A>(name: string, f: (cell: Cell, now: number) => A): Effect.Effect<A, never, CircuitRegistry> =>
-  withRegistry((registry, now) => Effect.succeed(f(registry.cell(name, now), now)))
+  withRegistry((registry, now) => Effect.succeed(f(cellOf(registry.cell(name, now)), now)))
 
 /**
  * The snapshot of a cell at `now`. Used by the observability layer too.
@@ -74,7 +75,7 @@ const withCell = <A>(name: string, f: (cell: Cell, now: number) => A): Effect.Ef
  * @since 0.1.0
  * @category constructors
  */
-export const snapshotOf = (cell: Cell, now: number): CircuitSnapshot =>
+export const snapshotOf = (cell: CircuitCell, now: number): CircuitSnapshot =>
   // Frozen, so that a snapshot kept around stays what it was when taken. The
   // settings are the circuit's own immutable value, shared, not copied.
   Object.freeze({

@@ -32,6 +32,7 @@
  * @since 0.1.0
  */
 import { Config, Context, Effect, Exit, Layer, PubSub, Stream } from "effect"
+import type { CircuitCell } from "./CircuitCell.ts"
 import * as CircuitConfig from "./CircuitConfig.ts"
 import type { BreakerConfig } from "./core/BreakerConfig.ts"
 import type { CircuitEvent, CircuitTransition, EventKind } from "./CircuitEvent.ts"
@@ -56,9 +57,9 @@ export const TypeId: "~effect-circuit/CircuitRegistry" = "~effect-circuit/Circui
 export interface Observer {
   /** Called with the event's parts rather than a `CircuitEvent`, so that no object is built per call for it. */
   readonly event?:
-    | ((cell: Cell, kind: EventKind, at: number, durationMillis: number, fallbackFollows: boolean) => void)
+    | ((cell: CircuitCell, kind: EventKind, at: number, durationMillis: number, fallbackFollows: boolean) => void)
     | undefined
-  readonly transition?: ((transition: CircuitTransition, cell: Cell) => void) | undefined
+  readonly transition?: ((transition: CircuitTransition, cell: CircuitCell) => void) | undefined
 }
 
 /**
@@ -68,9 +69,9 @@ export interface Observer {
 export interface CircuitRegistryShape {
   readonly [TypeId]: typeof TypeId
   /** The circuit of `name`, created with its settings at `now` if new. */
-  readonly cell: (name: string, now: number) => Cell
+  readonly cell: (name: string, now: number) => CircuitCell
   /** The circuit of `name` if it exists. */
-  readonly lookup: (name: string) => Cell | undefined
+  readonly lookup: (name: string) => CircuitCell | undefined
   /** The names of every circuit created so far, in creation order. */
   readonly names: () => ReadonlyArray<string>
   /** Applies `input` on top of the circuit's settings, or changes nothing. */
@@ -81,6 +82,8 @@ export interface CircuitRegistryShape {
   /** The events as a stream; events are published only while such a stream runs. */
   readonly eventStream: Stream.Stream<CircuitEvent>
   readonly transitions: PubSub.PubSub<CircuitTransition>
+  /** Whether guarded calls are spans when a tracer is installed (`tracing` option). */
+  readonly tracing: boolean
 }
 
 /**
@@ -100,6 +103,13 @@ export interface CircuitRegistryOptions {
    * percentiles in the Hystrix stream).
    */
   readonly metrics?: boolean | CircuitMetrics.MetricsOptions | undefined
+  /**
+   * Each guarded call is a span (`circuit <name>`, with its state, admission,
+   * outcome and fallback) when a tracer is installed. On by default; it costs
+   * nothing without a tracer. `false` turns it off for every circuit; a call's
+   * own `trace` option overrides it.
+   */
+  readonly tracing?: boolean | undefined
 }
 
 // Publishes without waiting. `publishUnsafe` refuses an item when a
@@ -123,6 +133,7 @@ const readOptions = (options: CircuitRegistryOptions): Exit.Exit<{
   readonly circuits: ReadonlyArray<readonly [string, unknown]>
   readonly eventBuffer: number
   readonly metrics: CircuitRegistryOptions["metrics"]
+  readonly tracing: boolean
 }, CircuitConfigError> => {
   let field = "(options)"
   try {
@@ -150,7 +161,12 @@ const readOptions = (options: CircuitRegistryOptions): Exit.Exit<{
     }
     field = "metrics"
     const metrics = options.metrics
-    return Exit.succeed({ defaults, circuits, eventBuffer, metrics })
+    field = "tracing"
+    const tracing: unknown = options.tracing ?? true
+    if (typeof tracing !== "boolean") {
+      return Exit.fail(new CircuitConfigError({ field, reason: `must be a boolean, got ${String(tracing)}` }))
+    }
+    return Exit.succeed({ defaults, circuits, eventBuffer, metrics, tracing })
   } catch (error) {
     return Exit.fail(new CircuitConfigError({ field, reason: `could not be read (${String(error)})` }))
   }
@@ -254,7 +270,8 @@ export const make = Effect.fnUntraced(function*(input: CircuitRegistryOptions = 
     },
     eventStream,
     events,
-    transitions
+    transitions,
+    tracing: options.tracing
   })
   if (options.metrics !== false) {
     yield* CircuitMetrics.install(registry, options.metrics === true ? {} : options.metrics)
@@ -321,13 +338,15 @@ export class CircuitRegistry extends Context.Service<CircuitRegistry, CircuitReg
       readonly circuits?: ReadonlyArray<string> | undefined
       readonly eventBuffer?: number | undefined
       readonly metrics?: CircuitRegistryOptions["metrics"]
+      readonly tracing?: boolean | undefined
     } = {}
   ): Layer.Layer<CircuitRegistry, CircuitConfigError | Config.ConfigError> {
     return Layer.effect(
       CircuitRegistry,
       Effect.flatMap(
         optionsFromConfig(options.circuits ?? []),
-        (read) => make({ ...read, eventBuffer: options.eventBuffer, metrics: options.metrics })
+        (read) =>
+          make({ ...read, eventBuffer: options.eventBuffer, metrics: options.metrics, tracing: options.tracing })
       )
     )
   }

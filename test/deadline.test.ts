@@ -2,11 +2,12 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Layer } from "effect"
 import { TestClock } from "effect/testing"
 import { Circuit, CircuitRegistry, CircuitTimeoutError, withCircuit } from "../src/index.ts"
+import { cellOf } from "../src/internal/cell.ts"
 
 const settle = Effect.andThen(Effect.yieldNow, Effect.yieldNow)
 const hang = (name = "c") => Effect.never.pipe(withCircuit(name), Effect.flip, Effect.forkChild)
 const watcher = (name = "c") =>
-  Effect.map(Effect.service(CircuitRegistry), (registry) => registry.lookup(name)!.deadlines())
+  Effect.map(Effect.service(CircuitRegistry), (registry) => cellOf(registry.lookup(name)!).deadlines())
 
 describe("the deadline queue", () => {
   it.effect("one watcher serves every pending call, and none is left when nothing is pending", () =>

@@ -283,7 +283,7 @@ export const exceedsThresholds = (config: BreakerConfig, w: Window.Window): bool
   if (requests < config.requestVolumeThreshold) return false
   if (Window.totalErrors(w) * 100 >= config.errorPercentThreshold * requests) return true
   return config.slowCallMillis !== undefined && config.slowCallMillis !== Infinity &&
-    (w.closedTotals.slow + w.current.slow) * 100 >= (config.slowCallPercentThreshold ?? 100) * requests
+    ((w.closedTotals.slow ?? 0) + (w.current.slow ?? 0)) * 100 >= (config.slowCallPercentThreshold ?? 100) * requests
 }
 
 const open = (b: Breaker, w: Window.Window, at: number, streak: number, retryAfter: number | undefined): Breaker => {

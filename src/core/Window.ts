@@ -63,8 +63,12 @@ export interface Counts {
   readonly shortCircuited: number
   readonly fallbackSuccess: number
   readonly fallbackFailure: number
-  /** Requests slower than the slow-call duration, whatever their kind. */
-  readonly slow: number
+  /**
+   * Requests slower than the slow-call duration, whatever their kind. Always
+   * present in the counts a window holds; optional so that counts built
+   * elsewhere (a store's totals) need not track it.
+   */
+  readonly slow?: number
 }
 
 /**
@@ -110,19 +114,19 @@ export const emptyCounts: Counts = counts(0, 0, 0, 0, 0, 0, 0, 0)
 export const increment = (c: Counts, kind: Kind): Counts => {
   switch (kind) {
     case "success":
-      return counts(c.success + 1, c.failure, c.timeout, c.rejected, c.shortCircuited, c.fallbackSuccess, c.fallbackFailure, c.slow)
+      return counts(c.success + 1, c.failure, c.timeout, c.rejected, c.shortCircuited, c.fallbackSuccess, c.fallbackFailure, c.slow ?? 0)
     case "failure":
-      return counts(c.success, c.failure + 1, c.timeout, c.rejected, c.shortCircuited, c.fallbackSuccess, c.fallbackFailure, c.slow)
+      return counts(c.success, c.failure + 1, c.timeout, c.rejected, c.shortCircuited, c.fallbackSuccess, c.fallbackFailure, c.slow ?? 0)
     case "timeout":
-      return counts(c.success, c.failure, c.timeout + 1, c.rejected, c.shortCircuited, c.fallbackSuccess, c.fallbackFailure, c.slow)
+      return counts(c.success, c.failure, c.timeout + 1, c.rejected, c.shortCircuited, c.fallbackSuccess, c.fallbackFailure, c.slow ?? 0)
     case "rejected":
-      return counts(c.success, c.failure, c.timeout, c.rejected + 1, c.shortCircuited, c.fallbackSuccess, c.fallbackFailure, c.slow)
+      return counts(c.success, c.failure, c.timeout, c.rejected + 1, c.shortCircuited, c.fallbackSuccess, c.fallbackFailure, c.slow ?? 0)
     case "shortCircuited":
-      return counts(c.success, c.failure, c.timeout, c.rejected, c.shortCircuited + 1, c.fallbackSuccess, c.fallbackFailure, c.slow)
+      return counts(c.success, c.failure, c.timeout, c.rejected, c.shortCircuited + 1, c.fallbackSuccess, c.fallbackFailure, c.slow ?? 0)
     case "fallbackSuccess":
-      return counts(c.success, c.failure, c.timeout, c.rejected, c.shortCircuited, c.fallbackSuccess + 1, c.fallbackFailure, c.slow)
+      return counts(c.success, c.failure, c.timeout, c.rejected, c.shortCircuited, c.fallbackSuccess + 1, c.fallbackFailure, c.slow ?? 0)
     case "fallbackFailure":
-      return counts(c.success, c.failure, c.timeout, c.rejected, c.shortCircuited, c.fallbackSuccess, c.fallbackFailure + 1, c.slow)
+      return counts(c.success, c.failure, c.timeout, c.rejected, c.shortCircuited, c.fallbackSuccess, c.fallbackFailure + 1, c.slow ?? 0)
   }
 }
 
@@ -139,7 +143,7 @@ export const addCounts = (a: Counts, b: Counts): Counts =>
     a.shortCircuited + b.shortCircuited,
     a.fallbackSuccess + b.fallbackSuccess,
     a.fallbackFailure + b.fallbackFailure,
-    a.slow + b.slow
+    (a.slow ?? 0) + (b.slow ?? 0)
   )
 
 const subtractCounts = (a: Counts, b: Counts): Counts =>
@@ -151,7 +155,7 @@ const subtractCounts = (a: Counts, b: Counts): Counts =>
     a.shortCircuited - b.shortCircuited,
     a.fallbackSuccess - b.fallbackSuccess,
     a.fallbackFailure - b.fallbackFailure,
-    a.slow - b.slow
+    (a.slow ?? 0) - (b.slow ?? 0)
   )
 
 /**
@@ -335,7 +339,7 @@ export const record = (w: Window, at: number, kind: Kind, slow = false): Window 
     rolled.buckets,
     rolled.bucketMillis,
     rolled.currentIndex,
-    slow ? { ...current, slow: current.slow + 1 } : current,
+    slow ? { ...current, slow: (current.slow ?? 0) + 1 } : current,
     rolled.front,
     rolled.back,
     rolled.closedTotals
