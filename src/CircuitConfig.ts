@@ -61,9 +61,9 @@
  * `"infinity"`; `MAX_CONCURRENT_REQUESTS` and `CONSECUTIVE_FAILURES` take
  * `"Infinity"`.
  *
- * Every control added after SPEC 1–16 (the count window, consecutive
+ * Every control beyond Hystrix's rules (the count window, consecutive
  * failures, slow calls, several half-open probes, the stable backoff) is off
- * by default: a user who sets none of them gets SPEC 1–16 exactly.
+ * by default: a user who sets none of them gets Hystrix's rules exactly.
  *
  * **Gotchas**
  *

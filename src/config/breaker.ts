@@ -68,7 +68,7 @@ export const toBreakerConfig = (config: CircuitConfig): BreakerConfig => {
     sleepWindow: sleepFunction(config.sleepWindow)
   }
   const slowCallMillis = Duration.toMillis(config.slowCallDuration)
-  // The controls that are off stay absent: the core then does exactly what SPEC 1–16 say.
+  // The controls that are off stay absent: the core then keeps exactly Hystrix's rules.
   return {
     ...base,
     ...(config.rollingWindow.calls === undefined ? {} : { windowCalls: config.rollingWindow.calls }),

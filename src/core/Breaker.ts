@@ -32,7 +32,7 @@
  *   `backoffReset: "stable"` only an opening that comes at least as long after
  *   the last close as the circuit was open before it does.
  * - Trip rules, whichever comes first, checked on an outcome of the current
- *   generation while closed: the error percentage (SPEC 3); with
+ *   generation while closed: the error percentage (Hystrix's rule); with
  *   `slowCallMillis`, the slow-call percentage over the same volume; with
  *   `consecutiveFailures`, that many errors in a row (no volume needed). A slow
  *   failure counts in both percentages.
