@@ -7,7 +7,7 @@
  *
  * @internal
  */
-import { Duration } from "effect"
+import { Duration, Schedule } from "effect"
 import * as Breaker from "../core/Breaker.ts"
 import * as Limit from "../core/Limit.ts"
 import * as Adaptive from "../config/adaptive.ts"
@@ -18,6 +18,7 @@ import type { CircuitLimitChange, CircuitTransition, EventKind } from "../Circui
 import { Deadlines } from "./deadline.ts"
 import { CircuitOpenError } from "../errors.ts"
 import { withoutStack } from "./withoutStack.ts"
+import { SleepDraws } from "./sleepDraws.ts"
 
 /**
  * Where a registry's cells report to. Kept as plain callbacks so that a
@@ -71,6 +72,8 @@ export class Cell implements CircuitCell {
   private lastOpenErrorAt = -1
   private lastOpenErrorGeneration = -1
   private lastOpenErrorConfig: BreakerConfig | undefined = undefined
+  /** Draws each opening's delay from a `Schedule` sleep window (jitter); undefined for a fixed one. */
+  private sleepDraws: SleepDraws | undefined
 
   /**
    * The error for a call short-circuited at `now`. Built without a stack (it
@@ -119,6 +122,7 @@ export class Cell implements CircuitCell {
     this.adaptiveLimit = Adaptive.isAdaptive(limit) ? Limit.initial(Adaptive.toLimitSettings(limit), now) : undefined
     this.maxConcurrent = this.adaptiveLimit === undefined ? limit as number : Limit.current(this.adaptiveLimit)
     this.timeoutMillis = timeoutMillisOf(config)
+    this.sleepDraws = drawsOf(config)
     this.breaker = Breaker.initial(breakerConfig, now)
   }
 
@@ -143,9 +147,17 @@ export class Cell implements CircuitCell {
   /** Advances the breaker by one event and reports a change of state. */
   apply(event: Breaker.Event): Breaker.Breaker {
     const before = this.breaker
-    const after = Breaker.reduce(before, event)
+    let after = Breaker.reduce(before, event)
     this.breaker = after
     if (after.generation !== before.generation) {
+      if (this.sleepDraws !== undefined && after.state._tag === "Open") {
+        // A new opening: its own delay, drawn with the calling fiber's Random.
+        const millis = this.sleepDraws.draw(after.openings)
+        if (millis !== undefined) {
+          after = Breaker.reduce(after, { _tag: "SleepDrawn", at: event.at, generation: after.generation, millis })
+          this.breaker = after
+        }
+      }
       const from = Breaker.stateName(before)
       const to = Breaker.stateName(after)
       // A reset of a closed circuit, or the next probe after an interrupted
@@ -161,6 +173,8 @@ export class Cell implements CircuitCell {
   }
 
   reconfigure(config: CircuitConfig, breakerConfig: BreakerConfig, now: number): void {
+    // The same schedule keeps its draws going; another one starts afresh.
+    if (config.sleepWindow !== this.config.sleepWindow) this.sleepDraws = drawsOf(config)
     const previous = this.config.maxConcurrentRequests
     this.config = config
     const limit = config.maxConcurrentRequests
@@ -183,6 +197,9 @@ export class Cell implements CircuitCell {
     this.apply({ _tag: "Reconfigure", at: now, config: breakerConfig })
   }
 }
+
+const drawsOf = (config: CircuitConfig): SleepDraws | undefined =>
+  Schedule.isSchedule(config.sleepWindow) ? new SleepDraws(config.sleepWindow) : undefined
 
 const timeoutMillisOf = (config: CircuitConfig): number | undefined =>
   Duration.isFinite(config.timeout) ? Duration.toMillis(config.timeout) : undefined
