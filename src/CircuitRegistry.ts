@@ -31,7 +31,7 @@
  *
  * @since 0.1.0
  */
-import { Config, Context, Effect, Exit, Layer, PubSub, Stream } from "effect"
+import { Config, Context, Effect, Exit, Layer, Option, PubSub, Stream } from "effect"
 import type { CircuitCell } from "./CircuitCell.ts"
 import * as CircuitConfig from "./CircuitConfig.ts"
 import type { BreakerConfig } from "./core/BreakerConfig.ts"
@@ -39,6 +39,8 @@ import type { CircuitEvent, CircuitTransition, EventKind } from "./CircuitEvent.
 import { CircuitConfigError } from "./errors.ts"
 import { Cell, type Sink } from "./internal/cell.ts"
 import * as CircuitMetrics from "./observability/CircuitMetrics.ts"
+import * as FleetClient from "./store/FleetClient.ts"
+import { CircuitStore } from "./store/service.ts"
 
 /**
  * @since 0.1.0
@@ -187,6 +189,9 @@ export const make = Effect.fnUntraced(function*(input: CircuitRegistryOptions = 
     })
   )
   let observers: ReadonlyArray<Observer> = []
+  // With a CircuitStore in context, circuits are shared through it (docs/fleet.md).
+  const store = yield* Effect.serviceOption(CircuitStore)
+  const fleet = Option.isSome(store) ? yield* FleetClient.start(store.value) : undefined
 
   // An event object is built and published only while someone subscribes to
   // `Circuit.events`: a call pays nothing for a stream nobody reads.
@@ -227,6 +232,7 @@ export const make = Effect.fnUntraced(function*(input: CircuitRegistryOptions = 
         ? defaultBreakerConfig
         : CircuitConfig.toBreakerConfig(config)
       found = new Cell(name, config ?? defaults, breakerConfig, sink, now)
+      if (fleet !== undefined) found.fleet = fleet.attach(found)
       cells.set(name, found)
     }
     return found

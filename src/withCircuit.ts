@@ -199,7 +199,7 @@ const execute = (
     const now = clock.currentTimeMillisUnsafe()
     const cell = lastCell ??= cellOf(lastRegistry!.cell(name, now))
 
-    const admission = Breaker.admit(cell.breaker, now)
+    const admission = cell.fleet === undefined ? Breaker.admit(cell.breaker, now) : cell.fleet.admit(now)
     if (admission === "short-circuit") return resume(shortCircuit(cell, clock, options, now))
     if (admission === "probe") cell.apply({ _tag: "ProbeAdmitted", at: now })
     const generation = cell.breaker.generation

@@ -14,6 +14,7 @@ import type { CircuitCell } from "../CircuitCell.ts"
 import type { CircuitConfig } from "../CircuitConfig.ts"
 import type { CircuitTransition, EventKind } from "../CircuitEvent.ts"
 import type { CircuitStats } from "../observability/CircuitStats.ts"
+import type { FleetLink } from "../store/FleetClient.ts"
 import { Deadlines } from "./deadline.ts"
 import { CircuitOpenError } from "../errors.ts"
 import { withoutStack } from "./withoutStack.ts"
@@ -45,6 +46,8 @@ export class Cell implements CircuitCell {
    * was never called holds nothing here (SPEC 16).
    */
   stats: CircuitStats | undefined = undefined
+  /** The circuit's fleet view when the registry has a `CircuitStore`; `undefined` (local only) otherwise. */
+  fleet: FleetLink | undefined = undefined
   /** Returns one permit; handed to the effect's fiber as its end observer. */
   readonly release = (): void => {
     this.active--
@@ -62,6 +65,7 @@ export class Cell implements CircuitCell {
    * calls a second without building millions of errors.
    */
   openError(now: number): CircuitOpenError {
+    if (this.fleet !== undefined && this.fleet.decides()) return this.fleet.openError(now)
     const breaker = this.breaker
     if (
       this.lastOpenError !== undefined && this.lastOpenErrorAt === now &&
@@ -118,7 +122,13 @@ export class Cell implements CircuitCell {
 
   /** `fallbackFollows`: the call goes on to its fallback (whose outcome is a later event). */
   emit(kind: EventKind, at: number, durationMillis: number, fallbackFollows = false): void {
+    if (this.fleet !== undefined) this.fleet.event(kind, at, durationMillis)
     this.sink.event(this, kind, at, durationMillis, fallbackFollows)
+  }
+
+  /** What a new call at `now` may do: the fleet's cached view decides when the circuit is shared and the store is up. */
+  admit(now: number): Breaker.Admission {
+    return this.fleet === undefined ? Breaker.admit(this.breaker, now) : this.fleet.admit(now)
   }
 
   reconfigure(config: CircuitConfig, breakerConfig: BreakerConfig, now: number): void {
