@@ -16,7 +16,8 @@ const guides = [
   "docs/migrating-from-hystrix-go.md",
   "docs/migrating-from-opossum.md",
   "docs/testing.md",
-  "docs/persistence-circuit-breaker.md"
+  "docs/persistence-circuit-breaker.md",
+  "docs/fleet.md"
 ]
 
 const sourceFiles = (dir: string): Array<string> =>

@@ -43,7 +43,7 @@
  * import { CircuitStore } from "effect-circuit/store"
  *
  * const Circuits = CircuitRegistry.layer({ defaults: { timeout: "2 seconds" } }).pipe(
- *   Layer.provide(CircuitStore.layerRedis({ prefix: "shop:circuits:", instance: "web-1" })),
+ *   Layer.provide(CircuitStore.layerRedis({ prefix: "shop:circuits:" })),
  *   Layer.provide(NodeRedis.layer({ url: "redis://127.0.0.1:6379", disableOfflineQueue: true }))
  * )
  *
@@ -120,8 +120,6 @@ export interface FleetOptions {
   readonly probeLease?: Duration.Input | undefined
   /** The store-health breaker's wait before trying the store again: `min`, doubling up to `max`. Default 50 ms to 500 ms. */
   readonly backoff?: { readonly min?: Duration.Input | undefined; readonly max?: Duration.Input | undefined } | undefined
-  /** This process's name, added as the `instance` attribute of its metrics. */
-  readonly instance?: string | undefined
   /** Circuits that stay local to each process (never shared): names, or a predicate. */
   readonly local?: ReadonlyArray<string> | ((circuit: string) => boolean) | undefined
 }
@@ -181,10 +179,6 @@ export const settingsOf = Effect.fnUntraced(function*(options: FleetOptions = {}
   const backoff = options.backoff ?? {}
   const backoffMinMillis = yield* millisIn("backoff.min", backoff.min, 50, 1, 60_000)
   const backoffMaxMillis = yield* millisIn("backoff.max", backoff.max, Math.max(500, backoffMinMillis), backoffMinMillis, 600_000)
-  const instance = options.instance
-  if (instance !== undefined && (typeof instance !== "string" || instance.length === 0 || instance.length > 256)) {
-    return yield* new CircuitConfigError({ field: "instance", reason: "must be a string of 1 to 256 characters" })
-  }
   const local = options.local
   let isLocal: (circuit: string) => boolean
   if (local === undefined) isLocal = () => false
@@ -200,7 +194,6 @@ export const settingsOf = Effect.fnUntraced(function*(options: FleetOptions = {}
     leaseMarginMillis: 1000,
     backoffMinMillis,
     backoffMaxMillis,
-    instance,
     isLocal
   } satisfies FleetSettings
 })

@@ -76,8 +76,6 @@ export interface FleetSettings {
   /** The store-health breaker's first and longest wait before it tries the store again. */
   readonly backoffMinMillis: number
   readonly backoffMaxMillis: number
-  /** Names this process in metrics (`instance` attribute), if given. */
-  readonly instance: string | undefined
   /** Circuits that stay local (never shared), by name. */
   readonly isLocal: (circuit: string) => boolean
 }
