@@ -84,6 +84,8 @@ export interface CircuitRegistryShape {
   /** The events as a stream; events are published only while such a stream runs. */
   readonly eventStream: Stream.Stream<CircuitEvent>
   readonly transitions: PubSub.PubSub<CircuitTransition>
+  /** Whether guarded calls are spans when a tracer is installed (`tracing` option). */
+  readonly tracing: boolean
 }
 
 /**
@@ -103,6 +105,13 @@ export interface CircuitRegistryOptions {
    * percentiles in the Hystrix stream).
    */
   readonly metrics?: boolean | CircuitMetrics.MetricsOptions | undefined
+  /**
+   * Each guarded call is a span (`circuit <name>`, with its state, admission,
+   * outcome and fallback) when a tracer is installed. On by default; it costs
+   * nothing without a tracer. `false` turns it off for every circuit; a call's
+   * own `trace` option overrides it.
+   */
+  readonly tracing?: boolean | undefined
 }
 
 // Publishes without waiting. `publishUnsafe` refuses an item when a
@@ -126,6 +135,7 @@ const readOptions = (options: CircuitRegistryOptions): Exit.Exit<{
   readonly circuits: ReadonlyArray<readonly [string, unknown]>
   readonly eventBuffer: number
   readonly metrics: CircuitRegistryOptions["metrics"]
+  readonly tracing: boolean
 }, CircuitConfigError> => {
   let field = "(options)"
   try {
@@ -153,7 +163,12 @@ const readOptions = (options: CircuitRegistryOptions): Exit.Exit<{
     }
     field = "metrics"
     const metrics = options.metrics
-    return Exit.succeed({ defaults, circuits, eventBuffer, metrics })
+    field = "tracing"
+    const tracing: unknown = options.tracing ?? true
+    if (typeof tracing !== "boolean") {
+      return Exit.fail(new CircuitConfigError({ field, reason: `must be a boolean, got ${String(tracing)}` }))
+    }
+    return Exit.succeed({ defaults, circuits, eventBuffer, metrics, tracing })
   } catch (error) {
     return Exit.fail(new CircuitConfigError({ field, reason: `could not be read (${String(error)})` }))
   }
@@ -261,7 +276,8 @@ export const make = Effect.fnUntraced(function*(input: CircuitRegistryOptions = 
     },
     eventStream,
     events,
-    transitions
+    transitions,
+    tracing: options.tracing
   })
   if (options.metrics !== false) {
     yield* CircuitMetrics.install(registry, options.metrics === true ? {} : options.metrics)
@@ -328,13 +344,15 @@ export class CircuitRegistry extends Context.Service<CircuitRegistry, CircuitReg
       readonly circuits?: ReadonlyArray<string> | undefined
       readonly eventBuffer?: number | undefined
       readonly metrics?: CircuitRegistryOptions["metrics"]
+      readonly tracing?: boolean | undefined
     } = {}
   ): Layer.Layer<CircuitRegistry, CircuitConfigError | Config.ConfigError> {
     return Layer.effect(
       CircuitRegistry,
       Effect.flatMap(
         optionsFromConfig(options.circuits ?? []),
-        (read) => make({ ...read, eventBuffer: options.eventBuffer, metrics: options.metrics })
+        (read) =>
+          make({ ...read, eventBuffer: options.eventBuffer, metrics: options.metrics, tracing: options.tracing })
       )
     )
   }

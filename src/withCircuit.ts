@@ -19,6 +19,21 @@
  * 5. the fallback, if one is given, for a short-circuit, a rejection, a
  *    timeout or a failure.
  *
+ * **Tracing**
+ *
+ * With a tracing backend installed (`OtlpTracer`, or any `Tracer` other than
+ * Effect's default native one), each call is a span `circuit <name>` under the
+ * caller's span, and the effect's own spans are its children. Its attributes:
+ * `circuit.name`; `circuit.state` and `circuit.admission` (`allow`, `probe`,
+ * `short-circuit`) at the call's start; `circuit.open` (short-circuited, as
+ * Hystrix's `hystrix.circuit_open`); `circuit.outcome` (`success`, `failure`,
+ * `timeout`, `rejected`, `short-circuited`, `interrupted`, `ignored`);
+ * `circuit.fallback` (`none`, `success`, `failure`, `interrupted`). A fallback
+ * runs in a child span `circuit <name> fallback` with `circuit.fallback.reason`.
+ * Without a backend, or with `References.TracerEnabled` false, nothing is
+ * built: a guarded effect decides once per context. `trace: false` turns it
+ * off for a call, `CircuitRegistry.layer({ tracing: false })` for a registry.
+ *
  * **Gotchas**
  *
  * - Interrupting the caller interrupts the effect, waits for it to end,
@@ -49,11 +64,9 @@
  *
  * @since 0.1.0
  */
-import { Cause, Clock, Context, Duration, Effect, Exit, Fiber } from "effect"
+import { Cause, Clock, Context, Effect, Exit, Fiber } from "effect"
 import { dual } from "effect/Function"
-import * as Breaker from "./core/Breaker.ts"
 import { CircuitRegistry, type CircuitRegistryShape } from "./CircuitRegistry.ts"
-import type { EventKind } from "./CircuitEvent.ts"
 import {
   type CircuitError,
   CircuitFallbackError,
@@ -61,9 +74,10 @@ import {
   CircuitRejectedError,
   CircuitTimeoutError
 } from "./errors.ts"
+import * as CallPath from "./internal/callPath.ts"
 import { type Cell, cellOf } from "./internal/cell.ts"
 import type { Entry } from "./internal/deadline.ts"
-import { withoutStack } from "./internal/withoutStack.ts"
+import { isTracing, traced } from "./internal/tracing.ts"
 
 /**
  * What `isFailure` is given: the typed error of a failed call, or the whole
@@ -92,6 +106,11 @@ export type FallbackFailed<E, E2> = [E2] extends [never] ? never : CircuitFallba
 export interface Options<E> {
   /** What counts as a failure. Default: every typed failure and every defect. */
   readonly isFailure?: ((failure: Failure<E>) => boolean) | undefined
+  /**
+   * Whether the call is a span when a tracer is installed (see the module's
+   * notes on tracing). Default: the registry's `tracing` setting (on).
+   */
+  readonly trace?: boolean | undefined
 }
 
 /**
@@ -107,6 +126,7 @@ export interface OptionsWithFallback<E, A2, E2, R2> extends Options<E> {
 
 type AnyOptions = {
   readonly isFailure?: ((failure: unknown) => boolean) | undefined
+  readonly trace?: boolean | undefined
   readonly fallback?: ((error: unknown) => Effect.Effect<unknown, unknown, unknown>) | undefined
 }
 
@@ -175,7 +195,9 @@ export const withCircuit: {
 const execute = (
   self: Effect.Effect<unknown, unknown, unknown>,
   name: string,
-  options: AnyOptions
+  options: AnyOptions,
+  // false for the untraced call inside a call's span
+  traceable = true
 ): Effect.Effect<unknown, unknown, unknown> => {
   // The registry, clock and circuit of the last run of this guarded effect.
   // Contexts are immutable, so the same context means the same registry and
@@ -187,6 +209,9 @@ const execute = (
   let lastRegistry: CircuitRegistryShape | undefined
   let lastClock: Clock.Clock | undefined
   let lastCell: Cell | undefined
+  // Whether calls in that context are spans: decided once per context, so a
+  // program without a tracing backend pays one boolean test per call.
+  let lastTracing = false
   return Effect.callback<unknown, unknown, unknown>((resume) => {
     const fiber = Fiber.getCurrent()!
     if (fiber.context !== lastContext) {
@@ -194,17 +219,15 @@ const execute = (
       lastRegistry = Context.get(fiber.context as Context.Context<CircuitRegistry>, CircuitRegistry)
       lastClock = fiber.getRef(Clock.Clock)
       lastCell = undefined
+      lastTracing = traceable && (options.trace ?? lastRegistry.tracing) && isTracing(fiber)
     }
     const clock = lastClock!
     const now = clock.currentTimeMillisUnsafe()
     const cell = lastCell ??= cellOf(lastRegistry!.cell(name, now))
+    if (lastTracing) return resume(traced(cell, now, options, (traceOptions) => execute(self, name, traceOptions, false)))
 
-    const admission = cell.fleet === undefined ? Breaker.admit(cell.breaker, now) : cell.fleet.admit(now)
-    if (admission === "short-circuit") return resume(shortCircuit(cell, clock, options, now))
-    if (admission === "probe") cell.apply({ _tag: "ProbeAdmitted", at: now })
-    const generation = cell.breaker.generation
-    if (cell.active >= cell.maxConcurrent) return resume(reject(cell, clock, options, now, generation))
-    cell.active++
+    const generation = CallPath.admit(cell, now)
+    if (typeof generation !== "number") return resume(fail(cell, clock, options, now, now, generation))
 
     // The effect runs in a fiber of its own, started at once: the caller can
     // then be answered at the deadline even if the effect ignores interruption,
@@ -212,7 +235,7 @@ const execute = (
     const child = Effect.runForkWith(fiber.context)(self as Effect.Effect<unknown, unknown, never>)
     const exit = child.pollUnsafe()
     if (exit !== undefined) {
-      cell.active--
+      CallPath.release(cell)
       return resume(complete(cell, clock, options, now, generation, exit))
     }
     child.addObserver(cell.release)
@@ -247,15 +270,8 @@ const wait = (
       settled = true
       removeObserver()
       child.interruptUnsafe()
-      const at = record(cell, clock, startedAt, generation, "Timeout", "timeout", options.fallback !== undefined)
-      resume(fail(
-        cell,
-        clock,
-        options,
-        startedAt,
-        at,
-        withoutStack(() => new CircuitTimeoutError({ circuit: cell.name, timeout: Duration.millis(timeoutMillis) }))
-      ))
+      const at = record(cell, clock, startedAt, generation, "Timeout", options.fallback !== undefined)
+      resume(fail(cell, clock, options, startedAt, at, CallPath.timeoutError(cell, timeoutMillis)))
     }, context, clock)
   }
   // The caller was interrupted: interrupt the effect, wait for it to end (its
@@ -266,40 +282,9 @@ const wait = (
     removeObserver()
     if (entry !== undefined) cell.deadlines().cancel(entry)
     return Effect.map(Fiber.interrupt(child), () => {
-      record(cell, clock, startedAt, generation, "Interrupted", "interrupted")
+      record(cell, clock, startedAt, generation, "Interrupted")
     })
   })
-}
-
-const shortCircuit = (
-  cell: Cell,
-  clock: Clock.Clock,
-  options: AnyOptions,
-  now: number
-): Effect.Effect<unknown, unknown, unknown> => {
-  const error = cell.openError(now)
-  cell.apply({ _tag: "ShortCircuited", at: now })
-  cell.emit("short-circuited", now, 0)
-  return fail(cell, clock, options, now, now, error)
-}
-
-const reject = (
-  cell: Cell,
-  clock: Clock.Clock,
-  options: AnyOptions,
-  now: number,
-  generation: number
-): Effect.Effect<unknown, unknown, unknown> => {
-  cell.apply({ _tag: "Rejected", at: now, generation })
-  cell.emit("rejected", now, 0)
-  return fail(
-    cell,
-    clock,
-    options,
-    now,
-    now,
-    withoutStack(() => new CircuitRejectedError({ circuit: cell.name, maxConcurrentRequests: cell.maxConcurrent }))
-  )
 }
 
 const record = (
@@ -307,13 +292,11 @@ const record = (
   clock: Clock.Clock,
   startedAt: number,
   generation: number,
-  outcome: "Success" | "Failure" | "Timeout" | "Interrupted" | "Ignored",
-  kind: EventKind,
+  outcome: CallPath.Outcome,
   fallbackFollows = false
 ): number => {
   const at = clock.currentTimeMillisUnsafe()
-  cell.apply({ _tag: outcome, at, generation })
-  cell.emit(kind, at, at - startedAt, fallbackFollows)
+  CallPath.record(cell, startedAt, at, generation, outcome, fallbackFollows)
   return at
 }
 
@@ -327,32 +310,25 @@ const complete = (
   exit: Exit.Exit<unknown, unknown>
 ): Effect.Effect<unknown, unknown, unknown> => {
   if (Exit.isSuccess(exit)) {
-    record(cell, clock, startedAt, generation, "Success", "success")
+    record(cell, clock, startedAt, generation, "Success")
     return exit
   }
   const cause = exit.cause
   if (Cause.hasInterruptsOnly(cause)) {
-    record(cell, clock, startedAt, generation, "Interrupted", "interrupted")
+    record(cell, clock, startedAt, generation, "Interrupted")
     return exit
   }
   const error = Cause.findErrorOption(cause)
   const failure: unknown = error._tag === "Some" ? error.value : cause
-  let counts = true
-  let thrown: Cause.Cause<never> | undefined
-  if (options.isFailure !== undefined) {
-    try {
-      counts = options.isFailure(failure) !== false
-    } catch (defect) {
-      // A throwing classifier counts the call as failed and surfaces the throw.
-      thrown = Cause.die(defect)
-    }
-  }
-  if (!counts) {
-    record(cell, clock, startedAt, generation, "Ignored", "ignored")
+  const counts = CallPath.classify(options.isFailure, failure)
+  if (counts === false) {
+    record(cell, clock, startedAt, generation, "Ignored")
     return exit
   }
+  // A throwing classifier counts the call as failed and surfaces the throw.
+  const thrown = counts === true ? undefined : Cause.die(counts.thrown)
   const fallbackFollows = thrown === undefined && error._tag === "Some" && options.fallback !== undefined
-  const at = record(cell, clock, startedAt, generation, "Failure", "failure", fallbackFollows)
+  const at = record(cell, clock, startedAt, generation, "Failure", fallbackFollows)
   if (thrown !== undefined) return Effect.failCause(Cause.combine(cause, thrown))
   if (fallbackFollows) {
     return fallback(cell, clock, options, startedAt, at, (error as { readonly value: unknown }).value, cause)
@@ -409,13 +385,11 @@ const fallbackEnded = (
   exit: Exit.Exit<unknown, unknown>
 ): Effect.Effect<unknown, unknown, unknown> => {
   if (Exit.isSuccess(exit)) {
-    cell.apply({ _tag: "FallbackSuccess", at })
-    cell.emit("fallback-success", at, at - startedAt)
+    CallPath.fallbackSucceeded(cell, startedAt, at)
     return exit
   }
   if (Cause.hasInterruptsOnly(exit.cause)) return exit
-  cell.apply({ _tag: "FallbackFailure", at })
-  cell.emit("fallback-failure", at, at - startedAt)
+  CallPath.fallbackFailed(cell, startedAt, at)
   const cause = callCause ?? Cause.fail(error)
   return Cause.findErrorOption(exit.cause)._tag === "Some"
     ? Effect.fail(new CircuitFallbackError({ circuit: cell.name, cause, fallbackCause: exit.cause }))
