@@ -7,7 +7,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Data, Effect, Ref } from "effect"
 import { TestClock } from "effect/testing"
-import { CircuitOpenError, CircuitRegistry, type CircuitConfigInput, withCircuit } from "../src/index.ts"
+import { Circuit, CircuitOpenError, CircuitRegistry, type CircuitConfigInput, withCircuit } from "../src/index.ts"
 import { type CircuitRegistryShape, make as makeRegistry } from "../src/CircuitRegistry.ts"
 import { cellOf } from "../src/internal/cell.ts"
 import * as CircuitStore from "../src/store/CircuitStore.ts"
@@ -90,7 +90,18 @@ describe("fleet circuits (in-process store, TestClock)", () => {
         assert.isTrue(result._tag === "Failure" && result.failure instanceof CircuitOpenError)
         // Their own breakers saw only successes: the fleet decided.
         assert.strictEqual(cellOf(r.lookup("c")!).breaker.state._tag, "Closed")
+        // The snapshot shows both: this process's breaker, and the fleet.
+        const snapshot = yield* Circuit.snapshot("c").pipe(on(r))
+        assert.strictEqual(snapshot.state, "closed")
+        assert.strictEqual(snapshot.fleet?.state, "open")
+        assert.strictEqual(snapshot.fleet?.store, "up")
+        assert.isAtLeast(snapshot.fleet!.window.failure, 9)
+        assert.isAtLeast(snapshot.fleet!.window.total, 12)
       }
+      // A registry without a store has no fleet in its snapshots.
+      const alone = yield* makeRegistry({ defaults: settings, metrics: false })
+      yield* call(alone, runs, true)
+      assert.isFalse("fleet" in (yield* Circuit.snapshot("c").pipe(on(alone))))
     }))
 
   it.effect("exactly one probe in the fleet per opening, over 6 openings", () =>
