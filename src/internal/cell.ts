@@ -94,6 +94,8 @@ export class Cell implements CircuitCell {
   /** Stops the circuit's deadline watcher, if it has one (the registry is closing). */
   shutdown(): void {
     this.deadlineQueue?.shutdown()
+    // The registry's flusher stops sending this circuit's batches.
+    if (this.fleet !== undefined) this.fleet.client.detach(this.fleet)
   }
 
   constructor(name: string, config: CircuitConfig, breakerConfig: BreakerConfig, sink: Sink, now: number) {
