@@ -32,7 +32,8 @@ const switchable = (backend: FleetBackend) => {
   const wrapped: FleetBackend = {
     record: (entries) => guard(Effect.suspend(() => (commands.record += entries.length, backend.record(entries)))),
     acquire: (...args) => guard(Effect.suspend(() => (commands.acquire++, backend.acquire(...args)))),
-    settle: (...args) => guard(Effect.suspend(() => (commands.settle++, backend.settle(...args))))
+    settle: (...args) => guard(Effect.suspend(() => (commands.settle++, backend.settle(...args)))),
+    changes: backend.changes
   }
   return { backend: wrapped, commands, set: (value: boolean) => (up = value) }
 }
@@ -104,6 +105,24 @@ describe("fleet circuits (in-process store, TestClock)", () => {
       assert.isFalse("fleet" in (yield* Circuit.snapshot("c").pipe(on(alone))))
     }))
 
+  it.effect("an idle process hears of a trip at its next round: the store announces changes", () =>
+    Effect.gen(function*() {
+      const { registries: [a, idle] } = yield* fleetOf(2)
+      const runs = yield* Ref.make(0)
+      for (const r of [a!, idle!]) yield* call(r, runs, true)
+      yield* flush
+      for (let i = 0; i < 12; i++) yield* call(a!, runs, false)
+      yield* Effect.yieldNow
+      yield* Effect.yieldNow
+      assert.strictEqual(cellOf(a!.lookup("c")!).fleet!.state, "open")
+      // The idle process has not called since (it has nothing to send); the announcement makes it read the circuit.
+      yield* flush
+      assert.strictEqual(cellOf(idle!.lookup("c")!).fleet!.state, "open")
+      const before = yield* Ref.get(runs)
+      yield* call(idle!, runs, true)
+      assert.strictEqual(yield* Ref.get(runs), before, "its first call is short-circuited")
+    }))
+
   it.effect("exactly one probe in the fleet per opening, over 6 openings", () =>
     Effect.gen(function*() {
       const { registries, store } = yield* fleetOf(3)
@@ -123,9 +142,12 @@ describe("fleet circuits (in-process store, TestClock)", () => {
         for (const r of registries) yield* call(r, runs, true)
         assert.strictEqual(yield* Ref.get(runs), before)
         yield* flush
-        // Whoever won the lease runs the next call as the probe; the others are short-circuited.
-        // (The last probe succeeds: its process may then run its next calls, so each calls once there.)
-        for (const r of registries) for (let k = 0; k < (opening === 6 ? 1 : 3); k++) yield* call(r, runs, opening === 6)
+        // Exactly one process won the lease; the others short-circuit, then the winner's next call is the probe.
+        const winners = registries.filter((r) => cellOf(r.lookup("c")!).fleet!.probe === 2)
+        assert.strictEqual(winners.length, 1, `opening ${opening}: one lease`)
+        for (const r of registries) if (r !== winners[0]) for (let k = 0; k < 3; k++) yield* call(r, runs, true)
+        assert.strictEqual(yield* Ref.get(runs), before, `opening ${opening}: no call ran before the probe`)
+        yield* call(winners[0]!, runs, opening === 6)
         assert.strictEqual((yield* Ref.get(runs)) - before, 1, `opening ${opening}: one probe`)
         yield* flush
       }
@@ -168,9 +190,7 @@ describe("fleet circuits (in-process store, TestClock)", () => {
       assert.strictEqual((yield* Ref.get(runs)) - before, 1)
       yield* flush
       assert.strictEqual(cellOf(b!.lookup("c")!).fleet!.state, "closed")
-      assert.strictEqual(linkA.state, "half-open", "a has not heard yet: it has sent nothing since")
-      yield* call(a!, runs, true)
-      yield* flush
+      // a has sent nothing since, but the store announced the close.
       assert.strictEqual(linkA.state, "closed")
     }))
 

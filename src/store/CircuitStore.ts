@@ -53,7 +53,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Duration, Effect, Exit, Layer } from "effect"
+import { Clock, Duration, Effect, Exit, Layer, Queue } from "effect"
 import * as Redis from "effect/persistence/Redis"
 import { CircuitConfigError } from "../errors.ts"
 import * as FleetModel from "./FleetModel.ts"
@@ -220,14 +220,17 @@ export const layerMemory = (options: FleetOptions = {}): Layer.Layer<CircuitStor
  */
 export const memoryBackend = (): FleetBackend => {
   const circuits = new Map<string, FleetModel.FleetCircuit>()
+  const listeners = new Set<(circuit: string) => void>()
   const change = <A>(
     circuit: string,
     rule: FleetModel.FleetRule,
     f: (c: FleetModel.FleetCircuit, now: number) => readonly [FleetModel.FleetCircuit, A]
   ) =>
     Effect.map(Clock.currentTimeMillis, (now) => {
-      const [next, a] = f(circuits.get(circuit) ?? FleetModel.initial(rule, now), now)
+      const current = circuits.get(circuit) ?? FleetModel.initial(rule, now)
+      const [next, a] = f(current, now)
       circuits.set(circuit, next)
+      if (next.generation !== current.generation) for (const listener of listeners) listener(circuit)
       return [FleetModel.view(next, now), a] as const
     })
   return {
@@ -246,6 +249,12 @@ export const memoryBackend = (): FleetBackend => {
       Effect.map(
         change(circuit, rule, (c, now) => [FleetModel.settle(c, rule, now, generation, outcome), undefined]),
         ([view]) => view
+      ),
+    changes: (onChange) =>
+      Effect.acquireUseRelease(
+        Effect.sync(() => listeners.add(onChange)),
+        () => Effect.never,
+        () => Effect.sync(() => listeners.delete(onChange))
       )
   }
 }
@@ -289,6 +298,8 @@ export const redisBackend = (
   const record = redis.eval(FleetScripts.record)
   const acquire = redis.eval(FleetScripts.acquire)
   const settle = redis.eval(FleetScripts.settle)
+  const channel = `${prefix}changes`
+  const announce = (circuit: string): FleetScripts.Announce => ({ channel, circuit })
   const decode = (operation: "record" | "acquire" | "settle", circuit: string) => (reply: unknown) => {
     const decoded = FleetScripts.decodeReply(reply)
     return decoded === undefined
@@ -301,22 +312,42 @@ export const redisBackend = (
     record: (entries: ReadonlyArray<RecordEntry>) =>
       // Sent in one tick: node-redis writes them as one pipeline.
       Effect.forEach(entries, (e) =>
-        record(FleetScripts.keyOf(prefix, e.circuit), now(), idleMillis, e.rule, e.generation, e.counts).pipe(
+        record(FleetScripts.keyOf(prefix, e.circuit), now(), idleMillis, e.rule, e.generation, e.counts, announce(e.circuit)).pipe(
           Effect.mapError(failed("record", e.circuit)),
           Effect.flatMap(decode("record", e.circuit)),
           Effect.map((decoded) => decoded.view)
         ), { concurrency: "unbounded" }),
     acquire: (circuit, rule, generation, sleepMillis, leaseMillis) =>
-      acquire(FleetScripts.keyOf(prefix, circuit), now(), idleMillis, rule, generation, sleepMillis, leaseMillis).pipe(
+      acquire(
+        FleetScripts.keyOf(prefix, circuit),
+        now(),
+        idleMillis,
+        rule,
+        generation,
+        sleepMillis,
+        leaseMillis,
+        announce(circuit)
+      ).pipe(
         Effect.mapError(failed("acquire", circuit)),
         Effect.flatMap(decode("acquire", circuit)),
         Effect.map(({ tag, view }) => ({ acquired: tag === "probe" ? "probe" as const : "denied" as const, view }))
       ),
     settle: (circuit, rule, generation, outcome) =>
-      settle(FleetScripts.keyOf(prefix, circuit), now(), idleMillis, rule, generation, outcome).pipe(
+      settle(FleetScripts.keyOf(prefix, circuit), now(), idleMillis, rule, generation, outcome, announce(circuit)).pipe(
         Effect.mapError(failed("settle", circuit)),
         Effect.flatMap(decode("settle", circuit)),
         Effect.map((decoded) => decoded.view)
+      ),
+    // One subscription per registry; after a failure it subscribes again a second later.
+    changes: (onChange) =>
+      Effect.forever(
+        Effect.andThen(
+          Effect.exit(Effect.scoped(Effect.flatMap(
+            redis.subscribe(channel),
+            (queue) => Effect.forever(Effect.map(Queue.take(queue), (message) => onChange(message.message)))
+          ))),
+          Effect.sleep(1000)
+        )
       )
   }
 }

@@ -25,9 +25,12 @@
  *
  * **Gotchas**
  *
- * - A circuit this process has not used since the store answered last keeps
- *   its old view until its first call: that call is admitted on it, and the
- *   round after refreshes it.
+ * - A backend that announces changes (Redis pub/sub) brings every circuit
+ *   of the registry up to date at the next round after a change, used or
+ *   not. Without the announcement (missed while reconnecting), a circuit
+ *   this process has not used since the store answered last keeps its old
+ *   view until its first call: that call is admitted on it, and the round
+ *   after refreshes it.
  * - A batch carries the fleet generation cached when its first outcome was
  *   counted, not each call's admission: counts of a call that outlived a
  *   fleet transition may land in the next generation's batch.
@@ -85,6 +88,8 @@ export class FleetLink {
   fallbackSuccess = 0
   fallbackFailure = 0
   dirty = false
+  /** The store announced a change: read the circuit at the next round. */
+  stale = false
   pendingGeneration = 0
 
   probe = NONE
@@ -258,6 +263,7 @@ export class FleetLink {
       }
     }
     this.drop()
+    this.stale = false
     return entry
   }
 
@@ -305,7 +311,7 @@ export class FleetClient {
   failures = 0
   retryAt = 0
   rounds = 0
-  readonly links = new Set<FleetLink>()
+  readonly links = new Map<string, FleetLink>()
   readonly backend: FleetBackend
   readonly settings: FleetSettings
   private wanted = false
@@ -320,14 +326,22 @@ export class FleetClient {
   attach(cell: FleetCell): FleetLink | undefined {
     if (this.settings.isLocal(cell.name)) return undefined
     const link = new FleetLink(this, cell)
-    this.links.add(link)
+    this.links.set(cell.name, link)
     this.wake()
     return link
   }
 
   /** Forgets a link (its circuit was removed from the registry). */
   detach(link: FleetLink): void {
-    this.links.delete(link)
+    if (this.links.get(link.cell.name) === link) this.links.delete(link.cell.name)
+  }
+
+  /** The store announced that `circuit` changed: read it at once. */
+  changed(circuit: string): void {
+    const link = this.links.get(circuit)
+    if (link === undefined) return
+    link.stale = true
+    this.wake()
   }
 
   /** Runs a round now rather than at the next interval. */
@@ -361,7 +375,7 @@ export class FleetClient {
       const now = clock.currentTimeMillisUnsafe()
       if (!this.healthy && now < this.retryAt) {
         // The store is away: outcomes stay with the local breakers only.
-        for (const link of this.links) {
+        for (const link of this.links.values()) {
           link.drop()
           if (link.probe === ASKING || link.probe === SETTLING) link.probe = NONE
         }
@@ -372,8 +386,8 @@ export class FleetClient {
       const entries: Array<RecordEntry> = []
       const asked: Array<FleetLink> = []
       const settled: Array<FleetLink> = []
-      for (const link of this.links) {
-        if (link.dirty || resync || link.viewAt === Number.NEGATIVE_INFINITY) {
+      for (const link of this.links.values()) {
+        if (link.dirty || link.stale || resync || link.viewAt === Number.NEGATIVE_INFINITY) {
           recorded.push(link)
           entries.push(link.take())
         }
@@ -444,10 +458,14 @@ export class FleetClient {
  * @category constructors
  */
 export const start = (store: CircuitStoreShape) =>
-  Effect.map(
-    Effect.suspend(() => {
-      const client = new FleetClient(store)
-      return Effect.as(Effect.forkScoped(client.run), client)
-    }),
-    (client) => client
-  )
+  Effect.suspend(() => {
+    const client = new FleetClient(store)
+    const changes = store.backend.changes
+    return Effect.as(
+      Effect.andThen(
+        Effect.forkScoped(client.run),
+        changes === undefined ? Effect.void : Effect.forkScoped(changes((circuit) => client.changed(circuit)))
+      ),
+      client
+    )
+  })

@@ -57,6 +57,13 @@ export interface FleetBackend {
     generation: number,
     outcome: ProbeOutcome
   ) => Effect.Effect<FleetView, CircuitStoreError>
+  /**
+   * Calls `onChange(circuit)` whenever a circuit's generation changes in the
+   * store (a trip, a probe taken, a close), by whichever process; runs until
+   * interrupted, reconnecting by itself. Best effort: a change missed while
+   * disconnected is read at the circuit's next round anyway.
+   */
+  readonly changes?: ((onChange: (circuit: string) => void) => Effect.Effect<never>) | undefined
 }
 
 /**

@@ -88,6 +88,7 @@ const program = Effect.gen(function*() {
     process.stdout.write(
       JSON.stringify({
         type: "tick",
+        at: Date.now(),
         calls,
         healthy: link.client.healthy,
         state: link.state,
