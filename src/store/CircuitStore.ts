@@ -18,8 +18,9 @@
  *   cache each registry keeps; outcomes go out in one batch per registry
  *   every `flushInterval` (at once when they would trip the circuit); when
  *   the sleep window ends, one round trip takes the probe lease, and the
- *   next call of the process that won it is the fleet's only probe. See
- *   `docs/fleet.md` for the protocol and its figures.
+ *   next call of the process that won it is the fleet's only probe. A change
+ *   of state is announced (Redis pub/sub), so idle processes hear of it at
+ *   once too. See `docs/fleet.md` for the protocol and its figures.
  * - Fail-open: a command slower than `commandTimeout` or failing opens a
  *   store-health breaker in each registry; until the store answers again
  *   (tried after `backoff`, doubling up to its max) every circuit runs on its
