@@ -28,9 +28,14 @@ const switchable = (backend: FleetBackend) => {
   let up = true
   const guard = <A, E>(effect: Effect.Effect<A, E>) =>
     Effect.suspend(() => up ? effect : Effect.die(new Error("store down")))
-  const commands = { record: 0, acquire: 0, settle: 0 }
+  const commands = { record: 0, acquire: 0, settle: 0, largestBatch: 0 }
   const wrapped: FleetBackend = {
-    record: (entries) => guard(Effect.suspend(() => (commands.record += entries.length, backend.record(entries)))),
+    record: (entries) =>
+      guard(Effect.suspend(() => {
+        commands.record += entries.length
+        commands.largestBatch = Math.max(commands.largestBatch, entries.length)
+        return backend.record(entries)
+      })),
     acquire: (...args) => guard(Effect.suspend(() => (commands.acquire++, backend.acquire(...args)))),
     settle: (...args) => guard(Effect.suspend(() => (commands.settle++, backend.settle(...args)))),
     changes: backend.changes
@@ -237,6 +242,17 @@ describe("fleet circuits (in-process store, TestClock)", () => {
       const before = yield* Ref.get(runs)
       yield* call(b!, runs, true, "mine")
       assert.strictEqual((yield* Ref.get(runs)) - before, 1)
+    }))
+
+  it.effect("a round carries at most 256 circuits; the rest follow in the next rounds, in order", () =>
+    Effect.gen(function*() {
+      const { registries: [a], store } = yield* fleetOf(1)
+      const runs = yield* Ref.make(0)
+      for (let i = 0; i < 700; i++) yield* call(a!, runs, true, `c${i}`)
+      for (let i = 0; i < 5; i++) yield* flush
+      assert.strictEqual(store.commands.largestBatch, 256)
+      assert.strictEqual(store.commands.record, 700)
+      for (let i = 0; i < 700; i++) assert.strictEqual(cellOf(a!.lookup(`c${i}`)!).fleet!.totals.success, 1, `c${i}`)
     }))
 
   it.effect("idle processes send nothing; a busy one sends one batch per flush, not one per call", () =>

@@ -9,11 +9,12 @@
  */
 import { Duration } from "effect"
 import * as Breaker from "../core/Breaker.ts"
+import * as Limit from "../core/Limit.ts"
+import * as Adaptive from "../config/adaptive.ts"
 import type { BreakerConfig } from "../core/BreakerConfig.ts"
 import type { CircuitCell } from "../CircuitCell.ts"
 import type { CircuitConfig } from "../CircuitConfig.ts"
-import type { CircuitTransition, EventKind } from "../CircuitEvent.ts"
-import type { CircuitStats } from "../observability/CircuitStats.ts"
+import type { CircuitLimitChange, CircuitTransition, EventKind } from "../CircuitEvent.ts"
 import type { FleetLink } from "../store/FleetClient.ts"
 import { Deadlines } from "./deadline.ts"
 import { CircuitOpenError } from "../errors.ts"
@@ -26,13 +27,16 @@ import { withoutStack } from "./withoutStack.ts"
 export interface Sink {
   readonly event: (cell: Cell, kind: EventKind, at: number, durationMillis: number, fallbackFollows: boolean) => void
   readonly transition: (cell: Cell, transition: CircuitTransition) => void
+  readonly limitChange: (cell: Cell, change: CircuitLimitChange) => void
 }
 
 export class Cell implements CircuitCell {
   /** Permits in use: calls whose effect has started and not yet ended. */
   active = 0
-  /** `Infinity` when off. */
+  /** `Infinity` when off; an adaptive limit's current value. */
   maxConcurrent: number
+  /** The adaptive limit, when `maxConcurrentRequests` is one. */
+  adaptiveLimit: Limit.Limit | undefined
   /** `undefined` when the timeout is off. */
   timeoutMillis: number | undefined
   breaker: Breaker.Breaker
@@ -41,13 +45,26 @@ export class Cell implements CircuitCell {
   readonly name: string
   readonly sink: Sink
   /**
-   * Observability state (counts, latency percentiles), created by the
-   * registry's metrics observer on the circuit's first event: a circuit that
-   * was never called holds nothing here (SPEC 16).
+   * The largest `active` since the last `takePeak()`: concurrency peaks are
+   * taken when a permit is taken, so a call that ends (or times out) before
+   * any observer looks still counts in them.
    */
-  stats: CircuitStats | undefined = undefined
+  peak = 0
+  /**
+   * What an observer keeps for this circuit (counts, latency percentiles),
+   * created by it on the circuit's first event: a circuit that was never
+   * called holds nothing here (SPEC 16). Opaque to the shell: only the
+   * observer that stored it reads it.
+   */
+  stats: object | undefined = undefined
   /** The circuit's fleet view when the registry has a `CircuitStore`; `undefined` (local only) otherwise. */
   fleet: FleetLink | undefined = undefined
+  /** The peak concurrency since the last call, then starts a new peak from the calls running now. */
+  takePeak(): number {
+    const peak = this.peak
+    this.peak = this.active
+    return peak
+  }
   /** Returns one permit; handed to the effect's fiber as its end observer. */
   readonly release = (): void => {
     this.active--
@@ -102,9 +119,29 @@ export class Cell implements CircuitCell {
     this.name = name
     this.sink = sink
     this.config = config
-    this.maxConcurrent = config.maxConcurrentRequests
+    const limit = config.maxConcurrentRequests
+    this.adaptiveLimit = Adaptive.isAdaptive(limit) ? Limit.initial(Adaptive.toLimitSettings(limit), now) : undefined
+    this.maxConcurrent = this.adaptiveLimit === undefined ? limit as number : Limit.current(this.adaptiveLimit)
     this.timeoutMillis = timeoutMillisOf(config)
     this.breaker = Breaker.initial(breakerConfig, now)
+  }
+
+  /**
+   * Teaches the adaptive limit one call that ended at `at` (started at
+   * `startedAt` with `inFlight` calls running, itself included), and reports
+   * a change of the limit. Only called when `adaptiveLimit` is set.
+   */
+  sample(outcome: Limit.Outcome, startedAt: number, at: number, inFlight: number): void {
+    const before = this.adaptiveLimit!
+    const after = Limit.reduce(before, { outcome, at, latency: at - startedAt, inFlight })
+    if (after === before) return
+    this.adaptiveLimit = after
+    const from = this.maxConcurrent
+    const to = Limit.current(after)
+    if (to !== from) {
+      this.maxConcurrent = to
+      this.sink.limitChange(this, { circuit: this.name, algorithm: Limit.algorithm(after), from, to, at })
+    }
   }
 
   /** Advances the breaker by one event and reports a change of state. */
@@ -128,14 +165,25 @@ export class Cell implements CircuitCell {
     this.sink.event(this, kind, at, durationMillis, fallbackFollows)
   }
 
-  /** What a new call at `now` may do: the fleet's cached view decides when the circuit is shared and the store is up. */
-  admit(now: number): Breaker.Admission {
-    return this.fleet === undefined ? Breaker.admit(this.breaker, now) : this.fleet.admit(now)
-  }
-
   reconfigure(config: CircuitConfig, breakerConfig: BreakerConfig, now: number): void {
+    const previous = this.config.maxConcurrentRequests
     this.config = config
-    this.maxConcurrent = config.maxConcurrentRequests
+    const limit = config.maxConcurrentRequests
+    // New adaptive settings start learning again; the same ones keep what was learned.
+    if (!Adaptive.same(previous, limit)) {
+      const from = this.maxConcurrent
+      this.adaptiveLimit = Adaptive.isAdaptive(limit) ? Limit.initial(Adaptive.toLimitSettings(limit), now) : undefined
+      this.maxConcurrent = this.adaptiveLimit === undefined ? limit as number : Limit.current(this.adaptiveLimit)
+      if (this.adaptiveLimit !== undefined && this.maxConcurrent !== from) {
+        this.sink.limitChange(this, {
+          circuit: this.name,
+          algorithm: Limit.algorithm(this.adaptiveLimit),
+          from,
+          to: this.maxConcurrent,
+          at: now
+        })
+      }
+    }
     this.timeoutMillis = timeoutMillisOf(config)
     this.apply({ _tag: "Reconfigure", at: now, config: breakerConfig })
   }

@@ -57,6 +57,10 @@ export interface FleetCell {
   readonly timeoutMillis: number | undefined
 }
 
+// At most this many circuits per round: a round is one pipeline under one
+// command timeout, and a registry may hold 100,000 circuits.
+const maxPerRound = 256
+
 const NONE = 0
 const ASKING = 1
 const GRANTED = 2
@@ -90,6 +94,8 @@ export class FleetLink {
   dirty = false
   /** The store announced a change: read the circuit at the next round. */
   stale = false
+  /** In the client's queue for the next round. */
+  queued = false
   pendingGeneration = 0
 
   probe = NONE
@@ -135,6 +141,7 @@ export class FleetLink {
         : this.leaseUntil <= storeNow
       if (due) {
         this.probe = ASKING
+        this.client.enqueue(this)
         this.client.wake()
       }
     }
@@ -177,6 +184,7 @@ export class FleetLink {
         case "interrupted":
         case "ignored":
           this.probe = SETTLING
+          this.client.enqueue(this)
           this.probeOutcome = kind
           this.client.wake()
           return
@@ -184,6 +192,7 @@ export class FleetLink {
     }
     if (!this.dirty) {
       this.dirty = true
+      this.client.enqueue(this)
       this.pendingGeneration = this.generation
     }
     switch (kind) {
@@ -311,7 +320,10 @@ export class FleetClient {
   failures = 0
   retryAt = 0
   rounds = 0
+  private resyncing = false
   readonly links = new Map<string, FleetLink>()
+  /** The links the next round must send or read, each once, in the order they asked. */
+  private queue: Array<FleetLink> = []
   readonly backend: FleetBackend
   readonly settings: FleetSettings
   private wanted = false
@@ -327,8 +339,16 @@ export class FleetClient {
     if (this.settings.isLocal(cell.name)) return undefined
     const link = new FleetLink(this, cell)
     this.links.set(cell.name, link)
+    this.enqueue(link)
     this.wake()
     return link
+  }
+
+  /** Puts `link` in the next round (once). */
+  enqueue(link: FleetLink): void {
+    if (link.queued) return
+    link.queued = true
+    this.queue.push(link)
   }
 
   /** Forgets a link (its circuit was removed from the registry). */
@@ -341,6 +361,7 @@ export class FleetClient {
     const link = this.links.get(circuit)
     if (link === undefined) return
     link.stale = true
+    this.enqueue(link)
     this.wake()
   }
 
@@ -375,19 +396,35 @@ export class FleetClient {
       const now = clock.currentTimeMillisUnsafe()
       if (!this.healthy && now < this.retryAt) {
         // The store is away: outcomes stay with the local breakers only.
-        for (const link of this.links.values()) {
+        for (const link of this.queue) {
+          link.queued = false
           link.drop()
           if (link.probe === ASKING || link.probe === SETTLING) link.probe = NONE
         }
+        this.queue = []
         return Effect.void
       }
-      const resync = !this.healthy
+      if (!this.healthy && !this.resyncing) {
+        // The first round after the store was away reads every circuit (over as many rounds as it takes).
+        this.resyncing = true
+        for (const link of this.links.values()) {
+          link.stale = true
+          this.enqueue(link)
+        }
+      }
+      // A bounded round: what does not fit waits, in order, for the next one.
+      const taken = this.queue.length <= maxPerRound ? this.queue : this.queue.slice(0, maxPerRound)
+      this.queue = taken === this.queue ? [] : this.queue.slice(maxPerRound)
+      if (this.queue.length > 0) this.wanted = true
       const recorded: Array<FleetLink> = []
       const entries: Array<RecordEntry> = []
       const asked: Array<FleetLink> = []
       const settled: Array<FleetLink> = []
-      for (const link of this.links.values()) {
-        if (link.dirty || link.stale || resync || link.viewAt === Number.NEGATIVE_INFINITY) {
+      for (const link of taken) {
+        link.queued = false
+        // Detached meanwhile (the circuit was removed): nothing to send.
+        if (this.links.get(link.cell.name) !== link) continue
+        if (link.dirty || link.stale || link.viewAt === Number.NEGATIVE_INFINITY) {
           recorded.push(link)
           entries.push(link.take())
         }
@@ -415,6 +452,7 @@ export class FleetClient {
         const at = clock.currentTimeMillisUnsafe()
         if (Exit.isFailure(exit)) {
           this.healthy = false
+          this.resyncing = false
           this.failures++
           const backoff = Math.min(
             this.settings.backoffMaxMillis,
@@ -427,6 +465,7 @@ export class FleetClient {
           return
         }
         const [records, settles, acquires] = exit.value
+        if (this.queue.length === 0) this.resyncing = false
         this.healthy = true
         this.failures = 0
         let last: FleetView | undefined
