@@ -320,6 +320,8 @@ export class FleetClient {
   failures = 0
   retryAt = 0
   rounds = 0
+  /** The longest round trip so far, in milliseconds (a reader may reset it). */
+  slowestRoundMillis = 0
   private resyncing = false
   readonly links = new Map<string, FleetLink>()
   /** The links the next round must send or read, each once, in the order they asked. */
@@ -450,6 +452,7 @@ export class FleetClient {
       this.rounds++
       return Effect.map(Effect.exit(Effect.timeout(all, this.settings.commandTimeoutMillis)), (exit) => {
         const at = clock.currentTimeMillisUnsafe()
+        if (at - now > this.slowestRoundMillis) this.slowestRoundMillis = at - now
         if (Exit.isFailure(exit)) {
           this.healthy = false
           this.resyncing = false

@@ -9,7 +9,8 @@
  * `{ "type": "tick", "at", "calls": [[wallMillis, kind, latencyMillis, probe]], "healthy",
  * "state", "generation", "viewAt", "local", "rounds", "lag" }`, where kind is "ran-ok" |
  * "ran-fail" | "short" | "other", probe is 1 when the call ran as the fleet's probe,
- * and lag is the longest event-loop delay (ms) since the last tick.
+ * lag is the longest event-loop delay (ms) since the last tick, and slowestRound the
+ * longest round trip to the store (ms) since the last tick.
  *
  * argv[2]: JSON settings `{ url, name, flushMillis, sleepMillis, volume, commandTimeoutMillis }`.
  */
@@ -91,6 +92,9 @@ const program = Effect.gen(function*() {
   const report = Effect.sync(() => {
     const lag = delay.max / 1e6
     delay.reset()
+    const client = cellOf(registry.lookup("dep")!).fleet!.client
+    const slowestRound = client.slowestRoundMillis
+    client.slowestRoundMillis = 0
     const cell = cellOf(registry.lookup("dep")!)
     const link = cell.fleet!
     process.stdout.write(
@@ -104,7 +108,8 @@ const program = Effect.gen(function*() {
         viewAt: link.viewAt,
         local: cell.breaker.state._tag,
         rounds: link.client.rounds,
-        lag
+        lag,
+        slowestRound
       }) + "\n"
     )
     calls = []
