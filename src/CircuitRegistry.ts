@@ -377,7 +377,7 @@ export class CircuitRegistry extends Context.Service<CircuitRegistry, CircuitReg
 ) {
   /**
    * A registry with the given settings. Fails with `CircuitConfigError` if
-   * one is bad; without options (the SPEC defaults for every circuit) it
+   * one is bad; without options (the defaults, those of Netflix Hystrix, for every circuit) it
    * cannot fail, and its type says so.
    *
    * @since 0.1.0

@@ -1,7 +1,7 @@
 /**
  * The public `CircuitRegistry`: the registry service of `CircuitRegistry.ts`,
  * whose layers also install the metrics observer (`CircuitMetrics`) unless
- * `metrics: false` (SPEC 14).
+ * `metrics: false`.
  *
  * **Details**
  *
@@ -40,7 +40,7 @@ export class CircuitRegistry extends Registry.CircuitRegistry {
   /**
    * A registry with the given settings, with metrics on unless
    * `metrics: false`. Fails with `CircuitConfigError` if a setting is bad;
-   * without options (the SPEC defaults for every circuit) it cannot fail, and
+   * without options (the defaults, those of Netflix Hystrix, for every circuit) it cannot fail, and
    * its type says so.
    *
    * @since 0.1.0

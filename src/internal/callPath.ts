@@ -84,7 +84,7 @@ const samples = {
 /**
  * Records the outcome of a call admitted at `startedAt` in `generation`, at
  * `at`. `fallbackFollows`: the call goes on to its fallback (whose outcome is
- * a later event). Exactly one outcome per admitted call (SPEC 12).
+ * a later event). Exactly one outcome per admitted call.
  * `inFlight`: the calls running when it was admitted, itself included (read
  * `cell.active` right after `admit`), which an adaptive limit learns from;
  * interrupted and ignored calls teach it nothing.
@@ -96,14 +96,38 @@ export const record = (
   generation: number,
   outcome: Outcome,
   fallbackFollows = false,
-  inFlight = cell.active + 1
+  inFlight = cell.active + 1,
+  retryAfterMillis?: number
 ): void => {
-  cell.apply({ _tag: outcome, at, generation })
+  cell.apply(
+    retryAfterMillis === undefined
+      ? { _tag: outcome, at, generation, durationMillis: at - startedAt }
+      : { _tag: outcome, at, generation, durationMillis: at - startedAt, retryAfterMillis }
+  )
   if (cell.adaptiveLimit !== undefined) {
     const sample = samples[outcome]
     if (sample !== undefined) cell.sample(sample, startedAt, at, inFlight)
   }
   cell.emit(kinds[outcome], at, at - startedAt, fallbackFollows)
+}
+
+/**
+ * A failure's Retry-After, in milliseconds, by the caller's `retryAfter`
+ * option; undefined for none. User code: whatever goes wrong reading it
+ * (a throw, a negative, infinite or unreadable duration) means "no hint".
+ */
+export const retryAfterOf = (
+  f: (error: never) => Duration.Input | undefined,
+  error: unknown
+): number | undefined => {
+  try {
+    const input = (f as (error: unknown) => Duration.Input | undefined)(error)
+    if (input === undefined) return undefined
+    const millis = Duration.toMillis(Duration.fromInputUnsafe(input))
+    return Number.isFinite(millis) && millis > 0 ? millis : undefined
+  } catch {
+    return undefined
+  }
 }
 
 /** The error a caller gets at its deadline. */

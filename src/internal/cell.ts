@@ -7,7 +7,7 @@
  *
  * @internal
  */
-import { Duration } from "effect"
+import { Duration, Schedule } from "effect"
 import * as Breaker from "../core/Breaker.ts"
 import * as Limit from "../core/Limit.ts"
 import * as Adaptive from "../config/adaptive.ts"
@@ -19,10 +19,11 @@ import type { FleetLink } from "../store/FleetClient.ts"
 import { Deadlines } from "./deadline.ts"
 import { CircuitOpenError } from "../errors.ts"
 import { withoutStack } from "./withoutStack.ts"
+import { SleepDraws } from "./sleepDraws.ts"
 
 /**
  * Where a registry's cells report to. Kept as plain callbacks so that a
- * cell holds no fiber, timer or queue of its own (SPEC 16).
+ * cell holds no fiber, timer or queue of its own.
  */
 export interface Sink {
   readonly event: (cell: Cell, kind: EventKind, at: number, durationMillis: number, fallbackFollows: boolean) => void
@@ -53,7 +54,7 @@ export class Cell implements CircuitCell {
   /**
    * What an observer keeps for this circuit (counts, latency percentiles),
    * created by it on the circuit's first event: a circuit that was never
-   * called holds nothing here (SPEC 16). Opaque to the shell: only the
+   * called holds nothing here. Opaque to the shell: only the
    * observer that stored it reads it.
    */
   stats: object | undefined = undefined
@@ -74,6 +75,8 @@ export class Cell implements CircuitCell {
   private lastOpenErrorAt = -1
   private lastOpenErrorGeneration = -1
   private lastOpenErrorConfig: BreakerConfig | undefined = undefined
+  /** Draws each opening's delay from a `Schedule` sleep window (jitter); undefined for a fixed one. */
+  private sleepDraws: SleepDraws | undefined
 
   /**
    * The error for a call short-circuited at `now`. Built without a stack (it
@@ -84,8 +87,10 @@ export class Cell implements CircuitCell {
   openError(now: number): CircuitOpenError {
     if (this.fleet !== undefined && this.fleet.decides()) return this.fleet.openError(now)
     const breaker = this.breaker
+    // Per whole millisecond: a shell on `performance.now()` reads fractions.
+    const millis = Math.floor(now)
     if (
-      this.lastOpenError !== undefined && this.lastOpenErrorAt === now &&
+      this.lastOpenError !== undefined && this.lastOpenErrorAt === millis &&
       this.lastOpenErrorGeneration === breaker.generation && this.lastOpenErrorConfig === breaker.config
     ) return this.lastOpenError
     const state = Breaker.stateName(breaker)
@@ -97,7 +102,7 @@ export class Cell implements CircuitCell {
       })
     )
     this.lastOpenError = error
-    this.lastOpenErrorAt = now
+    this.lastOpenErrorAt = millis
     this.lastOpenErrorGeneration = breaker.generation
     this.lastOpenErrorConfig = breaker.config
     return error
@@ -123,6 +128,7 @@ export class Cell implements CircuitCell {
     this.adaptiveLimit = Adaptive.isAdaptive(limit) ? Limit.initial(Adaptive.toLimitSettings(limit), now) : undefined
     this.maxConcurrent = this.adaptiveLimit === undefined ? limit as number : Limit.current(this.adaptiveLimit)
     this.timeoutMillis = timeoutMillisOf(config)
+    this.sleepDraws = drawsOf(config)
     this.breaker = Breaker.initial(breakerConfig, now)
   }
 
@@ -147,9 +153,17 @@ export class Cell implements CircuitCell {
   /** Advances the breaker by one event and reports a change of state. */
   apply(event: Breaker.Event): Breaker.Breaker {
     const before = this.breaker
-    const after = Breaker.reduce(before, event)
+    let after = Breaker.reduce(before, event)
     this.breaker = after
     if (after.generation !== before.generation) {
+      if (this.sleepDraws !== undefined && after.state._tag === "Open") {
+        // A new opening: its own delay, drawn with the calling fiber's Random.
+        const millis = this.sleepDraws.draw(after.openings)
+        if (millis !== undefined) {
+          after = Breaker.reduce(after, { _tag: "SleepDrawn", at: event.at, generation: after.generation, millis })
+          this.breaker = after
+        }
+      }
       const from = Breaker.stateName(before)
       const to = Breaker.stateName(after)
       // A reset of a closed circuit, or the next probe after an interrupted
@@ -166,6 +180,8 @@ export class Cell implements CircuitCell {
   }
 
   reconfigure(config: CircuitConfig, breakerConfig: BreakerConfig, now: number): void {
+    // The same schedule keeps its draws going; another one starts afresh.
+    if (config.sleepWindow !== this.config.sleepWindow) this.sleepDraws = drawsOf(config)
     const previous = this.config.maxConcurrentRequests
     this.config = config
     const limit = config.maxConcurrentRequests
@@ -188,6 +204,9 @@ export class Cell implements CircuitCell {
     this.apply({ _tag: "Reconfigure", at: now, config: breakerConfig })
   }
 }
+
+const drawsOf = (config: CircuitConfig): SleepDraws | undefined =>
+  Schedule.isSchedule(config.sleepWindow) ? new SleepDraws(config.sleepWindow) : undefined
 
 const timeoutMillisOf = (config: CircuitConfig): number | undefined =>
   Duration.isFinite(config.timeout) ? Duration.toMillis(config.timeout) : undefined

@@ -1,7 +1,7 @@
 /**
  * Metrics of every circuit, read at export time: what Prometheus
  * (`/metrics`, `PrometheusMetrics`), OpenTelemetry (`OtlpMetrics`) and the
- * Hystrix stream read (SPEC 14), plus rolling latency percentiles.
+ * Hystrix stream read, plus rolling latency percentiles.
  *
  * **Details**
  *
@@ -123,6 +123,7 @@ const invalid = (field: string, reason: string) => new CircuitConfigError({ fiel
 /**
  * Checks the options and fills in the defaults.
  *
+ * @internal
  * @since 0.1.0
  * @category constructors
  */
@@ -167,6 +168,7 @@ type Labels = ReadonlyArray<readonly [string, string]>
  * What a collector writes for the series of one circuit; the circuit's own
  * labels (`circuit`, and `registry` when needed) are the sink's.
  *
+ * @internal
  * @since 0.1.0
  * @category models
  */
@@ -191,6 +193,7 @@ interface Source {
 /**
  * One collector per metric name.
  *
+ * @internal
  * @since 0.1.0
  * @category models
  */
@@ -207,6 +210,7 @@ export interface Collector {
 /**
  * The collectors, in the order they are exported.
  *
+ * @internal
  * @since 0.1.0
  * @category constants
  */

@@ -8,7 +8,7 @@
  * **Details**
  *
  * - Created on a circuit's first event or transition, and held in the
- *   circuit's cell: a circuit that was never called holds nothing (SPEC 16).
+ *   circuit's cell: a circuit that was never called holds nothing.
  *   What a circuit holds grows with what it saw: the latency histograms are
  *   created by its first call whose effect ran, the rolling extras by the
  *   first event that needs them, so a circuit used once stays small.

@@ -1,5 +1,5 @@
 /**
- * The Hystrix dashboard stream (SPEC 15): a `text/event-stream` that sends,
+ * The Hystrix dashboard stream: a `text/event-stream` that sends,
  * every interval (default 1 second), one `HystrixCommand` and one
  * `HystrixThreadPool` JSON object per circuit, each framed `data: {...}\n\n`,
  * with the field names the Hystrix dashboard, Turbine and hystrix-go's

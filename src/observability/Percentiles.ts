@@ -8,7 +8,7 @@
  *   (Hystrix: 6 buckets of 10 seconds). A sample lands in the time bucket of
  *   its own `at`; at time `now` the window holds the last `buckets` time
  *   buckets, the current one included, and a sample leaves the window a whole
- *   time bucket at a time (like the breaker's window, SPEC 1).
+ *   time bucket at a time (like the breaker's window).
  * - Each time bucket counts samples per value bucket. Values are whole
  *   milliseconds. Below `2·S` (with `S = 2^precision` sub-buckets) every value
  *   has a bucket of its own; above, each power of two `[2^e, 2^(e+1))` is cut
