@@ -18,7 +18,8 @@ const guides = [
   "docs/migrating-from-cockatiel.md",
   "docs/promise.md",
   "docs/testing.md",
-  "docs/persistence-circuit-breaker.md"
+  "docs/persistence-circuit-breaker.md",
+  "docs/fleet.md"
 ]
 
 const sourceFiles = (dir: string): Array<string> =>
