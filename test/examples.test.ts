@@ -86,6 +86,22 @@ const expected: Record<string, ReadonlyArray<string>> = {
     "opened 1 time(s) before the outage",
     "tuned: holds for 300 random outages",
     "tuned, partial outage: FAILS"
+  ],
+  "count-window.ts": ["last 4 calls, 2 failed: open"],
+  "consecutive-failures.ts": ["2 in a row, a success, 2 in a row: closed", "3 in a row: open"],
+  "slow-calls.ts": ["3 of 4 calls slower than 500 ms: open"],
+  "half-open-probes.ts": ["after 1 good probe of 3: half-open", "after 3 good probes: closed"],
+  "retry-after.ts": ["open, retry after 30s"],
+  "stable-backoff.ts": [
+    "opening 1: open for 1s",
+    "opening 2: open for 2s",
+    "opening 3: open for 4s",
+    "after 4 s closed, the next opening: open for 1s"
+  ],
+  "jittered-sleep-window.ts": [
+    "three circuits, three delays: true",
+    "all within 10 s ± 20 %: true",
+    "same seed, same delays: true"
   ]
 }
 
