@@ -10,8 +10,9 @@ import { Circuit, CircuitRegistry, withCircuit } from "effect-circuit"
 
 class LedgerDown extends Data.TaggedError("LedgerDown")<{}> {}
 
-const post = (ok: boolean) =>
-  (ok ? Effect.succeed("posted") : Effect.fail(new LedgerDown())).pipe(withCircuit("ledger"), Effect.ignore)
+const entry = (ok: boolean): Effect.Effect<string, LedgerDown> =>
+  ok ? Effect.succeed("posted") : Effect.fail(new LedgerDown())
+const post = (ok: boolean) => entry(ok).pipe(withCircuit("ledger"), Effect.ignore)
 
 const program = Effect.gen(function*() {
   for (const ok of [false, false, true, false, false]) yield* post(ok)

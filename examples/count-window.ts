@@ -11,8 +11,9 @@ import { Circuit, CircuitRegistry, withCircuit } from "effect-circuit"
 
 class ReportFailed extends Data.TaggedError("ReportFailed")<{}> {}
 
-const nightly = (ok: boolean) =>
-  (ok ? Effect.succeed("report") : Effect.fail(new ReportFailed())).pipe(withCircuit("reports"), Effect.ignore)
+const report = (ok: boolean): Effect.Effect<string, ReportFailed> =>
+  ok ? Effect.succeed("report") : Effect.fail(new ReportFailed())
+const nightly = (ok: boolean) => report(ok).pipe(withCircuit("reports"), Effect.ignore)
 
 const program = Effect.gen(function*() {
   for (const ok of [true, false, true, false]) {
