@@ -33,7 +33,8 @@ export const admit = (
   now: number,
   hasFallback = false
 ): number | CircuitOpenError | CircuitRejectedError => {
-  const admission = Breaker.admit(cell.breaker, now)
+  // A shared circuit admits from its cached fleet view (src/store/FleetClient.ts).
+  const admission = cell.fleet === undefined ? Breaker.admit(cell.breaker, now) : cell.fleet.admit(now)
   if (admission === "short-circuit") return shortCircuit(cell, now, hasFallback)
   if (admission === "probe") cell.apply({ _tag: "ProbeAdmitted", at: now })
   const generation = cell.breaker.generation
@@ -95,14 +96,38 @@ export const record = (
   generation: number,
   outcome: Outcome,
   fallbackFollows = false,
-  inFlight = cell.active + 1
+  inFlight = cell.active + 1,
+  retryAfterMillis?: number
 ): void => {
-  cell.apply({ _tag: outcome, at, generation })
+  cell.apply(
+    retryAfterMillis === undefined
+      ? { _tag: outcome, at, generation, durationMillis: at - startedAt }
+      : { _tag: outcome, at, generation, durationMillis: at - startedAt, retryAfterMillis }
+  )
   if (cell.adaptiveLimit !== undefined) {
     const sample = samples[outcome]
     if (sample !== undefined) cell.sample(sample, startedAt, at, inFlight)
   }
   cell.emit(kinds[outcome], at, at - startedAt, fallbackFollows)
+}
+
+/**
+ * A failure's Retry-After, in milliseconds, by the caller's `retryAfter`
+ * option; undefined for none. User code: whatever goes wrong reading it
+ * (a throw, a negative, infinite or unreadable duration) means "no hint".
+ */
+export const retryAfterOf = (
+  f: (error: never) => Duration.Input | undefined,
+  error: unknown
+): number | undefined => {
+  try {
+    const input = (f as (error: unknown) => Duration.Input | undefined)(error)
+    if (input === undefined) return undefined
+    const millis = Duration.toMillis(Duration.fromInputUnsafe(input))
+    return Number.isFinite(millis) && millis > 0 ? millis : undefined
+  } catch {
+    return undefined
+  }
 }
 
 /** The error a caller gets at its deadline. */
