@@ -145,9 +145,9 @@ describe("adaptive maxConcurrentRequests: in the shell", () => {
       assert.deepStrictEqual(fixed.concurrency, { active: 0, max: 10, algorithm: "fixed" })
       const aimd = yield* Circuit.snapshot("a")
       assert.deepStrictEqual(aimd.concurrency, { active: 0, max: 3, algorithm: "aimd" })
-      // The gradient limit starts with its probe at `min`.
+      // The gradient limit starts by measuring the no-load latency at `initial`.
       const gradient = yield* Circuit.snapshot("g")
-      assert.deepStrictEqual(gradient.concurrency, { active: 0, max: 2, algorithm: "gradient" })
+      assert.deepStrictEqual(gradient.concurrency, { active: 0, max: 5, algorithm: "gradient" })
     }).pipe(
       Effect.provide(CircuitRegistry.layer({
         circuits: {
