@@ -137,6 +137,23 @@ describe("CircuitPromise.fire", () => {
     assert.strictEqual(circuits.snapshot("c").window.shortCircuited, 1)
   })
 
+  it("retryAfter: a failure that carries the downstream's Retry-After keeps the circuit open at least that long", async () => {
+    const { circuits, clock } = setup()
+    const busy = Object.assign(new Error("429"), { retryAfterSeconds: 30 })
+    const retryAfter = (error: unknown): Duration.Input | undefined =>
+      error instanceof Error && "retryAfterSeconds" in error ? Duration.seconds(Number(error.retryAfterSeconds)) : undefined
+    await circuits.fire("c", () => Promise.reject(new Error("500")), { retryAfter }).catch(() => {})
+    await circuits.fire("c", () => Promise.reject(busy), { retryAfter }).catch(() => {})
+    assert.strictEqual(circuits.state("c"), "open")
+    const error = await circuits.fire("c", async () => 1).catch((e: unknown) => e)
+    assert.instanceOf(error, CircuitOpenError)
+    assert.strictEqual((error as CircuitOpenError).retryAfterMillis, 30_000)
+    await clock.advance(5_000)
+    assert.instanceOf(await circuits.fire("c", async () => 1).catch((e: unknown) => e), CircuitOpenError)
+    await clock.advance(25_000)
+    assert.strictEqual(await circuits.fire("c", async () => "probe"), "probe")
+  })
+
   it("lets exactly one probe through after the sleep window; its success closes the circuit", async () => {
     const { circuits, clock } = setup()
     await trip(circuits)

@@ -53,7 +53,7 @@
  *
  * @since 0.2.0
  */
-import { Cause, Clock, Context, Effect, Exit, Layer, Schema, Scope } from "effect"
+import { Cause, Clock, Context, type Duration, Effect, Exit, Layer, Schema, Scope } from "effect"
 import * as Breaker from "../core/Breaker.ts"
 import { snapshotOf, type CircuitSnapshot } from "../Circuit.ts"
 import type { CircuitConfig, CircuitConfigInput } from "../CircuitConfig.ts"
@@ -99,6 +99,13 @@ export interface FireOptions<B> {
   readonly isFailure?: ((error: unknown) => boolean) | undefined
   /** The caller's own signal: aborting it answers the call with its `reason` and aborts `fn`'s signal. */
   readonly signal?: AbortSignal | undefined
+  /**
+   * The downstream's Retry-After carried by a failure (an HTTP 429 or 503's
+   * header, say): when that failure opens the circuit, the opening lasts at
+   * least this long. `undefined` (or a negative, infinite or unreadable
+   * duration, or a throw) means none.
+   */
+  readonly retryAfter?: ((error: unknown) => Duration.Input | undefined) | undefined
 }
 
 /**
@@ -271,8 +278,10 @@ class View implements CircuitPromise {
     const clock = this.clock
     const now = clock.now()
     const cell = cellOf(this.registry.cell(name, now))
-    const generation = CallPath.admit(cell, now)
+    const generation = CallPath.admit(cell, now, opts.fallback !== undefined)
     if (typeof generation !== "number") return refused(clock, cell, opts, now, generation) as Promise<A | B>
+    // Calls running now, this one included: what an adaptive limit learns the call's latency at.
+    const inFlight = cell.active
 
     const controller = new AbortController()
     let result: unknown
@@ -280,7 +289,7 @@ class View implements CircuitPromise {
       result = fn(controller.signal)
     } catch (error) {
       CallPath.release(cell)
-      return failed(clock, cell, opts, now, clock.now(), generation, error) as Promise<A | B>
+      return failed(clock, cell, opts, now, clock.now(), generation, inFlight, error) as Promise<A | B>
     }
     let thenable: boolean
     try {
@@ -288,15 +297,15 @@ class View implements CircuitPromise {
     } catch (error) {
       // A hostile `then` getter: a failure of fn like any other.
       CallPath.release(cell)
-      return failed(clock, cell, opts, now, clock.now(), generation, error) as Promise<A | B>
+      return failed(clock, cell, opts, now, clock.now(), generation, inFlight, error) as Promise<A | B>
     }
     if (!thenable) {
       CallPath.release(cell)
-      CallPath.record(cell, now, clock.now(), generation, "Success")
+      CallPath.record(cell, now, clock.now(), generation, "Success", false, inFlight)
       return Promise.resolve(result as A)
     }
     const timeoutMillis = cell.timeoutMillis
-    const call = new Call(this, cell, opts, now, generation, controller, timeoutMillis)
+    const call = new Call(this, cell, opts, now, generation, inFlight, controller, timeoutMillis)
     this.deadlines.add(call)
     // fn itself may have made the caller abort, before the call could listen.
     if (callerSignal !== undefined) call.listen(callerSignal)
@@ -406,6 +415,7 @@ class Call implements HeapEntry {
   private readonly options: AnyOptions
   private readonly startedAt: number
   private readonly generation: number
+  private readonly inFlight: number
   private readonly controller: AbortController
   private readonly timeoutMillis: number | undefined
   private callerSignal: AbortSignal | undefined = undefined
@@ -416,6 +426,7 @@ class Call implements HeapEntry {
     options: AnyOptions,
     startedAt: number,
     generation: number,
+    inFlight: number,
     controller: AbortController,
     timeoutMillis: number | undefined
   ) {
@@ -424,6 +435,7 @@ class Call implements HeapEntry {
     this.options = options
     this.startedAt = startedAt
     this.generation = generation
+    this.inFlight = inFlight
     this.controller = controller
     this.timeoutMillis = timeoutMillis
     this.deadline = timeoutMillis === undefined ? Infinity : startedAt + timeoutMillis
@@ -442,7 +454,7 @@ class Call implements HeapEntry {
   onValue(value: unknown): void {
     if (!this.end()) return
     const cell = this.cell
-    CallPath.record(cell, this.startedAt, this.view.clock.now(), this.generation, "Success")
+    CallPath.record(cell, this.startedAt, this.view.clock.now(), this.generation, "Success", false, this.inFlight)
     this.resolve(value)
   }
 
@@ -455,6 +467,7 @@ class Call implements HeapEntry {
       this.startedAt,
       this.view.clock.now(),
       this.generation,
+      this.inFlight,
       error
     )
     this.resolve(settled)
@@ -466,7 +479,7 @@ class Call implements HeapEntry {
     this.answered = true
     this.unlisten()
     const fallbackFollows = this.options.fallback !== undefined
-    CallPath.record(this.cell, this.startedAt, now, this.generation, "Timeout", fallbackFollows)
+    CallPath.record(this.cell, this.startedAt, now, this.generation, "Timeout", fallbackFollows, this.inFlight)
     const error = CallPath.timeoutError(this.cell, this.timeoutMillis!)
     this.controller.abort(error)
     this.resolve(answer(this.view.clock, this.cell, this.options, this.startedAt, now, error))
@@ -479,7 +492,7 @@ class Call implements HeapEntry {
     this.callerSignal = undefined
     this.view.deadlines.remove(this)
     const now = this.view.clock.now()
-    CallPath.record(this.cell, this.startedAt, now, this.generation, "Interrupted")
+    CallPath.record(this.cell, this.startedAt, now, this.generation, "Interrupted", false, this.inFlight)
     const reason: unknown = this.options.signal!.reason
     this.controller.abort(reason)
     this.reject(reason)
@@ -490,7 +503,7 @@ class Call implements HeapEntry {
     if (this.answered) return
     this.answered = true
     this.unlisten()
-    CallPath.record(this.cell, this.startedAt, now, this.generation, "Interrupted")
+    CallPath.record(this.cell, this.startedAt, now, this.generation, "Interrupted", false, this.inFlight)
     const error = withoutStack(() => new CircuitClosedError({ circuit: this.cell.name }))
     this.controller.abort(error)
     this.reject(error)
@@ -536,20 +549,22 @@ const failed = (
   startedAt: number,
   at: number,
   generation: number,
+  inFlight: number,
   error: unknown
 ): Promise<unknown> => {
   const counts = CallPath.classify(options.isFailure, error)
   if (counts === false) {
-    CallPath.record(cell, startedAt, at, generation, "Ignored")
+    CallPath.record(cell, startedAt, at, generation, "Ignored", false, inFlight)
     return Promise.reject(error)
   }
   // A throwing classifier counts the call as failed; its throw is the answer.
   if (counts !== true) {
-    CallPath.record(cell, startedAt, at, generation, "Failure")
+    CallPath.record(cell, startedAt, at, generation, "Failure", false, inFlight)
     return Promise.reject(counts.thrown)
   }
   const fallbackFollows = options.fallback !== undefined
-  CallPath.record(cell, startedAt, at, generation, "Failure", fallbackFollows)
+  const retryAfterMillis = options.retryAfter === undefined ? undefined : CallPath.retryAfterOf(options.retryAfter, error)
+  CallPath.record(cell, startedAt, at, generation, "Failure", fallbackFollows, inFlight, retryAfterMillis)
   return answer(clock, cell, options, startedAt, at, error)
 }
 
