@@ -190,7 +190,7 @@ if (!args.includes("--no-write")) {
   ].join("\n")
   const start = doc.indexOf("<!-- ADAPTIVE:START")
   const end = doc.indexOf("<!-- ADAPTIVE:END -->")
-  const section = "\n## Adaptive concurrency\n\nCommand: `npm run bench:adaptive` ([`bench/adaptive.ts`](../bench/adaptive.ts)); what the algorithms do: [adaptive concurrency](adaptive-concurrency.md).\n\n"
+  const section = "\n## Adaptive concurrency\n\nCommand: `npm run bench:adaptive` (`bench/adaptive.ts`); what the algorithms do: [adaptive concurrency](adaptive-concurrency.md).\n\n"
   const next = start === -1 || end === -1
     ? `${doc.trimEnd()}\n${section}${table}\n`
     : `${doc.slice(0, start)}${table}${doc.slice(end + "<!-- ADAPTIVE:END -->".length)}`
