@@ -31,13 +31,15 @@
  *
  * @since 0.1.0
  */
-import { Config, Context, Duration, Effect, Exit, Layer, PubSub, type Scope, Stream } from "effect"
+import { Config, Context, Duration, Effect, Exit, Layer, Option, PubSub, type Scope, Stream } from "effect"
 import type { CircuitCell } from "./CircuitCell.ts"
 import * as CircuitConfig from "./CircuitConfig.ts"
 import type { BreakerConfig } from "./core/BreakerConfig.ts"
 import type { CircuitEvent, CircuitLimitChange, CircuitTransition, EventKind } from "./CircuitEvent.ts"
 import { CircuitConfigError } from "./errors.ts"
 import { Cell, type Sink } from "./internal/cell.ts"
+import * as FleetClient from "./store/FleetClient.ts"
+import { CircuitStore } from "./store/service.ts"
 
 /**
  * @since 0.1.0
@@ -254,6 +256,9 @@ export const make = Effect.fnUntraced(function*(
     })
   )
   let observers: ReadonlyArray<Observer> = []
+  // With a CircuitStore in context, circuits are shared through it (docs/fleet.md).
+  const store = yield* Effect.serviceOption(CircuitStore)
+  const fleet = Option.isSome(store) ? yield* FleetClient.start(store.value) : undefined
 
   // An event object is built and published only while someone subscribes to
   // `Circuit.events`: a call pays nothing for a stream nobody reads.
@@ -300,6 +305,7 @@ export const make = Effect.fnUntraced(function*(
         ? defaultBreakerConfig
         : CircuitConfig.toBreakerConfig(config)
       found = new Cell(name, config ?? defaults, breakerConfig, sink, now)
+      if (fleet !== undefined) found.fleet = fleet.attach(found)
       cells.set(name, found)
     }
     return found

@@ -116,7 +116,18 @@ const program = Effect.gen(function*() {
   return { guarded, error: error._tag, state: snapshot.state, requests: snapshot.window.total, frozen: Object.isFrozen(snapshot) }
 })
 const result = await Effect.runPromise(program.pipe(Effect.provide(CircuitRegistry.layer())))
-console.log(JSON.stringify({ node: process.version, subpaths: Object.keys(modules).length, ...result }))
+
+// Promise code guards a call with effect-circuit/promise, without Effect.
+const { CircuitPromise, CircuitOpenError } = modules["effect-circuit/promise"]
+const circuits = CircuitPromise.make({ circuits: { quotes: { requestVolumeThreshold: 1 } } })
+const mine = new Error("quotes down")
+const promise = {
+  value: await circuits.fire("quotes", async (signal) => signal instanceof AbortSignal ? "quoted" : "no signal"),
+  own: await circuits.fire("quotes", () => Promise.reject(mine)).catch((error) => error === mine),
+  refused: await circuits.fire("quotes", async () => "never runs").catch((error) => error instanceof CircuitOpenError)
+}
+circuits.close()
+console.log(JSON.stringify({ node: process.version, subpaths: Object.keys(modules).length, ...result, promise }))
 `
 
 // A typed consumer: every subpath, and a program whose types are checked exactly.
@@ -206,8 +217,8 @@ describe("the packed package, as a consumer uses it", () => {
     tarball = join(work, info.filename)
     packed = info
     console.log(
-      `packed: ${info.filename}, ${(info.size / 1024).toFixed(1)} kB, unpacked ${
-        (info.unpackedSize / 1024).toFixed(1)
+      `packed: ${info.filename}, ${(info.size / 1000).toFixed(1)} kB, unpacked ${
+        (info.unpackedSize / 1000).toFixed(1)
       } kB, ${info.entryCount} files`
     )
 
@@ -254,7 +265,8 @@ describe("the packed package, as a consumer uses it", () => {
         guarded: "charged",
         error: "CircuitOpenError",
         state: "open",
-        frozen: true
+        frozen: true,
+        promise: { value: "quoted", own: true, refused: true }
       })
       assert.isAtLeast(result.requests, 20)
       ran.push(result.node)
@@ -323,10 +335,10 @@ describe("the packed package, as a consumer uses it", () => {
     const bytes = Buffer.byteLength(only)
     const gzip = gzipSync(only).length
     console.log(
-      `esbuild, withCircuit only (minified, effect included): ${(bytes / 1024).toFixed(1)} kB, ${
-        (gzip / 1024).toFixed(1)
-      } kB gzipped, of which effect-circuit ${(own / 1024).toFixed(1)} kB; everything: ${
-        (Buffer.byteLength(everything) / 1024).toFixed(1)
+      `esbuild, withCircuit only (minified, effect included): ${(bytes / 1000).toFixed(1)} kB, ${
+        (gzip / 1000).toFixed(1)
+      } kB gzipped, of which effect-circuit ${(own / 1000).toFixed(1)} kB; everything: ${
+        (Buffer.byteLength(everything) / 1000).toFixed(1)
       } kB`
     )
     assert.isAbove(own, 0)

@@ -33,7 +33,8 @@ export const admit = (
   now: number,
   hasFallback = false
 ): number | CircuitOpenError | CircuitRejectedError => {
-  const admission = Breaker.admit(cell.breaker, now)
+  // A shared circuit admits from its cached fleet view (src/store/FleetClient.ts).
+  const admission = cell.fleet === undefined ? Breaker.admit(cell.breaker, now) : cell.fleet.admit(now)
   if (admission === "short-circuit") return shortCircuit(cell, now, hasFallback)
   if (admission === "probe") cell.apply({ _tag: "ProbeAdmitted", at: now })
   const generation = cell.breaker.generation

@@ -15,6 +15,7 @@ import type { BreakerConfig } from "../core/BreakerConfig.ts"
 import type { CircuitCell } from "../CircuitCell.ts"
 import type { CircuitConfig } from "../CircuitConfig.ts"
 import type { CircuitLimitChange, CircuitTransition, EventKind } from "../CircuitEvent.ts"
+import type { FleetLink } from "../store/FleetClient.ts"
 import { Deadlines } from "./deadline.ts"
 import { CircuitOpenError } from "../errors.ts"
 import { withoutStack } from "./withoutStack.ts"
@@ -57,6 +58,8 @@ export class Cell implements CircuitCell {
    * observer that stored it reads it.
    */
   stats: object | undefined = undefined
+  /** The circuit's fleet view when the registry has a `CircuitStore`; `undefined` (local only) otherwise. */
+  fleet: FleetLink | undefined = undefined
   /** The peak concurrency since the last call, then starts a new peak from the calls running now. */
   takePeak(): number {
     const peak = this.peak
@@ -82,9 +85,12 @@ export class Cell implements CircuitCell {
    * calls a second without building millions of errors.
    */
   openError(now: number): CircuitOpenError {
+    if (this.fleet !== undefined && this.fleet.decides()) return this.fleet.openError(now)
     const breaker = this.breaker
+    // Per whole millisecond: a shell on `performance.now()` reads fractions.
+    const millis = Math.floor(now)
     if (
-      this.lastOpenError !== undefined && this.lastOpenErrorAt === now &&
+      this.lastOpenError !== undefined && this.lastOpenErrorAt === millis &&
       this.lastOpenErrorGeneration === breaker.generation && this.lastOpenErrorConfig === breaker.config
     ) return this.lastOpenError
     const state = Breaker.stateName(breaker)
@@ -96,7 +102,7 @@ export class Cell implements CircuitCell {
       })
     )
     this.lastOpenError = error
-    this.lastOpenErrorAt = now
+    this.lastOpenErrorAt = millis
     this.lastOpenErrorGeneration = breaker.generation
     this.lastOpenErrorConfig = breaker.config
     return error
@@ -110,6 +116,8 @@ export class Cell implements CircuitCell {
   /** Stops the circuit's deadline watcher, if it has one (the registry is closing). */
   shutdown(): void {
     this.deadlineQueue?.shutdown()
+    // The registry's flusher stops sending this circuit's batches.
+    if (this.fleet !== undefined) this.fleet.client.detach(this.fleet)
   }
 
   constructor(name: string, config: CircuitConfig, breakerConfig: BreakerConfig, sink: Sink, now: number) {
@@ -167,6 +175,7 @@ export class Cell implements CircuitCell {
 
   /** `fallbackFollows`: the call goes on to its fallback (whose outcome is a later event). */
   emit(kind: EventKind, at: number, durationMillis: number, fallbackFollows = false): void {
+    if (this.fleet !== undefined) this.fleet.event(kind, at, durationMillis)
     this.sink.event(this, kind, at, durationMillis, fallbackFollows)
   }
 
