@@ -36,13 +36,14 @@
  *
  * @since 0.1.0
  */
-import { Clock, Effect, Stream } from "effect"
+import { type Clock, Effect, Stream } from "effect"
 import * as Breaker from "./core/Breaker.ts"
 import type { CircuitConfig, CircuitConfigInput } from "./CircuitConfig.ts"
 import type { CircuitEvent, CircuitTransition } from "./CircuitEvent.ts"
 import { CircuitRegistry, type CircuitRegistryShape } from "./CircuitRegistry.ts"
 import type { CircuitConfigError } from "./errors.ts"
 import type { Cell } from "./internal/cell.ts"
+import { withMonotonicNow } from "./internal/time.ts"
 
 /**
  * A circuit as it stands at one instant.
@@ -58,15 +59,17 @@ export interface CircuitSnapshot {
   readonly config: CircuitConfig
 }
 
-// Every reader and setter needs the registry and the time it acts at.
+// Every reader and setter needs the registry and the (monotonic) time it acts at.
 const withRegistry = <A, E>(
-  f: (registry: CircuitRegistryShape, now: number) => Effect.Effect<A, E>
+  f: (registry: CircuitRegistryShape, now: number, clock: Clock.Clock) => Effect.Effect<A, E>
 ): Effect.Effect<A, E, CircuitRegistry> =>
-  Effect.flatMap(Effect.service(CircuitRegistry), (registry) =>
-    Effect.flatMap(Clock.currentTimeMillis, (now) => f(registry, now)))
+  Effect.flatMap(Effect.service(CircuitRegistry), (registry) => withMonotonicNow((now, clock) => f(registry, now, clock)))
 
-const withCell = <A>(name: string, f: (cell: Cell, now: number) => A): Effect.Effect<A, never, CircuitRegistry> =>
-  withRegistry((registry, now) => Effect.succeed(f(registry.cell(name, now), now)))
+const withCell = <A>(
+  name: string,
+  f: (cell: Cell, now: number, clock: Clock.Clock) => A
+): Effect.Effect<A, never, CircuitRegistry> =>
+  withRegistry((registry, now, clock) => Effect.succeed(f(registry.cell(name, now), now, clock)))
 
 /**
  * The snapshot of a cell at `now`. Used by the observability layer too.
@@ -145,8 +148,8 @@ export const configure = (
  * @category setters
  */
 export const forceOpen = (name: string): Effect.Effect<void, never, CircuitRegistry> =>
-  withCell(name, (cell, now) => {
-    cell.apply({ _tag: "ForceOpen", at: now })
+  withCell(name, (cell, now, clock) => {
+    cell.apply({ _tag: "ForceOpen", at: now }, clock)
   })
 
 /**
@@ -156,8 +159,8 @@ export const forceOpen = (name: string): Effect.Effect<void, never, CircuitRegis
  * @category setters
  */
 export const forceClosed = (name: string): Effect.Effect<void, never, CircuitRegistry> =>
-  withCell(name, (cell, now) => {
-    cell.apply({ _tag: "ForceClosed", at: now })
+  withCell(name, (cell, now, clock) => {
+    cell.apply({ _tag: "ForceClosed", at: now }, clock)
   })
 
 /**
@@ -167,8 +170,8 @@ export const forceClosed = (name: string): Effect.Effect<void, never, CircuitReg
  * @category setters
  */
 export const reset = (name: string): Effect.Effect<void, never, CircuitRegistry> =>
-  withCell(name, (cell, now) => {
-    cell.apply({ _tag: "Reset", at: now })
+  withCell(name, (cell, now, clock) => {
+    cell.apply({ _tag: "Reset", at: now }, clock)
   })
 
 /**

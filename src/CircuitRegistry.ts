@@ -31,12 +31,13 @@
  *
  * @since 0.1.0
  */
-import { Config, Context, Effect, Exit, Layer, PubSub, Stream } from "effect"
+import { type Clock, Config, Context, Effect, Exit, Layer, PubSub, Stream } from "effect"
 import * as CircuitConfig from "./CircuitConfig.ts"
 import type { BreakerConfig } from "./core/BreakerConfig.ts"
 import type { CircuitEvent, CircuitTransition, EventKind } from "./CircuitEvent.ts"
 import { CircuitConfigError } from "./errors.ts"
 import { Cell, type Sink } from "./internal/cell.ts"
+import { Deadlines } from "./internal/deadline.ts"
 import * as CircuitMetrics from "./observability/CircuitMetrics.ts"
 
 /**
@@ -54,7 +55,11 @@ export const TypeId: "~effect-circuit/CircuitRegistry" = "~effect-circuit/Circui
  * @category models
  */
 export interface Observer {
-  /** Called with the event's parts rather than a `CircuitEvent`, so that no object is built per call for it. */
+  /**
+   * Called with the event's parts rather than a `CircuitEvent`, so that no
+   * object is built per call for it. `at` is monotonic milliseconds (the
+   * time the circuit's window uses), not a wall-clock timestamp.
+   */
   readonly event?:
     | ((cell: Cell, kind: EventKind, at: number, durationMillis: number, fallbackFollows: boolean) => void)
     | undefined
@@ -67,7 +72,7 @@ export interface Observer {
  */
 export interface CircuitRegistryShape {
   readonly [TypeId]: typeof TypeId
-  /** The circuit of `name`, created with its settings at `now` if new. */
+  /** The circuit of `name`, created with its settings at `now` (monotonic) if new. */
   readonly cell: (name: string, now: number) => Cell
   /** The circuit of `name` if it exists. */
   readonly lookup: (name: string) => Cell | undefined
@@ -81,6 +86,10 @@ export interface CircuitRegistryShape {
   /** The events as a stream; events are published only while such a stream runs. */
   readonly eventStream: Stream.Stream<CircuitEvent>
   readonly transitions: PubSub.PubSub<CircuitTransition>
+  /** The calls in flight under `clock`, with their deadlines. */
+  readonly deadlines: (clock: Clock.Clock) => Deadlines
+  /** True once the registry's scope has closed. */
+  readonly closed: boolean
 }
 
 /**
@@ -178,11 +187,28 @@ export const make = Effect.fnUntraced(function*(input: CircuitRegistryOptions = 
   // sleep schedule), which keeps an idle circuit small.
   const defaultBreakerConfig = CircuitConfig.toBreakerConfig(defaults)
   const cells = new Map<string, Cell>()
-  // No deadline watcher outlives the registry: its timer would keep the
-  // process alive until the deadline of a call that has long ended.
+  // One queue of calls in flight per clock (a registry can be shared by
+  // fibers on different clocks, as tests with their own TestClock are).
+  const queues = new WeakMap<Clock.Clock, Deadlines>()
+  const busy = new Set<Deadlines>()
+  const deadlines = (clock: Clock.Clock): Deadlines => {
+    let queue = queues.get(clock)
+    if (queue === undefined) {
+      queue = new Deadlines(clock, busy)
+      queues.set(clock, queue)
+    }
+    return queue
+  }
+  let closed = false
+  // Closing answers every call in flight (it is interrupted, and so is its
+  // effect, whose permit comes back when it ends), stops every timer, and
+  // retires every cell, so that a later call fails with
+  // CircuitRegistryClosedError instead of running on a dead registry.
   yield* Effect.addFinalizer(() =>
     Effect.sync(() => {
-      for (const cell of cells.values()) cell.shutdown()
+      closed = true
+      for (const queue of Array.from(busy)) queue.close()
+      for (const cell of cells.values()) cell.retired = true
     })
   )
   let observers: ReadonlyArray<Observer> = []
@@ -192,8 +218,12 @@ export const make = Effect.fnUntraced(function*(input: CircuitRegistryOptions = 
   let eventSubscribers = 0
   let eventObservers: ReadonlyArray<NonNullable<Observer["event"]>> = []
   const sink: Sink = {
-    event: (cell, kind, at, durationMillis, fallbackFollows) => {
-      if (eventSubscribers > 0) publish(events, { circuit: cell.name, kind, at, durationMillis })
+    event: (cell, kind, at, durationMillis, fallbackFollows, clock) => {
+      if (eventSubscribers > 0) {
+        // A shown timestamp: wall-clock time, read only for a subscriber.
+        const wall = clock === undefined ? at : clock.currentTimeMillisUnsafe()
+        publish(events, { circuit: cell.name, kind, at: wall, durationMillis })
+      }
       for (let i = 0; i < eventObservers.length; i++) eventObservers[i]!(cell, kind, at, durationMillis, fallbackFollows)
     },
     transition: (cell, transition) => {
@@ -254,7 +284,11 @@ export const make = Effect.fnUntraced(function*(input: CircuitRegistryOptions = 
     },
     eventStream,
     events,
-    transitions
+    transitions,
+    deadlines,
+    get closed() {
+      return closed
+    }
   })
   if (options.metrics !== false) {
     yield* CircuitMetrics.install(registry, options.metrics === true ? {} : options.metrics)

@@ -75,6 +75,26 @@ export class CircuitRejectedError extends Schema.TaggedError<CircuitRejectedErro
 }
 
 /**
+ * The registry's scope has closed: the call was refused and the effect never
+ * ran. Calls in flight when it closed were interrupted (their effects too).
+ *
+ * Like the other circuit errors it goes to the fallback, if one is given
+ * (nothing is recorded: the circuit is gone).
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class CircuitRegistryClosedError
+  extends Schema.TaggedError<CircuitRegistryClosedError>()("CircuitRegistryClosedError", {
+    circuit: Schema.String
+  })
+{
+  override get message(): string {
+    return `Circuit "${this.circuit}": the CircuitRegistry is closed (its scope has ended)`
+  }
+}
+
+/**
  * A setting was refused. `field` is its path (`"rollingWindow.buckets"`),
  * `reason` the rule it broke. Nothing was applied.
  *
@@ -123,4 +143,4 @@ export class CircuitFallbackError<E, E2> extends Schema.TaggedError<CircuitFallb
  * @since 0.1.0
  * @category errors
  */
-export type CircuitError = CircuitOpenError | CircuitTimeoutError | CircuitRejectedError
+export type CircuitError = CircuitOpenError | CircuitTimeoutError | CircuitRejectedError | CircuitRegistryClosedError

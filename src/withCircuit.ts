@@ -58,11 +58,13 @@ import {
   type CircuitError,
   CircuitFallbackError,
   CircuitOpenError,
+  CircuitRegistryClosedError,
   CircuitRejectedError,
   CircuitTimeoutError
 } from "./errors.ts"
 import type { Cell } from "./internal/cell.ts"
-import type { Entry } from "./internal/deadline.ts"
+import type { Deadlines, Entry } from "./internal/deadline.ts"
+import { monotonicMillis } from "./internal/time.ts"
 import { withoutStack } from "./internal/withoutStack.ts"
 
 /**
@@ -118,7 +120,8 @@ type AnyOptions = {
  * @category guards
  */
 export const isCircuitError = (u: unknown): u is CircuitError =>
-  u instanceof CircuitOpenError || u instanceof CircuitRejectedError || u instanceof CircuitTimeoutError
+  u instanceof CircuitOpenError || u instanceof CircuitRejectedError || u instanceof CircuitTimeoutError ||
+  u instanceof CircuitRegistryClosedError
 
 /**
  * Runs an effect under the circuit `name` (created with the registry's
@@ -177,15 +180,17 @@ const execute = (
   name: string,
   options: AnyOptions
 ): Effect.Effect<unknown, unknown, unknown> => {
-  // The registry, clock and circuit of the last run of this guarded effect.
-  // Contexts are immutable, so the same context means the same registry and
-  // clock; a registry never drops a circuit, so the cell stays valid. A loop
-  // of calls then skips three lookups per call.
+  // The registry, clock, deadline queue and circuit of the last run of this
+  // guarded effect. Contexts are immutable, so the same context means the
+  // same registry and clock; a cell the registry has dropped (evicted, or the
+  // registry closed) is marked `retired` and looked up again. A loop of calls
+  // then skips four lookups per call.
   // (Copied into constants first: the effect may run this same guarded effect
   // again, nested, in another context, before this call has ended.)
   let lastContext: Context.Context<never> | undefined
   let lastRegistry: CircuitRegistryShape | undefined
   let lastClock: Clock.Clock | undefined
+  let lastDeadlines: Deadlines | undefined
   let lastCell: Cell | undefined
   return Effect.callback<unknown, unknown, unknown>((resume) => {
     const fiber = Fiber.getCurrent()!
@@ -193,15 +198,20 @@ const execute = (
       lastContext = fiber.context
       lastRegistry = Context.get(fiber.context as Context.Context<CircuitRegistry>, CircuitRegistry)
       lastClock = fiber.getRef(Clock.Clock)
+      lastDeadlines = lastRegistry.deadlines(lastClock)
       lastCell = undefined
     }
     const clock = lastClock!
-    const now = clock.currentTimeMillisUnsafe()
-    const cell = lastCell ??= lastRegistry!.cell(name, now)
+    const now = monotonicMillis(clock)
+    let cell = lastCell
+    if (cell === undefined || cell.retired) {
+      if (lastRegistry!.closed) return resume(closed(name, options))
+      cell = lastCell = lastRegistry!.cell(name, now)
+    }
 
     const admission = Breaker.admit(cell.breaker, now)
     if (admission === "short-circuit") return resume(shortCircuit(cell, clock, options, now))
-    if (admission === "probe") cell.apply({ _tag: "ProbeAdmitted", at: now })
+    if (admission === "probe") cell.apply({ _tag: "ProbeAdmitted", at: now }, clock)
     const generation = cell.breaker.generation
     if (cell.active >= cell.maxConcurrent) return resume(reject(cell, clock, options, now, generation))
     cell.active++
@@ -216,15 +226,37 @@ const execute = (
       return resume(complete(cell, clock, options, now, generation, exit))
     }
     child.addObserver(cell.release)
-    return wait(cell, clock, options, now, generation, child, fiber.context, resume)
+    return wait(cell, clock, lastDeadlines!, options, now, generation, child, fiber.context, resume)
   })
 }
 
-// The effect suspended: wait for its end or its deadline, whichever is first.
-// Returns what to do if the caller is interrupted meanwhile.
+// A call after the registry closed: no circuit to run in or record to; the
+// fallback, if any, still answers (the error type promises it).
+const closed = (name: string, options: AnyOptions): Effect.Effect<unknown, unknown, unknown> => {
+  const error = new CircuitRegistryClosedError({ circuit: name })
+  if (options.fallback === undefined) return Effect.fail(error)
+  let effect: Effect.Effect<unknown, unknown, unknown>
+  try {
+    effect = options.fallback(error)
+    if (!Effect.isEffect(effect)) effect = Effect.die(new TypeError(`the fallback of circuit "${name}" did not return an Effect`))
+  } catch (defect) {
+    effect = Effect.die(defect)
+  }
+  return Effect.catchCause(effect, (fallbackCause) =>
+    Cause.hasInterruptsOnly(fallbackCause)
+      ? Effect.failCause(fallbackCause)
+      : Cause.findErrorOption(fallbackCause)._tag === "Some"
+      ? Effect.fail(new CircuitFallbackError({ circuit: name, cause: Cause.fail(error), fallbackCause }))
+      : Effect.failCause(Cause.combine(Cause.fail(error), fallbackCause)))
+}
+
+// The effect suspended: wait for its end, its deadline or the registry's
+// close, whichever is first. Returns what to do if the caller is interrupted
+// meanwhile.
 const wait = (
   cell: Cell,
   clock: Clock.Clock,
+  deadlines: Deadlines,
   options: AnyOptions,
   startedAt: number,
   generation: number,
@@ -233,16 +265,19 @@ const wait = (
   resume: (effect: Effect.Effect<unknown, unknown, unknown>) => void
 ): Effect.Effect<void> => {
   let settled = false
-  let entry: Entry | undefined
   const timeoutMillis = cell.timeoutMillis
   const removeObserver = child.addObserver((exit) => {
     if (settled) return
     settled = true
-    if (entry !== undefined) cell.deadlines().cancel(entry)
+    deadlines.cancel(entry)
     resume(complete(cell, clock, options, startedAt, generation, exit))
   })
-  if (timeoutMillis !== undefined && !settled) {
-    entry = cell.deadlines().add(startedAt + timeoutMillis, () => {
+  // Every call in flight has an entry, with or without a timeout, so that
+  // closing the registry reaches it.
+  const entry: Entry = {
+    deadline: timeoutMillis === undefined ? Infinity : startedAt + timeoutMillis,
+    live: false,
+    onDeadline: () => {
       if (settled) return
       settled = true
       removeObserver()
@@ -254,17 +289,28 @@ const wait = (
         options,
         startedAt,
         at,
-        withoutStack(() => new CircuitTimeoutError({ circuit: cell.name, timeout: Duration.millis(timeoutMillis) }))
+        withoutStack(() => new CircuitTimeoutError({ circuit: cell.name, timeout: Duration.millis(timeoutMillis!) }))
       ))
-    }, context, clock)
+    },
+    // The registry closed: the effect is interrupted (its permit comes back
+    // when it ends), the caller is answered at once with an interruption, and
+    // nothing is recorded.
+    onClose: () => {
+      if (settled) return
+      settled = true
+      removeObserver()
+      child.interruptUnsafe()
+      resume(Effect.interrupt)
+    }
   }
+  if (!settled) deadlines.add(entry, context)
   // The caller was interrupted: interrupt the effect, wait for it to end (its
   // permit is back by then), and record no failure.
   return Effect.suspend(() => {
     if (settled) return Effect.void
     settled = true
     removeObserver()
-    if (entry !== undefined) cell.deadlines().cancel(entry)
+    deadlines.cancel(entry)
     return Effect.map(Fiber.interrupt(child), () => {
       record(cell, clock, startedAt, generation, "Interrupted", "interrupted")
     })
@@ -278,8 +324,8 @@ const shortCircuit = (
   now: number
 ): Effect.Effect<unknown, unknown, unknown> => {
   const error = cell.openError(now)
-  cell.apply({ _tag: "ShortCircuited", at: now })
-  cell.emit("short-circuited", now, 0)
+  cell.apply({ _tag: "ShortCircuited", at: now }, clock)
+  cell.emit("short-circuited", now, 0, false, clock)
   return fail(cell, clock, options, now, now, error)
 }
 
@@ -290,8 +336,8 @@ const reject = (
   now: number,
   generation: number
 ): Effect.Effect<unknown, unknown, unknown> => {
-  cell.apply({ _tag: "Rejected", at: now, generation })
-  cell.emit("rejected", now, 0)
+  cell.apply({ _tag: "Rejected", at: now, generation }, clock)
+  cell.emit("rejected", now, 0, false, clock)
   return fail(
     cell,
     clock,
@@ -311,9 +357,9 @@ const record = (
   kind: EventKind,
   fallbackFollows = false
 ): number => {
-  const at = clock.currentTimeMillisUnsafe()
-  cell.apply({ _tag: outcome, at, generation })
-  cell.emit(kind, at, at - startedAt, fallbackFollows)
+  const at = monotonicMillis(clock)
+  cell.apply({ _tag: outcome, at, generation }, clock)
+  cell.emit(kind, at, at - startedAt, fallbackFollows, clock)
   return at
 }
 
@@ -393,15 +439,16 @@ const fallback = (
   } catch (defect) {
     effect = Effect.die(defect)
   }
-  if (Exit.isExit(effect)) return fallbackEnded(cell, startedAt, now, error, cause, effect)
+  if (Exit.isExit(effect)) return fallbackEnded(cell, clock, startedAt, now, error, cause, effect)
   return Effect.flatMap(
     Effect.exit(effect),
-    (exit) => fallbackEnded(cell, startedAt, clock.currentTimeMillisUnsafe(), error, cause, exit)
+    (exit) => fallbackEnded(cell, clock, startedAt, monotonicMillis(clock), error, cause, exit)
   )
 }
 
 const fallbackEnded = (
   cell: Cell,
+  clock: Clock.Clock,
   startedAt: number,
   at: number,
   error: unknown,
@@ -409,13 +456,13 @@ const fallbackEnded = (
   exit: Exit.Exit<unknown, unknown>
 ): Effect.Effect<unknown, unknown, unknown> => {
   if (Exit.isSuccess(exit)) {
-    cell.apply({ _tag: "FallbackSuccess", at })
-    cell.emit("fallback-success", at, at - startedAt)
+    cell.apply({ _tag: "FallbackSuccess", at }, clock)
+    cell.emit("fallback-success", at, at - startedAt, false, clock)
     return exit
   }
   if (Cause.hasInterruptsOnly(exit.cause)) return exit
-  cell.apply({ _tag: "FallbackFailure", at })
-  cell.emit("fallback-failure", at, at - startedAt)
+  cell.apply({ _tag: "FallbackFailure", at }, clock)
+  cell.emit("fallback-failure", at, at - startedAt, false, clock)
   const cause = callCause ?? Cause.fail(error)
   return Cause.findErrorOption(exit.cause)._tag === "Some"
     ? Effect.fail(new CircuitFallbackError({ circuit: cell.name, cause, fallbackCause: exit.cause }))

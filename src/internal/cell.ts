@@ -7,13 +7,13 @@
  *
  * @internal
  */
+import type { Clock } from "effect"
 import { Duration } from "effect"
 import * as Breaker from "../core/Breaker.ts"
 import type { BreakerConfig } from "../core/BreakerConfig.ts"
 import type { CircuitConfig } from "../CircuitConfig.ts"
 import type { CircuitTransition, EventKind } from "../CircuitEvent.ts"
 import type { CircuitStats } from "../observability/CircuitStats.ts"
-import { Deadlines } from "./deadline.ts"
 import { CircuitOpenError } from "../errors.ts"
 import { withoutStack } from "./withoutStack.ts"
 
@@ -22,7 +22,18 @@ import { withoutStack } from "./withoutStack.ts"
  * cell holds no fiber, timer or queue of its own (SPEC 16).
  */
 export interface Sink {
-  readonly event: (cell: Cell, kind: EventKind, at: number, durationMillis: number, fallbackFollows: boolean) => void
+  /**
+   * `at` is monotonic (see `time.ts`); `clock`, when known, gives the wall
+   * time a published event shows.
+   */
+  readonly event: (
+    cell: Cell,
+    kind: EventKind,
+    at: number,
+    durationMillis: number,
+    fallbackFollows: boolean,
+    clock: Clock.Clock | undefined
+  ) => void
   readonly transition: (cell: Cell, transition: CircuitTransition) => void
 }
 
@@ -48,7 +59,12 @@ export class Cell {
   readonly release = (): void => {
     this.active--
   }
-  private deadlineQueue: Deadlines | undefined = undefined
+  /**
+   * Set when the registry has dropped this cell (evicted, or the registry
+   * closed): a caller holding it (withCircuit caches its last cell) must look
+   * the name up again.
+   */
+  retired = false
   private lastOpenError: CircuitOpenError | undefined = undefined
   private lastOpenErrorAt = -1
   private lastOpenErrorGeneration = -1
@@ -81,16 +97,6 @@ export class Cell {
     return error
   }
 
-  /** The circuit's deadline queue, created on the first call that suspends. */
-  deadlines(): Deadlines {
-    return this.deadlineQueue ??= new Deadlines()
-  }
-
-  /** Stops the circuit's deadline watcher, if it has one (the registry is closing). */
-  shutdown(): void {
-    this.deadlineQueue?.shutdown()
-  }
-
   constructor(name: string, config: CircuitConfig, breakerConfig: BreakerConfig, sink: Sink, now: number) {
     this.name = name
     this.sink = sink
@@ -100,8 +106,11 @@ export class Cell {
     this.breaker = Breaker.initial(breakerConfig, now)
   }
 
-  /** Advances the breaker by one event and reports a change of state. */
-  apply(event: Breaker.Event): Breaker.Breaker {
+  /**
+   * Advances the breaker by one event and reports a change of state, stamped
+   * with `clock`'s wall time when given (else with the event's own time).
+   */
+  apply(event: Breaker.Event, clock?: Clock.Clock): Breaker.Breaker {
     const before = this.breaker
     const after = Breaker.reduce(before, event)
     this.breaker = after
@@ -110,14 +119,17 @@ export class Cell {
       const to = Breaker.stateName(after)
       // A reset of a closed circuit, or the next probe after an interrupted
       // one, changes the generation but not the state a user sees.
-      if (from !== to) this.sink.transition(this, { circuit: this.name, from, to, at: event.at })
+      if (from !== to) {
+        const at = clock === undefined ? event.at : clock.currentTimeMillisUnsafe()
+        this.sink.transition(this, { circuit: this.name, from, to, at })
+      }
     }
     return after
   }
 
   /** `fallbackFollows`: the call goes on to its fallback (whose outcome is a later event). */
-  emit(kind: EventKind, at: number, durationMillis: number, fallbackFollows = false): void {
-    this.sink.event(this, kind, at, durationMillis, fallbackFollows)
+  emit(kind: EventKind, at: number, durationMillis: number, fallbackFollows = false, clock?: Clock.Clock): void {
+    this.sink.event(this, kind, at, durationMillis, fallbackFollows, clock)
   }
 
   reconfigure(config: CircuitConfig, breakerConfig: BreakerConfig, now: number): void {

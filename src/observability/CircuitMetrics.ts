@@ -64,6 +64,7 @@ import type { CircuitRegistryShape } from "../CircuitRegistry.ts"
 import { CircuitRegistry } from "../CircuitRegistry.ts"
 import { CircuitConfigError } from "../errors.ts"
 import type { Cell } from "../internal/cell.ts"
+import { monotonicMillis } from "../internal/time.ts"
 import type { EventKind } from "../CircuitEvent.ts"
 import { bucketTable, CircuitStats, eventKinds, type StatsSettings } from "./CircuitStats.ts"
 import * as Percentiles from "./Percentiles.ts"
@@ -203,7 +204,7 @@ const registerBase = (stats: CircuitStats, cell: Cell, context: Context.Context<
       attributes: { circuit }
     }),
     (context) => ({
-      value: Breaker.summaryAt(cell.breaker, Context.get(context, Clock.Clock).currentTimeMillisUnsafe()).errorPercentage
+      value: Breaker.summaryAt(cell.breaker, monotonicMillis(Context.get(context, Clock.Clock))).errorPercentage
     })
   )
 }
@@ -359,5 +360,5 @@ export const latencyOf = (cell: Cell | undefined, now: number): CircuitLatency =
 export const latency = (name: string): Effect.Effect<CircuitLatency, never, CircuitRegistry> =>
   Effect.flatMap(
     Effect.service(CircuitRegistry),
-    (registry) => Effect.map(Clock.currentTimeMillis, (now) => latencyOf(registry.lookup(name), now))
+    (registry) => Clock.clockWith((clock) => Effect.succeed(latencyOf(registry.lookup(name), monotonicMillis(clock))))
   )

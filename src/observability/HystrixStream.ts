@@ -59,6 +59,7 @@ import { HttpRouter, HttpServerResponse } from "effect/http"
 import * as Breaker from "../core/Breaker.ts"
 import { CircuitRegistry, type CircuitRegistryShape } from "../CircuitRegistry.ts"
 import type { Cell } from "../internal/cell.ts"
+import { monotonicMillis } from "../internal/time.ts"
 import type { Distribution } from "./Percentiles.ts"
 
 /**
@@ -445,7 +446,7 @@ export const batchAt = (registry: CircuitRegistryShape, now: number, options: Op
 export const batches = (options: Options = {}): Stream.Stream<string, never, CircuitRegistry> =>
   Stream.unwrap(Effect.map(Effect.service(CircuitRegistry), (registry) =>
     Stream.fromEffectSchedule(
-      Effect.map(Clock.currentTimeMillis, (now) => batchAt(registry, now, options)),
+      Effect.map(Clock.clockWith((clock) => Effect.succeed(monotonicMillis(clock))), (now) => batchAt(registry, now, options)),
       Schedule.spaced(options.interval ?? Duration.seconds(1))
     )))
 
