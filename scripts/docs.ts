@@ -447,7 +447,15 @@ const sectionsOf = (entry: (typeof entries)[number], sections: Map<string, Secti
       continue
     }
     if (isInternal(resolved.declaration.doc)) continue
-    const existing = sections.get(resolved.source)
+    // A namespace may re-export a declaration from a file of its own: it is
+    // documented there, and can be imported by name too.
+    const inNamespace = [...sections.values()].find((section) =>
+      section.namespace !== undefined && section.members.some((member) =>
+        member.declaration.name === resolved.declaration.name &&
+        member.declaration.texts.join("\n") === resolved.declaration.texts.join("\n")
+      )
+    )
+    const existing = inNamespace ?? sections.get(resolved.source)
     if (existing === undefined) {
       sections.set(resolved.source, {
         title: titled(baseName(resolved.source)),

@@ -42,7 +42,8 @@ import type { CircuitConfig, CircuitConfigInput } from "./CircuitConfig.ts"
 import type { CircuitEvent, CircuitTransition } from "./CircuitEvent.ts"
 import { CircuitRegistry, type CircuitRegistryShape } from "./CircuitRegistry.ts"
 import type { CircuitConfigError } from "./errors.ts"
-import type { Cell } from "./internal/cell.ts"
+import type { CircuitCell } from "./CircuitCell.ts"
+import { type Cell, cellOf } from "./internal/cell.ts"
 import { withMonotonicNow } from "./internal/time.ts"
 
 /**
@@ -69,7 +70,7 @@ const withCell = <A>(
   name: string,
   f: (cell: Cell, now: number, clock: Clock.Clock) => A
 ): Effect.Effect<A, never, CircuitRegistry> =>
-  withRegistry((registry, now, clock) => Effect.succeed(f(registry.cell(name, now), now, clock)))
+  withRegistry((registry, now, clock) => Effect.succeed(f(cellOf(registry.cell(name, now)), now, clock)))
 
 /**
  * The snapshot of a cell at `now`. Used by the observability layer too.
@@ -77,7 +78,7 @@ const withCell = <A>(
  * @since 0.1.0
  * @category constructors
  */
-export const snapshotOf = (cell: Cell, now: number): CircuitSnapshot =>
+export const snapshotOf = (cell: CircuitCell, now: number): CircuitSnapshot =>
   // Frozen, so that a snapshot kept around stays what it was when taken. The
   // settings are the circuit's own immutable value, shared, not copied.
   Object.freeze({

@@ -32,6 +32,7 @@
  * @since 0.1.0
  */
 import { type Clock, Config, Context, Effect, Exit, Layer, PubSub, Stream } from "effect"
+import type { CircuitCell } from "./CircuitCell.ts"
 import * as CircuitConfig from "./CircuitConfig.ts"
 import type { BreakerConfig } from "./core/BreakerConfig.ts"
 import type { CircuitEvent, CircuitTransition, EventKind } from "./CircuitEvent.ts"
@@ -61,9 +62,9 @@ export interface Observer {
    * time the circuit's window uses), not a wall-clock timestamp.
    */
   readonly event?:
-    | ((cell: Cell, kind: EventKind, at: number, durationMillis: number, fallbackFollows: boolean) => void)
+    | ((cell: CircuitCell, kind: EventKind, at: number, durationMillis: number, fallbackFollows: boolean) => void)
     | undefined
-  readonly transition?: ((transition: CircuitTransition, cell: Cell) => void) | undefined
+  readonly transition?: ((transition: CircuitTransition, cell: CircuitCell) => void) | undefined
 }
 
 /**
@@ -73,9 +74,9 @@ export interface Observer {
 export interface CircuitRegistryShape {
   readonly [TypeId]: typeof TypeId
   /** The circuit of `name`, created with its settings at `now` (monotonic) if new. */
-  readonly cell: (name: string, now: number) => Cell
+  readonly cell: (name: string, now: number) => CircuitCell
   /** The circuit of `name` if it exists. */
-  readonly lookup: (name: string) => Cell | undefined
+  readonly lookup: (name: string) => CircuitCell | undefined
   /** The names of every circuit created so far, in creation order. */
   readonly names: () => ReadonlyArray<string>
   /** Applies `input` on top of the circuit's settings, or changes nothing. */

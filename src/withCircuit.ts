@@ -49,11 +49,9 @@
  *
  * @since 0.1.0
  */
-import { Cause, Clock, Context, Duration, Effect, Exit, Fiber } from "effect"
+import { Cause, Clock, Context, Effect, Exit, Fiber } from "effect"
 import { dual } from "effect/Function"
-import * as Breaker from "./core/Breaker.ts"
 import { CircuitRegistry, type CircuitRegistryShape } from "./CircuitRegistry.ts"
-import type { EventKind } from "./CircuitEvent.ts"
 import {
   type CircuitError,
   CircuitFallbackError,
@@ -62,10 +60,10 @@ import {
   CircuitRejectedError,
   CircuitTimeoutError
 } from "./errors.ts"
-import type { Cell } from "./internal/cell.ts"
+import * as CallPath from "./internal/callPath.ts"
+import { type Cell, cellOf } from "./internal/cell.ts"
 import type { Deadlines, Entry } from "./internal/deadline.ts"
 import { monotonicMillis } from "./internal/time.ts"
-import { withoutStack } from "./internal/withoutStack.ts"
 
 /**
  * What `isFailure` is given: the typed error of a failed call, or the whole
@@ -206,15 +204,11 @@ const execute = (
     let cell = lastCell
     if (cell === undefined || cell.retired) {
       if (lastRegistry!.closed) return resume(closed(name, options))
-      cell = lastCell = lastRegistry!.cell(name, now)
+      cell = lastCell = cellOf(lastRegistry!.cell(name, now))
     }
 
-    const admission = Breaker.admit(cell.breaker, now)
-    if (admission === "short-circuit") return resume(shortCircuit(cell, clock, options, now))
-    if (admission === "probe") cell.apply({ _tag: "ProbeAdmitted", at: now }, clock)
-    const generation = cell.breaker.generation
-    if (cell.active >= cell.maxConcurrent) return resume(reject(cell, clock, options, now, generation))
-    cell.active++
+    const generation = CallPath.admit(cell, now, clock)
+    if (typeof generation !== "number") return resume(fail(cell, clock, options, now, now, generation))
 
     // The effect runs in a fiber of its own, started at once: the caller can
     // then be answered at the deadline even if the effect ignores interruption,
@@ -222,7 +216,7 @@ const execute = (
     const child = Effect.runForkWith(fiber.context)(self as Effect.Effect<unknown, unknown, never>)
     const exit = child.pollUnsafe()
     if (exit !== undefined) {
-      cell.active--
+      CallPath.release(cell)
       return resume(complete(cell, clock, options, now, generation, exit))
     }
     child.addObserver(cell.release)
@@ -282,15 +276,8 @@ const wait = (
       settled = true
       removeObserver()
       child.interruptUnsafe()
-      const at = record(cell, clock, startedAt, generation, "Timeout", "timeout", options.fallback !== undefined)
-      resume(fail(
-        cell,
-        clock,
-        options,
-        startedAt,
-        at,
-        withoutStack(() => new CircuitTimeoutError({ circuit: cell.name, timeout: Duration.millis(timeoutMillis!) }))
-      ))
+      const at = record(cell, clock, startedAt, generation, "Timeout", options.fallback !== undefined)
+      resume(fail(cell, clock, options, startedAt, at, CallPath.timeoutError(cell, timeoutMillis!)))
     },
     // The registry closed: the effect is interrupted (its permit comes back
     // when it ends), the caller is answered at once with an interruption, and
@@ -312,40 +299,9 @@ const wait = (
     removeObserver()
     deadlines.cancel(entry)
     return Effect.map(Fiber.interrupt(child), () => {
-      record(cell, clock, startedAt, generation, "Interrupted", "interrupted")
+      record(cell, clock, startedAt, generation, "Interrupted")
     })
   })
-}
-
-const shortCircuit = (
-  cell: Cell,
-  clock: Clock.Clock,
-  options: AnyOptions,
-  now: number
-): Effect.Effect<unknown, unknown, unknown> => {
-  const error = cell.openError(now)
-  cell.apply({ _tag: "ShortCircuited", at: now }, clock)
-  cell.emit("short-circuited", now, 0, false, clock)
-  return fail(cell, clock, options, now, now, error)
-}
-
-const reject = (
-  cell: Cell,
-  clock: Clock.Clock,
-  options: AnyOptions,
-  now: number,
-  generation: number
-): Effect.Effect<unknown, unknown, unknown> => {
-  cell.apply({ _tag: "Rejected", at: now, generation }, clock)
-  cell.emit("rejected", now, 0, false, clock)
-  return fail(
-    cell,
-    clock,
-    options,
-    now,
-    now,
-    withoutStack(() => new CircuitRejectedError({ circuit: cell.name, maxConcurrentRequests: cell.maxConcurrent }))
-  )
 }
 
 const record = (
@@ -353,13 +309,11 @@ const record = (
   clock: Clock.Clock,
   startedAt: number,
   generation: number,
-  outcome: "Success" | "Failure" | "Timeout" | "Interrupted" | "Ignored",
-  kind: EventKind,
+  outcome: CallPath.Outcome,
   fallbackFollows = false
 ): number => {
   const at = monotonicMillis(clock)
-  cell.apply({ _tag: outcome, at, generation }, clock)
-  cell.emit(kind, at, at - startedAt, fallbackFollows, clock)
+  CallPath.record(cell, startedAt, at, generation, outcome, fallbackFollows, clock)
   return at
 }
 
@@ -373,32 +327,25 @@ const complete = (
   exit: Exit.Exit<unknown, unknown>
 ): Effect.Effect<unknown, unknown, unknown> => {
   if (Exit.isSuccess(exit)) {
-    record(cell, clock, startedAt, generation, "Success", "success")
+    record(cell, clock, startedAt, generation, "Success")
     return exit
   }
   const cause = exit.cause
   if (Cause.hasInterruptsOnly(cause)) {
-    record(cell, clock, startedAt, generation, "Interrupted", "interrupted")
+    record(cell, clock, startedAt, generation, "Interrupted")
     return exit
   }
   const error = Cause.findErrorOption(cause)
   const failure: unknown = error._tag === "Some" ? error.value : cause
-  let counts = true
-  let thrown: Cause.Cause<never> | undefined
-  if (options.isFailure !== undefined) {
-    try {
-      counts = options.isFailure(failure) !== false
-    } catch (defect) {
-      // A throwing classifier counts the call as failed and surfaces the throw.
-      thrown = Cause.die(defect)
-    }
-  }
-  if (!counts) {
-    record(cell, clock, startedAt, generation, "Ignored", "ignored")
+  const counts = CallPath.classify(options.isFailure, failure)
+  if (counts === false) {
+    record(cell, clock, startedAt, generation, "Ignored")
     return exit
   }
+  // A throwing classifier counts the call as failed and surfaces the throw.
+  const thrown = counts === true ? undefined : Cause.die(counts.thrown)
   const fallbackFollows = thrown === undefined && error._tag === "Some" && options.fallback !== undefined
-  const at = record(cell, clock, startedAt, generation, "Failure", "failure", fallbackFollows)
+  const at = record(cell, clock, startedAt, generation, "Failure", fallbackFollows)
   if (thrown !== undefined) return Effect.failCause(Cause.combine(cause, thrown))
   if (fallbackFollows) {
     return fallback(cell, clock, options, startedAt, at, (error as { readonly value: unknown }).value, cause)
@@ -456,13 +403,11 @@ const fallbackEnded = (
   exit: Exit.Exit<unknown, unknown>
 ): Effect.Effect<unknown, unknown, unknown> => {
   if (Exit.isSuccess(exit)) {
-    cell.apply({ _tag: "FallbackSuccess", at }, clock)
-    cell.emit("fallback-success", at, at - startedAt, false, clock)
+    CallPath.fallbackSucceeded(cell, startedAt, at, clock)
     return exit
   }
   if (Cause.hasInterruptsOnly(exit.cause)) return exit
-  cell.apply({ _tag: "FallbackFailure", at }, clock)
-  cell.emit("fallback-failure", at, at - startedAt, false, clock)
+  CallPath.fallbackFailed(cell, startedAt, at, clock)
   const cause = callCause ?? Cause.fail(error)
   return Cause.findErrorOption(exit.cause)._tag === "Some"
     ? Effect.fail(new CircuitFallbackError({ circuit: cell.name, cause, fallbackCause: exit.cause }))

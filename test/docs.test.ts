@@ -114,7 +114,8 @@ const typeCheck = (name: string, snippets: ReadonlyArray<Snippet>): Array<string
           "effect-circuit": [join(up, "src/index.ts")],
           "effect-circuit/testing": [join(up, "src/testing/index.ts")],
           "effect-circuit/http": [join(up, "src/http/index.ts")],
-          "effect-circuit/core": [join(up, "src/core/index.ts")]
+          "effect-circuit/core": [join(up, "src/core/index.ts")],
+          "effect-circuit/store": [join(up, "src/store/index.ts")]
         }
       },
       include: ["*.ts"]

@@ -6,6 +6,7 @@ import { PrometheusMetrics } from "effect/observability"
 import { TestClock } from "effect/testing"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
+import { cellOf } from "../src/internal/cell.ts"
 import {
   Circuit,
   CircuitMetrics,
@@ -156,18 +157,18 @@ describe("CircuitMetrics (SPEC 14)", () => {
       yield* Circuit.snapshot("idle")
       const registry = yield* CircuitRegistry
       assert.isDefined(registry.lookup("idle"))
-      assert.isUndefined(registry.lookup("idle")!.stats)
+      assert.isUndefined(cellOf(registry.lookup("idle")!).stats)
       const snapshot = yield* Metric.snapshot
       assert.isFalse(snapshot.some((m) => m.attributes?.["circuit"] === "idle"))
       yield* Effect.succeed(1).pipe(withCircuit("idle"))
-      assert.isDefined(registry.lookup("idle")!.stats)
+      assert.isDefined(cellOf(registry.lookup("idle")!).stats)
     }).pipe(withRegistry()))
 
   it.effect("metrics: false installs nothing", () =>
     Effect.gen(function*() {
       yield* Effect.succeed(1).pipe(withCircuit("c"))
       const registry = yield* CircuitRegistry
-      assert.isUndefined(registry.lookup("c")!.stats)
+      assert.isUndefined(cellOf(registry.lookup("c")!).stats)
       assert.strictEqual((yield* Metric.snapshot).length, 0)
       const latency = yield* CircuitMetrics.latency("c")
       assert.strictEqual(latency.execute.count, 0)

@@ -11,6 +11,7 @@ import type { Clock } from "effect"
 import { Duration } from "effect"
 import * as Breaker from "../core/Breaker.ts"
 import type { BreakerConfig } from "../core/BreakerConfig.ts"
+import type { CircuitCell } from "../CircuitCell.ts"
 import type { CircuitConfig } from "../CircuitConfig.ts"
 import type { CircuitTransition, EventKind } from "../CircuitEvent.ts"
 import type { CircuitStats } from "../observability/CircuitStats.ts"
@@ -37,7 +38,7 @@ export interface Sink {
   readonly transition: (cell: Cell, transition: CircuitTransition) => void
 }
 
-export class Cell {
+export class Cell implements CircuitCell {
   /** Permits in use: calls whose effect has started and not yet ended. */
   active = 0
   /** `Infinity` when off. */
@@ -142,3 +143,10 @@ export class Cell {
 
 const timeoutMillisOf = (config: CircuitConfig): number | undefined =>
   Duration.isFinite(config.timeout) ? Duration.toMillis(config.timeout) : undefined
+
+/**
+ * The cell behind a `CircuitCell` the registry handed out. The registry is
+ * the only maker of circuits and makes them all as `Cell`s; the public type
+ * is the read-only view, so that no internal type shows in a public signature.
+ */
+export const cellOf = (view: CircuitCell): Cell => view as Cell

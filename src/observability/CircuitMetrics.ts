@@ -63,7 +63,8 @@ import * as Breaker from "../core/Breaker.ts"
 import type { CircuitRegistryShape } from "../CircuitRegistry.ts"
 import { CircuitRegistry } from "../CircuitRegistry.ts"
 import { CircuitConfigError } from "../errors.ts"
-import type { Cell } from "../internal/cell.ts"
+import type { CircuitCell } from "../CircuitCell.ts"
+import { type Cell, cellOf } from "../internal/cell.ts"
 import { monotonicMillis } from "../internal/time.ts"
 import type { EventKind } from "../CircuitEvent.ts"
 import { bucketTable, CircuitStats, eventKinds, type StatsSettings } from "./CircuitStats.ts"
@@ -291,7 +292,8 @@ export const install = (
       return stats
     }
     const stop = registry.observe({
-      event: (cell, kind, at, durationMillis, fallbackFollows) => {
+      event: (view, kind, at, durationMillis, fallbackFollows) => {
+        const cell = cellOf(view)
         const stats = cell.stats ?? create(cell)
         stats.record(kind, at, durationMillis, cell, fallbackFollows)
         if (withMetrics) {
@@ -299,7 +301,8 @@ export const install = (
           if ((stats.seriesMask & (1 << i)) === 0) registerKind(stats, cell, context, i)
         }
       },
-      transition: (_, cell) => {
+      transition: (_, view) => {
+        const cell = cellOf(view)
         if (cell.stats === undefined) create(cell)
       }
     })
@@ -308,7 +311,8 @@ export const install = (
         stop()
         installed.delete(registry)
         for (const name of registry.names()) {
-          const stats = registry.lookup(name)?.stats
+          const view = registry.lookup(name)
+          const stats = view === undefined ? undefined : cellOf(view).stats
           if (stats === undefined) continue
           for (const registration of stats.registrations) registration.remove()
           stats.registrations.length = 0
@@ -344,8 +348,8 @@ const empty: Percentiles.Distribution = {
  * @since 0.1.0
  * @category getters
  */
-export const latencyOf = (cell: Cell | undefined, now: number): CircuitLatency => {
-  const stats = cell?.stats
+export const latencyOf = (cell: CircuitCell | undefined, now: number): CircuitLatency => {
+  const stats = cell === undefined ? undefined : cellOf(cell).stats
   if (stats === undefined) return { execute: empty, total: empty }
   return { execute: stats.execute.snapshot(now), total: stats.totalAt(now) }
 }

@@ -58,7 +58,8 @@ import { Clock, Duration, Effect, Fiber, Layer, Schedule, type Scope, Stream } f
 import { HttpRouter, HttpServerResponse } from "effect/http"
 import * as Breaker from "../core/Breaker.ts"
 import { CircuitRegistry, type CircuitRegistryShape } from "../CircuitRegistry.ts"
-import type { Cell } from "../internal/cell.ts"
+import type { CircuitCell } from "../CircuitCell.ts"
+import { cellOf } from "../internal/cell.ts"
 import { monotonicMillis } from "../internal/time.ts"
 import type { Distribution } from "./Percentiles.ts"
 
@@ -307,7 +308,7 @@ const sleepWindowMillis = (breaker: Breaker.Breaker): number => {
   }
 }
 
-const windowMillis = (cell: Cell): number => cell.breaker.config.buckets * cell.breaker.config.bucketMillis
+const windowMillis = (cell: CircuitCell): number => cell.breaker.config.buckets * cell.breaker.config.bucketMillis
 
 /**
  * The `HystrixCommand` object of a circuit at `now`. Reads only.
@@ -315,15 +316,15 @@ const windowMillis = (cell: Cell): number => cell.breaker.config.buckets * cell.
  * @since 0.1.0
  * @category constructors
  */
-export const commandOf = (cell: Cell, now: number, options: Options = {}): HystrixCommand => {
+export const commandOf = (cell: CircuitCell, now: number, options: Options = {}): HystrixCommand => {
+  const { stats, timeoutMillis } = cellOf(cell)
   const breaker = cell.breaker
   const state = Breaker.stateName(breaker)
   const window = Breaker.summaryAt(breaker, now)
-  const stats = cell.stats
   const extras = stats?.rollingExtras(now)
   const execute = stats === undefined ? emptyDistribution : stats.execute.snapshot(now)
   const total = stats === undefined ? emptyDistribution : stats.totalAt(now)
-  const timeout = cell.timeoutMillis === undefined ? 0 : int(cell.timeoutMillis)
+  const timeout = timeoutMillis === undefined ? 0 : int(timeoutMillis)
   return {
     type: "HystrixCommand",
     name: cell.name,
@@ -383,9 +384,9 @@ export const commandOf = (cell: Cell, now: number, options: Options = {}): Hystr
  * @since 0.1.0
  * @category constructors
  */
-export const threadPoolOf = (cell: Cell, now: number): HystrixThreadPool => {
+export const threadPoolOf = (cell: CircuitCell, now: number): HystrixThreadPool => {
   const window = Breaker.summaryAt(cell.breaker, now)
-  const stats = cell.stats
+  const stats = cellOf(cell).stats
   const extras = stats?.rollingExtras(now)
   const size = int(cell.maxConcurrent)
   const completed = stats === undefined ? 0 : stats.executions()

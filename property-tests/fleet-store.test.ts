@@ -1,0 +1,217 @@
+/**
+ * Differential property: the fleet store's Lua scripts, run by a real
+ * redis-server, against the pure TypeScript model (`FleetModel`). Every run
+ * plays a random sequence of batches, probe-lease requests and probe
+ * outcomes (current, stale and future generations; time moving forward,
+ * standing still and, rarely, back; window shapes changing) on a fresh key,
+ * and after every step the script's answer must equal the model's, field by
+ * field.
+ */
+import { NodeRedis } from "@effect/platform-node"
+import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import { Effect, ManagedRuntime } from "effect"
+import * as Redis from "effect/persistence/Redis"
+import * as fc from "fast-check"
+import * as Window from "../src/core/Window.ts"
+import * as FleetModel from "../src/store/FleetModel.ts"
+import * as FleetScripts from "../src/store/FleetScripts.ts"
+import { type RedisServer, startRedis } from "../test/support/redisServer.ts"
+import { percentArb } from "./arbitraries.ts"
+
+const numRuns = 300
+
+type Step =
+  | { readonly _tag: "Record"; readonly dt: number; readonly genOffset: number; readonly counts: Window.Counts }
+  | {
+    readonly _tag: "Acquire"
+    readonly dt: number
+    readonly genOffset: number
+    readonly sleepMillis: number
+    readonly leaseMillis: number
+    /** Jump to one millisecond before, or exactly at, the end of the lease or of the sleep window. */
+    readonly edge: "none" | "lease" | "sleep"
+    readonly edgeOffset: number
+  }
+  | { readonly _tag: "Settle"; readonly dt: number; readonly genOffset: number; readonly outcome: FleetModel.ProbeOutcome }
+  | { readonly _tag: "Reshape"; readonly buckets: number; readonly bucketMillis: number }
+
+const ruleArb: fc.Arbitrary<FleetModel.FleetRule> = fc.record({
+  requestVolumeThreshold: fc.integer({ min: 0, max: 8 }),
+  errorPercentThreshold: percentArb,
+  buckets: fc.integer({ min: 1, max: 6 }),
+  bucketMillis: fc.oneof(fc.integer({ min: 1, max: 50 }), fc.constantFrom(0.5, 7.5, 1000))
+})
+
+// Mostly forward, sometimes still, rarely back (a failover to a server whose clock lags).
+const dtArb = fc.oneof(
+  { arbitrary: fc.integer({ min: 0, max: 60 }), weight: 8 },
+  { arbitrary: fc.constant(0), weight: 2 },
+  { arbitrary: fc.integer({ min: 0, max: 400 }), weight: 2 },
+  { arbitrary: fc.integer({ min: -30, max: -1 }), weight: 1 }
+)
+
+// The generation a process sends: mostly the current one, sometimes a stale or unknown one.
+const genArb = fc.oneof(
+  { arbitrary: fc.constant(0), weight: 8 },
+  { arbitrary: fc.integer({ min: -3, max: 2 }), weight: 2 }
+)
+
+const small = fc.oneof({ arbitrary: fc.constant(0), weight: 3 }, { arbitrary: fc.integer({ min: 1, max: 4 }), weight: 2 })
+const countsArb: fc.Arbitrary<Window.Counts> = fc.record({
+  success: small,
+  failure: small,
+  timeout: small,
+  rejected: small,
+  shortCircuited: small,
+  fallbackSuccess: small,
+  fallbackFailure: small
+})
+
+const stepArb: fc.Arbitrary<Step> = fc.oneof(
+  {
+    arbitrary: fc.record({ _tag: fc.constant("Record" as const), dt: dtArb, genOffset: genArb, counts: countsArb }),
+    weight: 6
+  },
+  {
+    arbitrary: fc.record({
+      _tag: fc.constant("Acquire" as const),
+      dt: dtArb,
+      genOffset: genArb,
+      sleepMillis: fc.integer({ min: 0, max: 120 }),
+      leaseMillis: fc.integer({ min: 1, max: 120 }),
+      edge: fc.constantFrom("none", "lease", "sleep"),
+      edgeOffset: fc.constantFrom(-1, 0)
+    }),
+    weight: 3
+  },
+  {
+    arbitrary: fc.record({
+      _tag: fc.constant("Settle" as const),
+      dt: dtArb,
+      genOffset: genArb,
+      outcome: fc.constantFrom<FleetModel.ProbeOutcome>("success", "success", "failure", "timeout", "rejected", "interrupted", "ignored")
+    }),
+    weight: 4
+  },
+  {
+    arbitrary: fc.record({
+      _tag: fc.constant("Reshape" as const),
+      buckets: fc.integer({ min: 1, max: 6 }),
+      bucketMillis: fc.integer({ min: 1, max: 50 })
+    }),
+    weight: 1
+  }
+)
+
+let server: RedisServer
+let runtime: ManagedRuntime.ManagedRuntime<Redis.Redis, Redis.RedisError>
+
+beforeAll(async () => {
+  server = await startRedis()
+  runtime = ManagedRuntime.make(NodeRedis.layer({ url: server.url }))
+  await runtime.runPromise(Effect.void)
+}, 30_000)
+
+afterAll(async () => {
+  await runtime?.dispose()
+  await server?.stop()
+})
+
+const idleMillis = 600_000
+
+describe("fleet store: Lua scripts vs FleetModel on a real redis-server", () => {
+  it(`agree on every answer over ${numRuns} random sequences`, async () => {
+    const redis = await runtime.runPromise(Effect.service(Redis.Redis))
+    const record = redis.eval(FleetScripts.record)
+    const acquire = redis.eval(FleetScripts.acquire)
+    const settle = redis.eval(FleetScripts.settle)
+    let run = 0
+    let steps = 0
+    const seen = { trips: 0, probes: 0, closes: 0, stale: 0 }
+    await fc.assert(
+      fc.asyncProperty(
+        ruleArb,
+        fc.integer({ min: 0, max: 2_000_000_000_000 }),
+        fc.array(stepArb, { minLength: 10, maxLength: 60 }),
+        async (initialRule, start, trace) => {
+          const key = FleetScripts.keyOf("test:", `run-${run++}`)
+          let rule = initialRule
+          let now = start
+          let model: FleetModel.FleetCircuit | undefined
+          for (const [i, step] of trace.entries()) {
+            if (step._tag === "Reshape") {
+              rule = { ...rule, buckets: step.buckets, bucketMillis: step.bucketMillis }
+              continue
+            }
+            now = Math.max(0, now + step.dt)
+            if (step._tag === "Acquire" && model !== undefined) {
+              if (step.edge === "lease" && model.leaseUntil > 0) now = Math.max(0, model.leaseUntil + step.edgeOffset)
+              if (step.edge === "sleep" && model.state === "open") {
+                now = Math.max(0, model.openedAt + step.sleepMillis + step.edgeOffset)
+              }
+            }
+            const current: FleetModel.FleetCircuit = model ?? FleetModel.initial(rule, now)
+            const generation = Math.max(0, current.generation + step.genOffset)
+            let expectedTag = "ok"
+            let reply: unknown
+            switch (step._tag) {
+              case "Record":
+                model = FleetModel.record(current, rule, now, generation, step.counts)
+                reply = await Effect.runPromise(record(key, now, idleMillis, rule, generation, step.counts))
+                break
+              case "Acquire": {
+                const [next, acquired] = FleetModel.acquire(current, now, generation, step.sleepMillis, step.leaseMillis)
+                model = next
+                expectedTag = acquired
+                reply = await Effect.runPromise(
+                  acquire(key, now, idleMillis, rule, generation, step.sleepMillis, step.leaseMillis)
+                )
+                break
+              }
+              case "Settle":
+                model = FleetModel.settle(current, rule, now, generation, step.outcome)
+                reply = await Effect.runPromise(settle(key, now, idleMillis, rule, generation, step.outcome))
+                break
+            }
+            steps++
+            if (model.generation !== current.generation || generation !== current.generation) {
+              if (generation !== current.generation) seen.stale++
+              else if (model.state === "open") seen.trips++
+              else if (model.state === "half-open") seen.probes++
+              else seen.closes++
+            }
+            const decoded = FleetScripts.decodeReply(reply)
+            assert.isDefined(decoded, `step ${i}: not a reply: ${JSON.stringify(reply)}`)
+            assert.deepStrictEqual(
+              { tag: decoded!.tag, ...decoded!.view },
+              { tag: expectedTag, ...FleetModel.view(model, now) },
+              `step ${i} (${JSON.stringify(step)}) at ${now}`
+            )
+          }
+        }
+      ),
+      { numRuns }
+    )
+    // The runs must reach every state change often, or the property proves little.
+    assert.isAtLeast(steps, numRuns * 10)
+    assert.isAbove(seen.trips, numRuns / 2)
+    assert.isAbove(seen.probes, numRuns / 2)
+    assert.isAbove(seen.stale, numRuns / 2)
+    assert.isAbove(seen.closes, numRuns / 10)
+    console.log(`fleet store differential: ${numRuns} runs, ${steps} steps, ${JSON.stringify(seen)}, 0 divergences`)
+  })
+
+  it("refuses bad arguments before writing anything", async () => {
+    const redis = await runtime.runPromise(Effect.service(Redis.Redis))
+    const record = redis.eval(FleetScripts.record)
+    const key = FleetScripts.keyOf("test:", "bad")
+    const rule: FleetModel.FleetRule = { requestVolumeThreshold: 1, errorPercentThreshold: 50, buckets: 2, bucketMillis: 10 }
+    const bad = await Effect.runPromise(Effect.flip(record(key, 5, idleMillis, { ...rule, buckets: 1.5 }, 0, Window.emptyCounts)))
+    assert.include(String(bad.cause), "bad argument")
+    const negative = await Effect.runPromise(
+      Effect.flip(record(key, 5, idleMillis, rule, 0, { ...Window.emptyCounts, failure: -1 }))
+    )
+    assert.include(String(negative.cause), "bad argument count")
+    assert.strictEqual(await Effect.runPromise(redis.send("EXISTS", key)), 0)
+  })
+})

@@ -1,0 +1,125 @@
+/**
+ * The steps of one guarded call that every shell shares: admission, the
+ * permit, recording the outcome, the circuit's own errors, and the
+ * fallback's accounting.
+ *
+ * `withCircuit` (Effect) and `CircuitPromise` (Promise) differ only in how
+ * they run the work, wait for it and read the time; what a call does to its
+ * circuit is decided here, in one place, by the core's `admit` and `reduce`
+ * through the cell. Each function acts at a time `at` given by the caller
+ * (the shell's clock, monotonic milliseconds) and runs synchronously. The
+ * optional `clock` stamps what a user sees (published events, transitions)
+ * with its wall-clock time; without it they show `at`.
+ *
+ * @internal
+ */
+import type { Clock } from "effect"
+import { Duration } from "effect"
+import * as Breaker from "../core/Breaker.ts"
+import type { EventKind } from "../CircuitEvent.ts"
+import { CircuitRejectedError, CircuitTimeoutError } from "../errors.ts"
+import type { CircuitOpenError } from "../errors.ts"
+import type { Cell } from "./cell.ts"
+import { withoutStack } from "./withoutStack.ts"
+
+/**
+ * Admits a call at `now`: the circuit check, then a permit, without waiting.
+ *
+ * Returns the generation the call was admitted in (a number: the permit is
+ * taken, give it back with `release`), or the circuit's refusal, already
+ * recorded and emitted (a short-circuit takes no permit; a rejection is a
+ * request of the window).
+ */
+export const admit = (
+  cell: Cell,
+  now: number,
+  clock?: Clock.Clock
+): number | CircuitOpenError | CircuitRejectedError => {
+  const admission = Breaker.admit(cell.breaker, now)
+  if (admission === "short-circuit") return shortCircuit(cell, now, clock)
+  if (admission === "probe") cell.apply({ _tag: "ProbeAdmitted", at: now }, clock)
+  const generation = cell.breaker.generation
+  if (cell.active >= cell.maxConcurrent) return reject(cell, now, generation, clock)
+  cell.active++
+  return generation
+}
+
+/** Gives back the permit `admit` took. */
+export const release = (cell: Cell): void => {
+  cell.active--
+}
+
+const shortCircuit = (cell: Cell, now: number, clock: Clock.Clock | undefined): CircuitOpenError => {
+  const error = cell.openError(now)
+  cell.apply({ _tag: "ShortCircuited", at: now }, clock)
+  cell.emit("short-circuited", now, 0, false, clock)
+  return error
+}
+
+const reject = (cell: Cell, now: number, generation: number, clock: Clock.Clock | undefined): CircuitRejectedError => {
+  cell.apply({ _tag: "Rejected", at: now, generation }, clock)
+  cell.emit("rejected", now, 0, false, clock)
+  return withoutStack(() => new CircuitRejectedError({ circuit: cell.name, maxConcurrentRequests: cell.maxConcurrent }))
+}
+
+/** What an admitted call came to. */
+export type Outcome = "Success" | "Failure" | "Timeout" | "Interrupted" | "Ignored"
+
+const kinds: { readonly [K in Outcome]: EventKind } = {
+  Success: "success",
+  Failure: "failure",
+  Timeout: "timeout",
+  Interrupted: "interrupted",
+  Ignored: "ignored"
+}
+
+/**
+ * Records the outcome of a call admitted at `startedAt` in `generation`, at
+ * `at`. `fallbackFollows`: the call goes on to its fallback (whose outcome is
+ * a later event). Exactly one outcome per admitted call (SPEC 12).
+ */
+export const record = (
+  cell: Cell,
+  startedAt: number,
+  at: number,
+  generation: number,
+  outcome: Outcome,
+  fallbackFollows = false,
+  clock?: Clock.Clock
+): void => {
+  cell.apply({ _tag: outcome, at, generation }, clock)
+  cell.emit(kinds[outcome], at, at - startedAt, fallbackFollows, clock)
+}
+
+/** The error a caller gets at its deadline. */
+export const timeoutError = (cell: Cell, timeoutMillis: number): CircuitTimeoutError =>
+  withoutStack(() => new CircuitTimeoutError({ circuit: cell.name, timeout: Duration.millis(timeoutMillis) }))
+
+/**
+ * Whether a failure counts against the circuit, by the caller's `isFailure`
+ * (default: every failure). A classifier that throws counts the call as
+ * failed; its throw is returned for the shell to surface.
+ */
+export const classify = (
+  isFailure: ((failure: never) => boolean) | undefined,
+  failure: unknown
+): boolean | { readonly thrown: unknown } => {
+  if (isFailure === undefined) return true
+  try {
+    return (isFailure as (failure: unknown) => boolean)(failure) !== false
+  } catch (thrown) {
+    return { thrown }
+  }
+}
+
+/** The fallback of a call admitted (or refused) at `startedAt` succeeded at `at`. */
+export const fallbackSucceeded = (cell: Cell, startedAt: number, at: number, clock?: Clock.Clock): void => {
+  cell.apply({ _tag: "FallbackSuccess", at }, clock)
+  cell.emit("fallback-success", at, at - startedAt, false, clock)
+}
+
+/** The fallback failed at `at`: counted, and never moves the breaker. */
+export const fallbackFailed = (cell: Cell, startedAt: number, at: number, clock?: Clock.Clock): void => {
+  cell.apply({ _tag: "FallbackFailure", at }, clock)
+  cell.emit("fallback-failure", at, at - startedAt, false, clock)
+}

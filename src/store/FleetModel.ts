@@ -1,0 +1,294 @@
+/**
+ * The fleet store as a pure model: what one shared circuit holds and how each
+ * change moves it. Plain data in, plain data out: no clock, no mutation, no
+ * Effect.
+ *
+ * It is three things at once: the specification of the Lua scripts that run
+ * the same changes inside Redis (`FleetScripts`), the oracle of the
+ * differential property that runs both on a real redis-server, and the
+ * in-process store (`CircuitStore.layerMemory`) that lets a test run several
+ * registries as a fleet under `TestClock`.
+ *
+ * **Details**
+ *
+ * - A fleet circuit holds a state (`closed`, `open`, `half-open`), a
+ *   `generation`, `openedAt`, `openings`, the probe lease (`leaseUntil`) and
+ *   the rolling window. The window and the trip rule are the core's own
+ *   (`Window`, `Breaker.exceedsThresholds`): the store adds no rule of its own.
+ * - `record` adds a batch of counts at the store's time `now`, not at the
+ *   times the calls ended: every process's batch lands in the fleet's clock,
+ *   so no process's clock skew moves a bucket. The batch trips a closed
+ *   circuit when the window then exceeds the thresholds, but only if it was
+ *   recorded in the current generation (as `Breaker.reduce` does with one
+ *   outcome): counts of an older generation are counted and change no state.
+ * - `acquire` takes the probe lease: an open circuit whose sleep window has
+ *   passed, or a half-open one whose lease has lapsed, becomes half-open with
+ *   a new generation and a lease until `now + leaseMillis`. Exactly one
+ *   caller wins it; every other is denied until the lease ends.
+ * - `settle` reports the probe's outcome in the lease's generation: a success
+ *   closes the circuit with an empty window; a failure, timeout or rejection
+ *   opens it again from `now`; an interrupted or ignored probe frees the
+ *   lease. An outcome of another generation is an ordinary count.
+ * - A new window shape (`buckets`, `bucketMillis`) starts an empty window,
+ *   as `Breaker.reduce` does on `Reconfigure`.
+ *
+ * **Gotchas**
+ *
+ * - `forceOpen`, `forceClosed` and `reset` are not fleet states: they act on
+ *   one process's circuit (its local breaker), as before.
+ * - The sleep window is not stored: each process computes the length of the
+ *   current opening from `openings` with its own settings and passes it to
+ *   `acquire`, fenced by the generation it read it in.
+ *
+ * @since 0.1.0
+ */
+import * as Breaker from "../core/Breaker.ts"
+import * as Window from "../core/Window.ts"
+
+/**
+ * The state names of a fleet circuit.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type FleetStateName = "closed" | "open" | "half-open"
+
+/**
+ * The part of a circuit's settings the store reads: the trip rule and the
+ * window's shape.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface FleetRule {
+  readonly requestVolumeThreshold: number
+  readonly errorPercentThreshold: number
+  readonly buckets: number
+  readonly bucketMillis: number
+}
+
+/**
+ * One shared circuit, as the store holds it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface FleetCircuit {
+  readonly state: FleetStateName
+  readonly generation: number
+  /** When the current opening began (kept through half-open); 0 when closed. */
+  readonly openedAt: number
+  /** Consecutive openings; a close sets it back to 0. */
+  readonly openings: number
+  /** The probe lease ends at this time; 0 when nobody holds it. */
+  readonly leaseUntil: number
+  readonly window: Window.Window
+}
+
+/**
+ * What every change answers: the circuit as it stands at the store's `now`,
+ * with the window's totals.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface FleetView {
+  readonly state: FleetStateName
+  readonly generation: number
+  readonly openedAt: number
+  readonly openings: number
+  readonly leaseUntil: number
+  /** The store's time of this answer (Redis `TIME` in production). */
+  readonly now: number
+  readonly totals: Window.Counts
+}
+
+/**
+ * How a probe ended.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ProbeOutcome = "success" | "failure" | "timeout" | "rejected" | "interrupted" | "ignored"
+
+/**
+ * A fleet circuit nobody has written yet: closed, generation 0.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const initial = (rule: FleetRule, now: number): FleetCircuit => ({
+  state: "closed",
+  generation: 0,
+  openedAt: 0,
+  openings: 0,
+  leaseUntil: 0,
+  window: Window.empty(rule.buckets, rule.bucketMillis, now)
+})
+
+/**
+ * The circuit's answer at `now`.
+ *
+ * @since 0.1.0
+ * @category queries
+ */
+export const view = (c: FleetCircuit, now: number): FleetView => ({
+  state: c.state,
+  generation: c.generation,
+  openedAt: c.openedAt,
+  openings: c.openings,
+  leaseUntil: c.leaseUntil,
+  now,
+  totals: Window.totals(Window.rollTo(c.window, now))
+})
+
+const isEmpty = (counts: Window.Counts): boolean => {
+  for (const kind of Window.kinds) if (counts[kind] !== 0) return false
+  return true
+}
+
+// The window in `rule`'s shape: a new shape starts empty (as on Reconfigure).
+const shaped = (c: FleetCircuit, rule: FleetRule, now: number): Window.Window =>
+  c.window.buckets === rule.buckets && c.window.bucketMillis === rule.bucketMillis
+    ? c.window
+    : Window.empty(rule.buckets, rule.bucketMillis, now)
+
+/**
+ * Adds `counts` to the window's bucket of `now`.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const addAt = (w: Window.Window, now: number, counts: Window.Counts): Window.Window => {
+  if (isEmpty(counts)) return Window.rollTo(w, now)
+  const rolled = Window.rollTo(w, now)
+  return { ...rolled, current: Window.addCounts(rolled.current, counts) }
+}
+
+const opened = (c: FleetCircuit, window: Window.Window, now: number): FleetCircuit => ({
+  state: "open",
+  generation: c.generation + 1,
+  openedAt: now,
+  openings: c.openings + 1,
+  leaseUntil: 0,
+  window
+})
+
+/**
+ * Records a batch of `counts` observed in `generation`, at the store's time
+ * `now`. An empty batch only reads.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const record = (
+  c: FleetCircuit,
+  rule: FleetRule,
+  now: number,
+  generation: number,
+  counts: Window.Counts
+): FleetCircuit => {
+  const window = addAt(shaped(c, rule, now), now, counts)
+  const trips = generation === c.generation && c.state === "closed" && Window.requests(counts) > 0 &&
+    Breaker.exceedsThresholds(ruleConfig(rule), window)
+  return trips ? opened(c, window, now) : { ...c, window }
+}
+
+/**
+ * The result of `acquire`: whether the caller now holds the probe lease.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Acquired = "probe" | "denied"
+
+/**
+ * Asks for the probe lease, by a caller that saw `generation` and computed
+ * the current opening's sleep window as `sleepMillis`.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const acquire = (
+  c: FleetCircuit,
+  now: number,
+  generation: number,
+  sleepMillis: number,
+  leaseMillis: number
+): readonly [FleetCircuit, Acquired] => {
+  if (generation !== c.generation) return [c, "denied"]
+  const free = (c.state === "open" && now - c.openedAt >= sleepMillis) ||
+    (c.state === "half-open" && c.leaseUntil <= now)
+  if (!free) return [c, "denied"]
+  return [{ ...c, state: "half-open", generation: c.generation + 1, leaseUntil: now + leaseMillis }, "probe"]
+}
+
+const probeCounts: Record<ProbeOutcome, Window.Counts> = {
+  success: Window.increment(Window.emptyCounts, "success"),
+  failure: Window.increment(Window.emptyCounts, "failure"),
+  timeout: Window.increment(Window.emptyCounts, "timeout"),
+  rejected: Window.increment(Window.emptyCounts, "rejected"),
+  interrupted: Window.emptyCounts,
+  ignored: Window.emptyCounts
+}
+
+/**
+ * The counts one probe outcome adds to the window.
+ *
+ * @since 0.1.0
+ * @category queries
+ */
+export const countsOf = (outcome: ProbeOutcome): Window.Counts => probeCounts[outcome]
+
+/**
+ * Reports how the probe admitted in `generation` ended.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const settle = (
+  c: FleetCircuit,
+  rule: FleetRule,
+  now: number,
+  generation: number,
+  outcome: ProbeOutcome
+): FleetCircuit => {
+  if (generation !== c.generation || c.state !== "half-open") {
+    return record(c, rule, now, generation, probeCounts[outcome])
+  }
+  switch (outcome) {
+    case "success":
+      // The probe's own outcome is not part of the fresh window.
+      return {
+        state: "closed",
+        generation: c.generation + 1,
+        openedAt: 0,
+        openings: 0,
+        leaseUntil: 0,
+        window: Window.empty(rule.buckets, rule.bucketMillis, now)
+      }
+    case "failure":
+    case "timeout":
+    case "rejected":
+      return opened(c, addAt(shaped(c, rule, now), now, probeCounts[outcome]), now)
+    case "interrupted":
+    case "ignored":
+      return { ...c, leaseUntil: 0 }
+  }
+}
+
+/**
+ * The core's settings for the trip rule (the sleep window is the caller's).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const ruleConfig = (rule: FleetRule): Parameters<typeof Breaker.exceedsThresholds>[0] => ({
+  requestVolumeThreshold: rule.requestVolumeThreshold,
+  errorPercentThreshold: rule.errorPercentThreshold,
+  buckets: rule.buckets,
+  bucketMillis: rule.bucketMillis,
+  sleepWindow: noSleep
+})
+
+const noSleep = (): number => 0

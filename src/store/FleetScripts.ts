@@ -1,0 +1,359 @@
+/**
+ * The fleet store's changes as Redis Lua scripts: one atomic script per
+ * change, each the `FleetModel` function of the same name, run inside Redis.
+ *
+ * **Details**
+ *
+ * - One circuit is one hash key, `<prefix>{<name>}`: the hash tag keeps a
+ *   circuit's key in one Cluster slot whatever the prefix. Fields: `st`
+ *   (state), `g` (generation), `oa` (openedAt), `n` (openings), `lu` (lease
+ *   until), `bk`/`bm` (the window's shape), `ci` (the current bucket's index)
+ *   and the ring: `r<slot>` = `"<bucket index> <7 counts>"` for
+ *   `slot = index mod buckets`, so the key never holds more than `buckets`
+ *   buckets whatever the call rate.
+ * - Every script takes the store's time as its first argument; an empty
+ *   string means Redis `TIME` (production), a number drives the script from
+ *   a test's clock.
+ * - Every script answers the circuit as it stands (`FleetModel.view`), all
+ *   numbers as exact decimal strings, and refreshes the key's time to live.
+ * - Bad arguments fail the script before it writes anything.
+ *
+ * **Gotchas**
+ *
+ * - `TIME` inside a script needs effect replication (the default since
+ *   Redis 5; the only mode since 7).
+ *
+ * @since 0.1.0
+ */
+import * as Redis from "effect/persistence/Redis"
+import * as Window from "../core/Window.ts"
+import type { FleetRule, FleetStateName, FleetView, ProbeOutcome } from "./FleetModel.ts"
+
+// Shared by every script: arguments, the hash as a table, the window as a
+// ring, the answer. ARGV: now, idle, volume, percent, buckets, bucketMillis,
+// generation, then the script's own.
+const prelude = `
+local key = KEYS[1]
+local function bad(name) error({ err = "ERR effect-circuit: bad argument " .. name }) end
+local function number(i, name, min)
+  local v = tonumber(ARGV[i])
+  if v == nil or v ~= v or v < min or v > 1e300 then bad(name) end
+  return v
+end
+local function fmt(v) return string.format("%.17g", v) end
+local now
+if ARGV[1] == "" then
+  local t = redis.call("TIME")
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+else
+  now = number(1, "now", 0)
+end
+local idle = number(2, "idle", 1)
+local volume = number(3, "requestVolumeThreshold", 0)
+local percent = number(4, "errorPercentThreshold", 0)
+local buckets = number(5, "buckets", 1)
+local bucketMillis = number(6, "bucketMillis", 0)
+local generation = number(7, "generation", 0)
+if bucketMillis <= 0 or buckets ~= math.floor(buckets) then bad("shape") end
+
+local raw = redis.call("HGETALL", key)
+local h = {}
+for i = 1, #raw, 2 do h[raw[i]] = raw[i + 1] end
+local exists = h.st ~= nil
+local st = h.st or "closed"
+local g = tonumber(h.g) or 0
+local oa = tonumber(h.oa) or 0
+local n = tonumber(h.n) or 0
+local lu = tonumber(h.lu) or 0
+local bk = tonumber(h.bk) or buckets
+local bm = tonumber(h.bm) or bucketMillis
+local ci = tonumber(h.ci) or math.floor(now / bucketMillis)
+local ring = {}
+local changed = {}
+local deleted = {}
+for f, v in pairs(h) do
+  if string.sub(f, 1, 1) == "r" then
+    local cell = {}
+    for x in string.gmatch(v, "%S+") do cell[#cell + 1] = tonumber(x) end
+    ring[tonumber(string.sub(f, 2))] = cell
+  end
+end
+
+-- FleetModel.shaped: a new shape starts an empty window at now.
+local function shape()
+  if bk ~= buckets or bm ~= bucketMillis then
+    for slot, _ in pairs(ring) do deleted[#deleted + 1] = "r" .. slot end
+    ring = {}
+    changed = {}
+    bk = buckets
+    bm = bucketMillis
+    ci = math.floor(now / bm)
+  end
+end
+local function emptyWindow()
+  bk = buckets
+  bm = bucketMillis
+  for slot, _ in pairs(ring) do deleted[#deleted + 1] = "r" .. slot end
+  ring = {}
+  changed = {}
+  ci = math.floor(now / bm)
+end
+-- FleetModel.addAt: roll to now (never back), then add to the current bucket.
+local function add(c)
+  local idx = math.floor(now / bm)
+  if idx > ci then ci = idx end
+  local any = false
+  for k = 1, 7 do if c[k] ~= 0 then any = true end end
+  if not any then return end
+  local slot = ci % bk
+  local cell = ring[slot]
+  if cell == nil or cell[1] ~= ci then
+    cell = { ci, 0, 0, 0, 0, 0, 0, 0 }
+    ring[slot] = cell
+  end
+  for k = 1, 7 do cell[k + 1] = cell[k + 1] + c[k] end
+  changed[slot] = true
+end
+-- Window.totals(Window.rollTo(window, now)).
+local function totals()
+  local idx = math.floor(now / bm)
+  if idx < ci then idx = ci end
+  local t = { 0, 0, 0, 0, 0, 0, 0 }
+  for _, cell in pairs(ring) do
+    if cell[1] <= idx and cell[1] > idx - bk then
+      for k = 1, 7 do t[k] = t[k] + cell[k + 1] end
+    end
+  end
+  return t
+end
+-- Breaker.exceedsThresholds.
+local function exceeds()
+  local t = totals()
+  local requests = t[1] + t[2] + t[3] + t[4]
+  return requests >= volume and (t[2] + t[3] + t[4]) * 100 >= percent * requests
+end
+local function opened()
+  st = "open"
+  g = g + 1
+  oa = now
+  n = n + 1
+  lu = 0
+end
+local function save(tag)
+  local args = { "st", st, "g", fmt(g), "oa", fmt(oa), "n", fmt(n), "lu", fmt(lu), "bk", fmt(bk), "bm", fmt(bm), "ci", fmt(ci) }
+  for slot, _ in pairs(changed) do
+    local cell = ring[slot]
+    local parts = {}
+    for k = 1, 8 do parts[k] = fmt(cell[k]) end
+    args[#args + 1] = "r" .. slot
+    args[#args + 1] = table.concat(parts, " ")
+  end
+  local kept = {}
+  for _, f in ipairs(deleted) do
+    local slot = tonumber(string.sub(f, 2))
+    if ring[slot] == nil then kept[#kept + 1] = f end
+  end
+  if #kept > 0 then redis.call("HDEL", key, unpack(kept)) end
+  redis.call("HSET", key, unpack(args))
+  redis.call("PEXPIRE", key, fmt(idle))
+  local t = totals()
+  local out = { tag, st, fmt(g), fmt(oa), fmt(n), fmt(lu), fmt(now) }
+  for k = 1, 7 do out[#out + 1] = fmt(t[k]) end
+  return out
+end
+-- FleetModel.record.
+local function record(c)
+  shape()
+  add(c)
+  if generation == g and st == "closed" and (c[1] + c[2] + c[3] + c[4]) > 0 and exceeds() then opened() end
+end
+`
+
+/**
+ * `FleetModel.record`: ARGV 8–14 are the seven counts.
+ *
+ * @since 0.1.0
+ * @category scripts
+ */
+export const recordLua = `${prelude}
+local c = {}
+for k = 1, 7 do
+  c[k] = number(7 + k, "count", 0)
+  if c[k] ~= math.floor(c[k]) then bad("count") end
+end
+record(c)
+return save("ok")
+`
+
+/**
+ * `FleetModel.acquire`: ARGV 8 is the sleep window, 9 the lease.
+ *
+ * @since 0.1.0
+ * @category scripts
+ */
+export const acquireLua = `${prelude}
+local sleep = number(8, "sleepMillis", 0)
+local lease = number(9, "leaseMillis", 1)
+if generation == g and ((st == "open" and now - oa >= sleep) or (st == "half-open" and lu <= now)) then
+  st = "half-open"
+  g = g + 1
+  lu = now + lease
+  return save("probe")
+end
+return save("denied")
+`
+
+/**
+ * `FleetModel.settle`: ARGV 8 is the probe's outcome.
+ *
+ * @since 0.1.0
+ * @category scripts
+ */
+export const settleLua = `${prelude}
+local outcome = ARGV[8]
+local one = {
+  success = { 1, 0, 0, 0, 0, 0, 0 }, failure = { 0, 1, 0, 0, 0, 0, 0 }, timeout = { 0, 0, 1, 0, 0, 0, 0 },
+  rejected = { 0, 0, 0, 1, 0, 0, 0 }, interrupted = { 0, 0, 0, 0, 0, 0, 0 }, ignored = { 0, 0, 0, 0, 0, 0, 0 }
+}
+local c = one[outcome]
+if c == nil then bad("outcome") end
+if generation ~= g or st ~= "half-open" then
+  record(c)
+elseif outcome == "success" then
+  st = "closed"
+  g = g + 1
+  oa = 0
+  n = 0
+  lu = 0
+  emptyWindow()
+elseif outcome == "interrupted" or outcome == "ignored" then
+  lu = 0
+else
+  shape()
+  add(c)
+  opened()
+end
+return save("ok")
+`
+
+/**
+ * A script's raw answer: a tag, then the view's fields as strings.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Reply = ReadonlyArray<string>
+
+// The arguments every script starts with.
+const common = (
+  now: number | undefined,
+  idleMillis: number,
+  rule: FleetRule,
+  generation: number
+): Array<string> => [
+  now === undefined ? "" : String(now),
+  String(idleMillis),
+  String(rule.requestVolumeThreshold),
+  String(rule.errorPercentThreshold),
+  String(rule.buckets),
+  String(rule.bucketMillis),
+  String(generation)
+]
+
+/**
+ * @since 0.1.0
+ * @category scripts
+ */
+export const record = Redis.script(
+  (
+    key: string,
+    now: number | undefined,
+    idleMillis: number,
+    rule: FleetRule,
+    generation: number,
+    counts: Window.Counts
+  ) => [key, ...common(now, idleMillis, rule, generation), ...Window.kinds.map((kind) => String(counts[kind]))],
+  { lua: recordLua, numberOfKeys: 1 }
+).withReturnType<Reply>()
+
+/**
+ * @since 0.1.0
+ * @category scripts
+ */
+export const acquire = Redis.script(
+  (
+    key: string,
+    now: number | undefined,
+    idleMillis: number,
+    rule: FleetRule,
+    generation: number,
+    sleepMillis: number,
+    leaseMillis: number
+  ) => [key, ...common(now, idleMillis, rule, generation), String(sleepMillis), String(leaseMillis)],
+  { lua: acquireLua, numberOfKeys: 1 }
+).withReturnType<Reply>()
+
+/**
+ * @since 0.1.0
+ * @category scripts
+ */
+export const settle = Redis.script(
+  (
+    key: string,
+    now: number | undefined,
+    idleMillis: number,
+    rule: FleetRule,
+    generation: number,
+    outcome: ProbeOutcome
+  ) => [key, ...common(now, idleMillis, rule, generation), outcome],
+  { lua: settleLua, numberOfKeys: 1 }
+).withReturnType<Reply>()
+
+const states: ReadonlySet<string> = new Set(["closed", "open", "half-open"])
+
+/**
+ * Reads a script's answer; `undefined` if it is not one (a store that is not
+ * ours, or a proxy that mangled it).
+ *
+ * @since 0.1.0
+ * @category conversions
+ */
+export const decodeReply = (reply: unknown): { readonly tag: string; readonly view: FleetView } | undefined => {
+  if (!Array.isArray(reply) || reply.length !== 14) return undefined
+  const [tag, state] = reply as Array<unknown>
+  if (typeof tag !== "string" || typeof state !== "string" || !states.has(state)) return undefined
+  const n: Array<number> = []
+  for (let i = 2; i < 14; i++) {
+    const v = Number(reply[i])
+    if (!Number.isFinite(v)) return undefined
+    n.push(v)
+  }
+  return {
+    tag,
+    view: {
+      state: state as FleetStateName,
+      generation: n[0]!,
+      openedAt: n[1]!,
+      openings: n[2]!,
+      leaseUntil: n[3]!,
+      now: n[4]!,
+      totals: {
+        success: n[5]!,
+        failure: n[6]!,
+        timeout: n[7]!,
+        rejected: n[8]!,
+        shortCircuited: n[9]!,
+        fallbackSuccess: n[10]!,
+        fallbackFailure: n[11]!
+      }
+    }
+  }
+}
+
+/**
+ * The key of circuit `name` under `prefix`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const keyOf = (prefix: string, name: string): string => `${prefix}{${name}}`
