@@ -41,7 +41,7 @@ import * as Breaker from "./core/Breaker.ts"
 import type { CircuitConfig, CircuitConfigInput } from "./CircuitConfig.ts"
 import type { CircuitEvent, CircuitTransition } from "./CircuitEvent.ts"
 import { CircuitRegistry, type CircuitRegistryShape } from "./CircuitRegistry.ts"
-import type { CircuitConfigError } from "./errors.ts"
+import { CircuitBadRequest, type CircuitConfigError } from "./errors.ts"
 import type { CircuitCell } from "./CircuitCell.ts"
 import { type Cell, cellOf } from "./internal/cell.ts"
 import { withMonotonicNow } from "./internal/time.ts"
@@ -72,6 +72,11 @@ const withCell = <A>(
 ): Effect.Effect<A, never, CircuitRegistry> =>
   withRegistry((registry, now, clock) => Effect.succeed(f(cellOf(registry.cell(name, now)), now, clock)))
 
+// Readers never create a circuit (SPEC 17): an unknown name reads as the
+// circuit a first call would create now, which is not kept.
+const peekCell = <A>(name: string, f: (cell: CircuitCell, now: number) => A): Effect.Effect<A, never, CircuitRegistry> =>
+  withRegistry((registry, now) => Effect.succeed(f(registry.peek(name, now), now)))
+
 /**
  * The snapshot of a cell at `now`. Used by the observability layer too.
  *
@@ -96,7 +101,7 @@ export const snapshotOf = (cell: CircuitCell, now: number): CircuitSnapshot =>
  * @category getters
  */
 export const snapshot = (name: string): Effect.Effect<CircuitSnapshot, never, CircuitRegistry> =>
-  withCell(name, snapshotOf)
+  peekCell(name, snapshotOf)
 
 /**
  * Snapshots of every circuit created so far.
@@ -107,7 +112,7 @@ export const snapshot = (name: string): Effect.Effect<CircuitSnapshot, never, Ci
 export const snapshots: Effect.Effect<ReadonlyArray<CircuitSnapshot>, never, CircuitRegistry> = withRegistry((
   registry,
   now
-) => Effect.succeed(registry.names().map((name) => snapshotOf(registry.cell(name, now), now))))
+) => Effect.succeed(registry.names().map((name) => snapshotOf(registry.peek(name, now), now))))
 
 /**
  * Just the state's name.
@@ -116,7 +121,7 @@ export const snapshots: Effect.Effect<ReadonlyArray<CircuitSnapshot>, never, Cir
  * @category getters
  */
 export const state = (name: string): Effect.Effect<Breaker.StateName, never, CircuitRegistry> =>
-  withCell(name, (cell) => Breaker.stateName(cell.breaker))
+  peekCell(name, (cell) => Breaker.stateName(cell.breaker))
 
 /**
  * The names of every circuit created so far.
@@ -171,9 +176,38 @@ export const forceClosed = (name: string): Effect.Effect<void, never, CircuitReg
  * @category setters
  */
 export const reset = (name: string): Effect.Effect<void, never, CircuitRegistry> =>
-  withCell(name, (cell, now, clock) => {
-    cell.apply({ _tag: "Reset", at: now }, clock)
+  withRegistry((registry, now, clock) => {
+    // An unknown name is already what a reset makes: nothing to create.
+    const found = registry.lookup(name)
+    if (found !== undefined) cellOf(found).apply({ _tag: "Reset", at: now }, clock)
+    return Effect.void
   })
+
+/**
+ * Fails with `error` marked as a bad request (`CircuitBadRequest`): the
+ * guarded call returns it to its caller, the circuit does not count it and
+ * the fallback does not replace it (Hystrix's `HystrixBadRequestException`).
+ *
+ * **Example** (Refusing invalid input without tripping the circuit)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Circuit, CircuitRegistry, withCircuit } from "effect-circuit"
+ *
+ * const lookup = (id: string) =>
+ *   (/^\d+$/.test(id) ? Effect.succeed({ id }) : Circuit.badRequest(`not an id: ${id}`)).pipe(
+ *     withCircuit("users", { fallback: () => Effect.succeed({ id: "cached" }) })
+ *   )
+ *
+ * // Fails with CircuitBadRequest { error: "not an id: x" }; the fallback does not run.
+ * Effect.runPromiseExit(lookup("x").pipe(Effect.provide(CircuitRegistry.layer())))
+ * ```
+ *
+ * @since 0.2.0
+ * @category bad requests
+ */
+export const badRequest = <E>(error: E): Effect.Effect<never, CircuitBadRequest<E>> =>
+  Effect.fail(new CircuitBadRequest({ error }) as CircuitBadRequest<E>)
 
 /**
  * Every execution event of every circuit, from the moment of subscription.

@@ -31,13 +31,15 @@
  *
  * @since 0.1.0
  */
-import { type Clock, Config, Context, Effect, Exit, Layer, PubSub, Stream } from "effect"
+import { type Clock, Config, Context, Duration, Effect, Exit, Layer, PubSub, Stream } from "effect"
 import type { CircuitCell } from "./CircuitCell.ts"
 import * as CircuitConfig from "./CircuitConfig.ts"
 import type { BreakerConfig } from "./core/BreakerConfig.ts"
 import type { CircuitEvent, CircuitTransition, EventKind } from "./CircuitEvent.ts"
 import { CircuitConfigError } from "./errors.ts"
 import { Cell, type Sink } from "./internal/cell.ts"
+import { toDuration } from "./config/duration.ts"
+import { CellTable } from "./internal/cellTable.ts"
 import { Deadlines } from "./internal/deadline.ts"
 import * as CircuitMetrics from "./observability/CircuitMetrics.ts"
 
@@ -65,6 +67,8 @@ export interface Observer {
     | ((cell: CircuitCell, kind: EventKind, at: number, durationMillis: number, fallbackFollows: boolean) => void)
     | undefined
   readonly transition?: ((transition: CircuitTransition, cell: CircuitCell) => void) | undefined
+  /** The registry evicted the circuit (see `capacity`): forget what is kept for it. */
+  readonly removed?: ((cell: CircuitCell) => void) | undefined
 }
 
 /**
@@ -77,6 +81,12 @@ export interface CircuitRegistryShape {
   readonly cell: (name: string, now: number) => CircuitCell
   /** The circuit of `name` if it exists. */
   readonly lookup: (name: string) => CircuitCell | undefined
+  /**
+   * The circuit of `name` if it exists; otherwise the circuit a first call
+   * would create at `now` (with its settings), which is not kept. What a
+   * reader shows for an unknown name: reading never creates a circuit.
+   */
+  readonly peek: (name: string, now: number) => CircuitCell
   /** The names of every circuit created so far, in creation order. */
   readonly names: () => ReadonlyArray<string>
   /** Applies `input` on top of the circuit's settings, or changes nothing. */
@@ -110,7 +120,28 @@ export interface CircuitRegistryOptions {
    * percentiles in the Hystrix stream).
    */
   readonly metrics?: boolean | CircuitMetrics.MetricsOptions | undefined
+  /**
+   * How many circuits the registry keeps (like `Cache`'s `capacity`). Past
+   * it, creating a circuit evicts the least recently used idle one: closed,
+   * no call running, no error in its window, not named in `circuits` and not
+   * configured at run time. Open, half-open and forced circuits are never
+   * evicted, so the registry can exceed `capacity` while more than that many
+   * are busy or tripped. An evicted name used again starts fresh with its
+   * settings. A positive integer, or `Infinity` for no bound. Default 10,000.
+   */
+  readonly capacity?: number | undefined
+  /**
+   * How long an idle circuit is kept without a call (like `LayerMap`'s
+   * `idleTimeToLive`), checked when a circuit is created; no timer is held
+   * per circuit. `Duration.Input`, more than zero, or `"Infinity"`. Default 1 hour.
+   */
+  readonly idleTimeToLive?: Duration.Input | undefined
 }
+
+/** Default `capacity` of a registry. */
+const defaultCapacity = 10_000
+/** Default `idleTimeToLive` of a registry. */
+const defaultIdleTimeToLive: Duration.Input = "1 hour"
 
 // Publishes without waiting. `publishUnsafe` refuses an item when a
 // subscriber's buffer is full, which would drop the newest; the sliding
@@ -133,6 +164,8 @@ const readOptions = (options: CircuitRegistryOptions): Exit.Exit<{
   readonly circuits: ReadonlyArray<readonly [string, unknown]>
   readonly eventBuffer: number
   readonly metrics: CircuitRegistryOptions["metrics"]
+  readonly capacity: number
+  readonly idleMillis: number
 }, CircuitConfigError> => {
   let field = "(options)"
   try {
@@ -160,7 +193,23 @@ const readOptions = (options: CircuitRegistryOptions): Exit.Exit<{
     }
     field = "metrics"
     const metrics = options.metrics
-    return Exit.succeed({ defaults, circuits, eventBuffer, metrics })
+    field = "capacity"
+    const capacity: unknown = options.capacity ?? defaultCapacity
+    if (typeof capacity !== "number" || !(capacity === Infinity || (Number.isInteger(capacity) && capacity >= 1))) {
+      return Exit.fail(
+        new CircuitConfigError({ field, reason: `must be a positive integer or Infinity, got ${String(capacity)}` })
+      )
+    }
+    field = "idleTimeToLive"
+    const ttl: unknown = options.idleTimeToLive ?? defaultIdleTimeToLive
+    const duration = toDuration(ttl)
+    if (duration === undefined || !(Duration.toMillis(duration) > 0)) {
+      return Exit.fail(
+        new CircuitConfigError({ field, reason: `must be a duration over zero, or "Infinity", got ${String(ttl)}` })
+      )
+    }
+    const idleMillis = Duration.toMillis(duration)
+    return Exit.succeed({ defaults, circuits, eventBuffer, metrics, capacity, idleMillis })
   } catch (error) {
     return Exit.fail(new CircuitConfigError({ field, reason: `could not be read (${String(error)})` }))
   }
@@ -187,7 +236,10 @@ export const make = Effect.fnUntraced(function*(input: CircuitRegistryOptions = 
   // Circuits on the defaults share one BreakerConfig (and one memo of a
   // sleep schedule), which keeps an idle circuit small.
   const defaultBreakerConfig = CircuitConfig.toBreakerConfig(defaults)
-  const cells = new Map<string, Cell>()
+  let observers: ReadonlyArray<Observer> = []
+  const cells = new CellTable(options.capacity, options.idleMillis, (evicted) => {
+    for (const observer of observers) observer.removed?.(evicted)
+  })
   // One queue of calls in flight per clock (a registry can be shared by
   // fibers on different clocks, as tests with their own TestClock are).
   const queues = new WeakMap<Clock.Clock, Deadlines>()
@@ -212,7 +264,6 @@ export const make = Effect.fnUntraced(function*(input: CircuitRegistryOptions = 
       for (const cell of cells.values()) cell.retired = true
     })
   )
-  let observers: ReadonlyArray<Observer> = []
 
   // An event object is built and published only while someone subscribes to
   // `Circuit.events`: a call pays nothing for a stream nobody reads.
@@ -249,23 +300,33 @@ export const make = Effect.fnUntraced(function*(input: CircuitRegistryOptions = 
     )
   )
 
+  const fresh = (name: string, now: number): Cell => {
+    const config = preset.get(name)
+    const breakerConfig: BreakerConfig = config === undefined
+      ? defaultBreakerConfig
+      : CircuitConfig.toBreakerConfig(config)
+    const created = new Cell(name, config ?? defaults, breakerConfig, sink, now)
+    created.pinned = config !== undefined
+    return created
+  }
+
   const cell = (name: string, now: number): Cell => {
     let found = cells.get(name)
     if (found === undefined) {
-      const config = preset.get(name)
-      const breakerConfig: BreakerConfig = config === undefined
-        ? defaultBreakerConfig
-        : CircuitConfig.toBreakerConfig(config)
-      found = new Cell(name, config ?? defaults, breakerConfig, sink, now)
-      cells.set(name, found)
+      found = fresh(name, now)
+      cells.add(found, now)
     }
     return found
   }
 
   const configure = (name: string, input: unknown, now: number) => {
-    const target = cell(name, now)
-    const decoded = CircuitConfig.decode(input, { base: target.config, circuit: name })
-    if (Exit.isSuccess(decoded)) target.reconfigure(decoded.value, CircuitConfig.toBreakerConfig(decoded.value), now)
+    const decoded = CircuitConfig.decode(input, { base: (cells.get(name) ?? fresh(name, now)).config, circuit: name })
+    if (Exit.isSuccess(decoded)) {
+      const target = cell(name, now)
+      // Its settings now exist only in the circuit: never evicted.
+      target.pinned = true
+      target.reconfigure(decoded.value, CircuitConfig.toBreakerConfig(decoded.value), now)
+    }
     return decoded
   }
 
@@ -273,7 +334,8 @@ export const make = Effect.fnUntraced(function*(input: CircuitRegistryOptions = 
     [TypeId]: TypeId,
     cell,
     lookup: (name) => cells.get(name),
-    names: () => Array.from(cells.keys()),
+    peek: (name, now) => cells.get(name) ?? fresh(name, now),
+    names: () => cells.names(),
     configure,
     observe: (observer) => {
       observers = [...observers, observer]
@@ -356,13 +418,22 @@ export class CircuitRegistry extends Context.Service<CircuitRegistry, CircuitReg
       readonly circuits?: ReadonlyArray<string> | undefined
       readonly eventBuffer?: number | undefined
       readonly metrics?: CircuitRegistryOptions["metrics"]
+      readonly capacity?: number | undefined
+      readonly idleTimeToLive?: Duration.Input | undefined
     } = {}
   ): Layer.Layer<CircuitRegistry, CircuitConfigError | Config.ConfigError> {
     return Layer.effect(
       CircuitRegistry,
       Effect.flatMap(
         optionsFromConfig(options.circuits ?? []),
-        (read) => make({ ...read, eventBuffer: options.eventBuffer, metrics: options.metrics })
+        (read) =>
+          make({
+            ...read,
+            eventBuffer: options.eventBuffer,
+            metrics: options.metrics,
+            capacity: options.capacity,
+            idleTimeToLive: options.idleTimeToLive
+          })
       )
     )
   }

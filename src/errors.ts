@@ -138,6 +138,80 @@ export class CircuitFallbackError<E, E2> extends Schema.TaggedError<CircuitFallb
 }
 
 /**
+ * The marker of a bad request (Hystrix's `HystrixBadRequestException`): an
+ * error that is the caller's fault, not the dependency's.
+ *
+ * @since 0.2.0
+ * @category bad requests
+ */
+export const BadRequestTypeId: unique symbol = Symbol.for("effect-circuit/BadRequest")
+
+/**
+ * An error that is the caller's fault (invalid input, a refused request). A
+ * guarded call that fails with one returns it to the caller as it is; the
+ * circuit does not count it (it is not a request of the window, like an
+ * error `isFailure` rejects) and the fallback does not replace it.
+ *
+ * Mark an error class of your own with the `BadRequestTypeId` field, or wrap
+ * any error in `CircuitBadRequest` (`Circuit.badRequest`).
+ *
+ * **Example** (An error class that is always a bad request)
+ *
+ * ```ts
+ * import { Data } from "effect"
+ * import { BadRequestTypeId } from "effect-circuit"
+ *
+ * class InvalidInput extends Data.TaggedError("InvalidInput")<{ readonly field: string }> {
+ *   readonly [BadRequestTypeId] = true as const
+ * }
+ * ```
+ *
+ * @since 0.2.0
+ * @category bad requests
+ */
+export interface BadRequest {
+  readonly [BadRequestTypeId]: true
+}
+
+/**
+ * Whether a value is a bad request (carries the `BadRequestTypeId` marker).
+ *
+ * @since 0.2.0
+ * @category bad requests
+ */
+export const isBadRequest = (u: unknown): u is BadRequest =>
+  typeof u === "object" && u !== null && (u as { readonly [BadRequestTypeId]?: unknown })[BadRequestTypeId] === true
+
+/**
+ * The bad requests among the errors `E`: what a guarded call with a fallback
+ * can still fail with.
+ *
+ * @since 0.2.0
+ * @category bad requests
+ */
+export type BadRequestOf<E> = Extract<E, BadRequest>
+
+/**
+ * Wraps an error that is the caller's fault, so that the circuit does not
+ * count it and the fallback does not replace it (see `BadRequest`). The
+ * caller gets this wrapper, with the original as `error`.
+ *
+ * @since 0.2.0
+ * @category bad requests
+ */
+export class CircuitBadRequest<E = unknown>
+  extends Schema.TaggedError<CircuitBadRequest<unknown>>()("CircuitBadRequest", { error: Schema.Any })
+  implements BadRequest
+{
+  declare readonly error: E
+  readonly [BadRequestTypeId] = true as const
+  override get message(): string {
+    const error: unknown = this.error
+    return `Bad request: ${error instanceof Error ? error.message : String(error)}`
+  }
+}
+
+/**
  * Every error that the circuit itself can raise around a call.
  *
  * @since 0.1.0

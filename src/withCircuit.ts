@@ -53,12 +53,14 @@ import { Cause, Clock, Context, Effect, Exit, Fiber } from "effect"
 import { dual } from "effect/Function"
 import { CircuitRegistry, type CircuitRegistryShape } from "./CircuitRegistry.ts"
 import {
+  type BadRequestOf,
   type CircuitError,
   CircuitFallbackError,
   CircuitOpenError,
   CircuitRegistryClosedError,
   CircuitRejectedError,
-  CircuitTimeoutError
+  CircuitTimeoutError,
+  isBadRequest
 } from "./errors.ts"
 import * as CallPath from "./internal/callPath.ts"
 import { type Cell, cellOf } from "./internal/cell.ts"
@@ -136,7 +138,9 @@ export const withCircuit: {
   <E, A2, E2, R2>(
     name: string,
     options: OptionsWithFallback<E, A2, E2, R2>
-  ): <A, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A | A2, FallbackFailed<E, E2>, R | R2 | CircuitRegistry>
+  ): <A, R>(
+    self: Effect.Effect<A, E, R>
+  ) => Effect.Effect<A | A2, BadRequestOf<E> | FallbackFailed<E, E2>, R | R2 | CircuitRegistry>
   <E>(
     name: string,
     options?: Options<E>
@@ -150,7 +154,7 @@ export const withCircuit: {
     self: Effect.Effect<A, E, R>,
     name: string,
     options: OptionsWithFallback<E, A2, E2, R2>
-  ): Effect.Effect<A | A2, FallbackFailed<E, E2>, R | R2 | CircuitRegistry>
+  ): Effect.Effect<A | A2, BadRequestOf<E> | FallbackFailed<E, E2>, R | R2 | CircuitRegistry>
   <A, E, R>(
     self: Effect.Effect<A, E, R>,
     name: string,
@@ -206,6 +210,7 @@ const execute = (
       if (lastRegistry!.closed) return resume(closed(name, options))
       cell = lastCell = cellOf(lastRegistry!.cell(name, now))
     }
+    cell.lastUsed = now
 
     const generation = CallPath.admit(cell, now, clock)
     if (typeof generation !== "number") return resume(fail(cell, clock, options, now, now, generation))
@@ -336,6 +341,12 @@ const complete = (
     return exit
   }
   const error = Cause.findErrorOption(cause)
+  // A bad request (the caller's fault) goes back to the caller as it is: not
+  // counted, not handed to the fallback, whatever `isFailure` would say.
+  if (error._tag === "Some" && isBadRequest(error.value)) {
+    record(cell, clock, startedAt, generation, "Ignored")
+    return exit
+  }
   const failure: unknown = error._tag === "Some" ? error.value : cause
   const counts = CallPath.classify(options.isFailure, failure)
   if (counts === false) {

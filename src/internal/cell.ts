@@ -66,6 +66,15 @@ export class Cell implements CircuitCell {
    * the name up again.
    */
   retired = false
+  /** Monotonic time of the last call (or of creation); read by the registry's eviction. */
+  lastUsed = 0
+  /** When the registry last queued it for eviction (see `cellTable.ts`). */
+  queuedAt = 0
+  /**
+   * Never evicted: named in the registry's `circuits`, or configured at run
+   * time (its settings exist nowhere else).
+   */
+  pinned = false
   private lastOpenError: CircuitOpenError | undefined = undefined
   private lastOpenErrorAt = -1
   private lastOpenErrorGeneration = -1

@@ -304,6 +304,13 @@ export const install = (
       transition: (_, view) => {
         const cell = cellOf(view)
         if (cell.stats === undefined) create(cell)
+      },
+      // An evicted circuit's series go with it.
+      removed: (view) => {
+        const stats = cellOf(view).stats
+        if (stats === undefined) return
+        for (const registration of stats.registrations) registration.remove()
+        stats.registrations.length = 0
       }
     })
     yield* Effect.addFinalizer(() =>
