@@ -195,9 +195,10 @@ export const reset = (name: string): Effect.Effect<void, never, CircuitRegistry>
  * import { Circuit, CircuitRegistry, withCircuit } from "effect-circuit"
  *
  * const lookup = (id: string) =>
- *   (/^\d+$/.test(id) ? Effect.succeed({ id }) : Circuit.badRequest(`not an id: ${id}`)).pipe(
- *     withCircuit("users", { fallback: () => Effect.succeed({ id: "cached" }) })
- *   )
+ *   Effect.gen(function*() {
+ *     if (!/^\d+$/.test(id)) return yield* Circuit.badRequest(`not an id: ${id}`)
+ *     return { id }
+ *   }).pipe(withCircuit("users", { fallback: () => Effect.succeed({ id: "cached" }) }))
  *
  * // Fails with CircuitBadRequest { error: "not an id: x" }; the fallback does not run.
  * Effect.runPromiseExit(lookup("x").pipe(Effect.provide(CircuitRegistry.layer())))
