@@ -29,6 +29,14 @@
  * failure (`HttpServerError.causeResponse`: a `Respondable` error's own
  * response, otherwise 500).
  *
+ * A request that is the client's fault is a **bad request**
+ * (`isBadRequest`, by default `isBadRequestDefault`): a 4xx answer, a body
+ * or parameters that do not decode (the server answers 400), or a handler
+ * that failed with `Circuit.badRequest(...)` or an error marked
+ * `BadRequestTypeId` (answered 400 unless it has an answer of its own). It
+ * is not a request of the circuit's window at all, so no client can open a
+ * route's circuit for everyone with bad input.
+ *
  * **Gotchas**
  *
  * - The circuit times the handler until it returns its response, not the
@@ -39,7 +47,11 @@
  *   `HttpRouter.serve`, not inside the app layer.
  * - A failed handler whose response `isFailure` rejects (a 404 from a
  *   `Respondable` error, say) is not counted at all, neither as a success
- *   nor as a failure, as with `withCircuit`'s `isFailure`.
+ *   nor as a failure, as with `withCircuit`'s `isFailure`. So is a 4xx the
+ *   handler returns itself (a bad request); `isBadRequest: () => false`
+ *   counts such answers as successes of the route, as before 0.2.
+ * - `isFailure` is asked first: a 4xx it counts (a 429, say) is a failure,
+ *   not a bad request.
  * - Route middleware sees only the routes it is provided to; a global
  *   `HttpRouter.middleware(..., { global: true })` runs before routing and
  *   could not name circuits after routes.
