@@ -1,5 +1,5 @@
 /**
- * Heap per idle circuit: 100,000 named circuits, each used once (a call that
+ * Heap per idle circuit, and the cost of a new circuit's first call: 100,000 named circuits, each used once (a call that
  * completes at once) or only looked at, then left idle. Run by bench/suite.ts
  * in a fresh process per case (`node --expose-gc bench/idle.ts <case>`), so
  * that no garbage of another measurement is counted; prints one JSON line.
@@ -36,17 +36,21 @@ const result = await Effect.runPromise(Effect.gen(function*() {
   }
   const before = heap()
   const resourcesBefore = process.getActiveResourcesInfo().length
+  const t0 = performance.now()
   for (let i = 0; i < IDLE; i++) {
     if (c.call) yield* one.pipe(withCircuit(`svc-${i}`))
     else yield* Circuit.state(`svc-${i}`)
   }
+  const firstCallMicros = ((performance.now() - t0) * 1000) / IDLE
   const after = heap()
   const resourcesAfter = process.getActiveResourcesInfo().length
   return {
     label: c.label,
     circuits: registry.names().length - 1000,
     bytesPerCircuit: (after - before) / IDLE,
-    activeResourcesAdded: resourcesAfter - resourcesBefore
+    activeResourcesAdded: resourcesAfter - resourcesBefore,
+    // The first call of each new circuit (or its first look-up): creating it, and its metric series.
+    firstCallMicros
   }
 }).pipe(Effect.provide(CircuitRegistry.layer({ metrics: c.metrics }))))
 

@@ -1,29 +1,37 @@
 /**
  * The benchmark suite: effect-circuit side by side with what users would pick
- * instead, in one process, cases alternated within each round, medians and
+ * instead, in one process, rows alternated within each round, medians and
  * ratios reported. Run with `npm run bench` (never part of `npm test`).
  *
- * Writes `bench/results/latest.json` and the tables of `docs/performance.md`
+ * Every case that uses a circuit runs twice: with the registry users get by
+ * default (metrics on), and with `metrics: false`. Both registries stay open
+ * for the whole run, and every measurement checks that they still are and
+ * that, with metrics on, every call was counted (`bench/env.ts`): a suite that
+ * measured a closed registry, or one without its metrics observer, throws.
+ *
+ * The cases are listed in `bench/cases/` (one file per group). Writes
+ * `bench/results/latest.json` and the tables of `docs/performance.md`
  * (between the BENCH markers).
  *
- * Flags: `--quick` (fewer rounds and calls, for a smoke run), `--no-write`.
+ * Flags: `--quick` (5 rounds of fewer calls, for a smoke run), `--no-write`,
+ * `--only=<substring>` (rows whose name contains it, and the baselines).
  */
-import { Context, Effect, Layer } from "effect"
+import { Effect, Exit, Scope } from "effect"
+import type { CircuitRegistry } from "effect-circuit"
 import { execFileSync, execSync } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import * as os from "node:os"
-import { createRequire } from "node:module"
-import { Circuit, CircuitRegistry, withCircuit } from "effect-circuit"
+import * as Core from "./cases/core.ts"
+import { groups } from "./cases/index.ts"
+import * as Peers from "./cases/peers.ts"
+import { type BenchCase, type BenchEnv, rowName } from "./cases/types.ts"
+import { checkedRun, makeRegistry, type RegistryHandle } from "./env.ts"
 
-const require = createRequire(import.meta.url)
-// opossum and cockatiel are CommonJS; load them the way their users do.
-const CircuitBreaker = require("opossum") as typeof import("opossum")
-const cockatiel = require("cockatiel") as typeof import("cockatiel")
-
-const args = new Set(process.argv.slice(2))
-const quick = args.has("--quick")
-const ROUNDS = quick ? 3 : 9
+const args = process.argv.slice(2)
+const quick = args.includes("--quick")
+const only = args.find((a) => a.startsWith("--only="))?.slice("--only=".length)
+const ROUNDS = quick ? 5 : 9
 const FIBER_CALLS = quick ? 50_000 : 200_000
 const PROMISE_CALLS = quick ? 10_000 : 50_000
 
@@ -34,82 +42,16 @@ const median = (xs: ReadonlyArray<number>): number => {
 }
 
 // ---------------------------------------------------------------------------
-// The registry every Effect case runs with. Hystrix defaults, as the SPEC sets.
+// The environment: two registries (metrics on, the default; metrics off), open
+// for the whole run, with Hystrix defaults as the SPEC sets them.
 // ---------------------------------------------------------------------------
 
-const registryLayer = CircuitRegistry.layer({
-  circuits: {
-    "timeout-off": { timeout: "infinity" },
-    "buckets-10": { rollingWindow: { buckets: 10, bucketDuration: "1 second" } },
-    "buckets-1000": { rollingWindow: { buckets: 1000, bucketDuration: "10 millis" } }
-  }
-})
-const context = await Effect.runPromise(Layer.build(registryLayer).pipe(Effect.scoped)) as Context.Context<
-  CircuitRegistry
->
-const runPromise = Effect.runPromiseWith(context)
-await runPromise(Circuit.forceOpen("open"))
-
-const one = Effect.succeed(1)
-const fallbackOne = { fallback: () => Effect.succeed(0) }
-
-const effectCases = {
-  "Effect.succeed": one,
-  "Effect.timeout(1 s)": Effect.timeout(one, "1 second"),
-  "withCircuit (defaults, timeout on)": one.pipe(withCircuit("default")),
-  "withCircuit (timeout off)": one.pipe(withCircuit("timeout-off")),
-  "withCircuit open + fallback": one.pipe(withCircuit("open", fallbackOne)),
-  "withCircuit 10 buckets": one.pipe(withCircuit("buckets-10")),
-  "withCircuit 1,000 buckets": one.pipe(withCircuit("buckets-1000"))
-} satisfies Record<string, Effect.Effect<number, unknown, CircuitRegistry>>
-
-// ---------------------------------------------------------------------------
-// The peers, with settings equivalent to the defaults above.
-// ---------------------------------------------------------------------------
-
-const opossumOptions = {
-  timeout: 1000,
-  capacity: 10,
-  errorThresholdPercentage: 50,
-  volumeThreshold: 20,
-  resetTimeout: 5000,
-  rollingCountTimeout: 10_000,
-  rollingCountBuckets: 10
-}
-const asyncOne = async () => 1
-const opossum = new CircuitBreaker(asyncOne, opossumOptions)
-// Kept open for the whole run, as our forced-open circuit is: opossum would
-// otherwise go half-open after resetTimeout, probe, and close mid-run.
-const opossumOpen = new CircuitBreaker(asyncOne, { ...opossumOptions, resetTimeout: 2_000_000_000 })
-opossumOpen.fallback(() => 0)
-opossumOpen.open()
-
-const sampling = () =>
-  cockatiel.circuitBreaker(cockatiel.handleAll, {
-    halfOpenAfter: 5000,
-    breaker: new cockatiel.SamplingBreaker({ threshold: 0.5, duration: 10_000, minimumRps: 2 })
-  })
-const cockatielBreaker = sampling()
-const cockatielFull = cockatiel.wrap(
-  cockatiel.bulkhead(10),
-  cockatiel.timeout(1000, cockatiel.TimeoutStrategy.Cooperative),
-  sampling()
-)
-
-const promiseCases: Record<string, () => Promise<unknown>> = {
-  "await async () => 1": asyncOne,
-  "runPromise(Effect.succeed)": () => runPromise(one),
-  "runPromise(Effect.timeout(1 s))": () => runPromise(effectCases["Effect.timeout(1 s)"]),
-  "runPromise(withCircuit, defaults)": () => runPromise(effectCases["withCircuit (defaults, timeout on)"]),
-  "opossum fire()": () => opossum.fire(),
-  "runPromise(withCircuit open + fallback)": () => runPromise(effectCases["withCircuit open + fallback"]),
-  "opossum fire(), open + fallback": () => {
-    if (!opossumOpen.opened) throw new Error("the opossum circuit closed during the run")
-    return opossumOpen.fire()
-  },
-  "cockatiel breaker": () => cockatielBreaker.execute(asyncOne),
-  "cockatiel bulkhead+timeout+breaker": () => cockatielFull.execute(asyncOne)
-}
+const on = await makeRegistry({ circuits: Core.circuits })
+const off = await makeRegistry({ circuits: Core.circuits, metrics: false })
+const scope = Effect.runSync(Scope.make())
+const env: BenchEnv = { on, off, scope }
+const cases: Array<BenchCase> = []
+for (const group of groups) cases.push(...await group(env))
 
 // ---------------------------------------------------------------------------
 // Measurement
@@ -128,90 +70,143 @@ const timePromises = async (call: () => Promise<unknown>, n: number): Promise<nu
   return ((performance.now() - t0) * 1e6) / n
 }
 
-const fiberSamples: Record<string, Array<number>> = {}
-const promiseSamples: Record<string, Array<number>> = {}
-
-// One warm-up round, then ROUNDS rounds, each running every case once, in an
-// order rotated per round so no case always follows the same neighbour.
-const fiberNames = Object.keys(effectCases) as Array<keyof typeof effectCases>
-const promiseNames = Object.keys(promiseCases)
-for (let round = -1; round < ROUNDS; round++) {
-  for (let k = 0; k < fiberNames.length; k++) {
-    const name = fiberNames[(k + Math.max(round, 0)) % fiberNames.length]!
-    const ns = await runPromise(timeInFiber(effectCases[name], FIBER_CALLS))
-    if (round >= 0) (fiberSamples[name] ??= []).push(ns)
-  }
-  for (let k = 0; k < promiseNames.length; k++) {
-    const name = promiseNames[(k + Math.max(round, 0)) % promiseNames.length]!
-    const ns = await timePromises(promiseCases[name]!, PROMISE_CALLS)
-    if (round >= 0) (promiseSamples[name] ??= []).push(ns)
-  }
-  process.stderr.write(round < 0 ? "warm-up done\n" : `round ${round + 1}/${ROUNDS}\n`)
+interface Row {
+  readonly name: string
+  readonly table: "fiber" | "promise"
+  readonly measure: () => Promise<number>
 }
 
-const fiber = Object.fromEntries(fiberNames.map((n) => [n, median(fiberSamples[n]!)]))
-const promise = Object.fromEntries(promiseNames.map((n) => [n, median(promiseSamples[n]!)]))
+const baselines = new Set<string>([Core.names.succeed, Core.names.timeout, Core.names.awaitAsync, Core.names.runSucceed])
+const rows: Array<Row> = []
+for (const c of cases) {
+  const handles: ReadonlyArray<RegistryHandle> = c.registry === undefined ? [on] : [on, off]
+  for (const handle of handles) {
+    const name = rowName(c.name, c.registry === undefined ? undefined : handle)
+    if (only !== undefined && !name.includes(only) && !baselines.has(name)) continue
+    const calls = c.table === "fiber" ? FIBER_CALLS : PROMISE_CALLS
+    const time = c.table === "fiber"
+      ? ((loop) => () => handle.runPromise(loop))(c.around === undefined ? timeInFiber(c.effect, calls) : c.around(timeInFiber(c.effect, calls)))
+      : ((call) => () => timePromises(call, calls))(c.make(handle))
+    rows.push({
+      name,
+      table: c.table,
+      measure: async () => {
+        const ns = await checkedRun(handle, c.registry?.circuit, calls, c.registry?.eventsPerCall ?? 0, time)
+        c.check?.()
+        return ns
+      }
+    })
+  }
+}
+if (new Set(rows.map((r) => r.name)).size !== rows.length) throw new Error("bench: two rows have the same name")
+
+const samples = new Map<string, Array<number>>(rows.map((r) => [r.name, []]))
+// One warm-up round, then ROUNDS rounds, each running every row once, in an
+// order rotated per round so no row always follows the same neighbour.
+for (const table of ["fiber", "promise"] as const) {
+  const ofTable = rows.filter((r) => r.table === table)
+  for (let round = -1; round < ROUNDS; round++) {
+    for (let k = 0; k < ofTable.length; k++) {
+      const row = ofTable[(k + Math.max(round, 0) * 3) % ofTable.length]!
+      const ns = await row.measure()
+      if (round >= 0) samples.get(row.name)!.push(ns)
+    }
+    process.stderr.write(`${table}: ${round < 0 ? "warm-up done" : `round ${round + 1}/${ROUNDS}`}\n`)
+  }
+}
+const medians = Object.fromEntries(rows.map((r) => [r.name, median(samples.get(r.name)!)]))
+const fiber = Object.fromEntries(rows.filter((r) => r.table === "fiber").map((r) => [r.name, medians[r.name]!]))
+const promise = Object.fromEntries(rows.filter((r) => r.table === "promise").map((r) => [r.name, medians[r.name]!]))
+on.assertLive()
+off.assertLive()
 
 // ---------------------------------------------------------------------------
-// Memory and background work of 100,000 idle circuits
+// Memory, background work and first-call cost of 100,000 circuits
 // ---------------------------------------------------------------------------
 
 // Each case in a fresh process (bench/idle.ts), so no other measurement's garbage is counted.
-const idle = ["used-metrics-off", "unused-defaults", "used-defaults"].map((c) =>
+interface Idle {
+  readonly label: string
+  readonly circuits: number
+  readonly bytesPerCircuit: number
+  readonly activeResourcesAdded: number
+  readonly firstCallMicros: number
+}
+const idle: ReadonlyArray<Idle> = only !== undefined ? [] : ["used-metrics-off", "unused-defaults", "used-defaults"].map((c) =>
   JSON.parse(
     execFileSync(process.execPath, ["--expose-gc", fileURLToPath(new URL("./idle.ts", import.meta.url)), c], {
       encoding: "utf8"
     }).trim().split("\n").pop()!
-  ) as { label: string; circuits: number; bytesPerCircuit: number; activeResourcesAdded: number }
+  ) as Idle
 )
+
+await on.close()
+await off.close()
+await Effect.runPromise(Scope.close(scope, Exit.void))
 
 // ---------------------------------------------------------------------------
 // Report
 // ---------------------------------------------------------------------------
 
-const r = (a: number, b: number) => Math.round((a / b) * 100) / 100
+const r = (a: number | undefined, b: number | undefined) =>
+  a === undefined || b === undefined ? NaN : Math.round((a / b) * 100) / 100
+const off_ = (name: string) => rowName(name, off)
 const targets = [
   {
-    target: "withCircuit (defaults) ≤ 0.6 × Effect.timeout, one fiber",
-    value: r(fiber["withCircuit (defaults, timeout on)"]!, fiber["Effect.timeout(1 s)"]!),
-    met: (v: number) => v <= 0.6
+    target: "closed, defaults, one fiber ≤ 0.45 × Effect.timeout",
+    value: r(fiber[Core.names.closed], fiber[Core.names.timeout]),
+    met: (v: number) => v <= 0.45
   },
   {
-    target: "runPromise(withCircuit) calls/s ≥ 2 × opossum fire()",
-    value: r(promise["opossum fire()"]!, promise["runPromise(withCircuit, defaults)"]!),
-    met: (v: number) => v >= 2
+    target: "open + fallback ≤ 4 × Effect.succeed, one fiber",
+    value: r(fiber[Core.names.open], fiber[Core.names.succeed]),
+    met: (v: number) => v <= 4
   },
   {
-    target: "open + fallback ≤ 2 × bare Effect.succeed, one fiber",
-    value: r(fiber["withCircuit open + fallback"]!, fiber["Effect.succeed"]!),
-    met: (v: number) => v <= 2
-  },
-  {
-    target: "open + fallback ≥ 20 × faster than opossum open + fallback",
-    value: r(promise["opossum fire(), open + fallback"]!, fiber["withCircuit open + fallback"]!),
+    target: "open + fallback (one fiber) ≥ 20 × faster than opossum open + fallback",
+    value: r(promise[Peers.names.opossumOpen], fiber[Core.names.open]),
     met: (v: number) => v >= 20
   },
   {
-    target: "open + fallback via runPromise vs opossum open + fallback (per-call promise)",
-    value: r(promise["opossum fire(), open + fallback"]!, promise["runPromise(withCircuit open + fallback)"]!),
-    met: (v: number) => v >= 1
-  },
-  ...idle.map((c) => ({
-    target: `idle circuit ≤ 1 KB heap (bytes), ${c.label}`,
-    value: Math.round(c.bytesPerCircuit),
-    met: (v: number) => v <= 1024
-  })),
-  {
-    target: "idle circuits hold no timers or handles (resources added)",
-    value: Math.max(...idle.map((c) => c.activeResourcesAdded)),
-    met: (v: number) => v <= 0
+    target: "runPromise(withCircuit) − runPromise(Effect.succeed) ≤ 150 ns",
+    value: Math.round(promise[Core.names.runClosed]! - promise[Core.names.runSucceed]!),
+    met: (v: number) => v <= 150
   },
   {
     target: "1,000 buckets within 10 % of 10 buckets",
-    value: r(fiber["withCircuit 1,000 buckets"]!, fiber["withCircuit 10 buckets"]!),
+    value: r(fiber[Core.names.buckets1000], fiber[Core.names.buckets10]),
     met: (v: number) => v <= 1.1
-  }
-]
+  },
+  ...idle.filter((c) => c.label.startsWith("used once, defaults")).flatMap((c) => [
+    {
+      target: "heap per used circuit, default metrics ≤ 1 KB (bytes)",
+      value: Math.round(c.bytesPerCircuit),
+      met: (v: number) => v <= 1024
+    },
+    {
+      target: "first call of a new circuit, default metrics ≤ 3 µs",
+      value: Math.round(c.firstCallMicros * 100) / 100,
+      met: (v: number) => v <= 3
+    }
+  ]),
+  ...(idle.length === 0 ? [] : [{
+    target: "idle circuits hold no timers or handles (resources added)",
+    value: Math.max(...idle.map((c) => c.activeResourcesAdded)),
+    met: (v: number) => v <= 0
+  }])
+].filter((t) => !Number.isNaN(t.value))
+
+// Context rows: not targets, read beside them.
+const context = [
+  ["open + fallback via runPromise: opossum open + fallback ÷ ours", r(promise[Peers.names.opossumOpen], promise[Core.names.runOpen])],
+  ["opossum fire() ÷ runPromise(withCircuit)", r(promise[Peers.names.opossum], promise[Core.names.runClosed])],
+  ["effect/persistence CircuitBreaker ÷ withCircuit (timeout off), one fiber", r(fiber[Peers.names.effectBreaker], fiber[Core.names.timeoutOff])],
+  ["effect/persistence CircuitBreaker + timeout ÷ withCircuit (defaults), one fiber", r(fiber[Peers.names.effectBreakerTimeout], fiber[Core.names.closed])],
+  ["withCircuit (defaults) ÷ plain-JS floor (Effect wrapper), one fiber", r(fiber[Core.names.closed], fiber[Peers.names.plain])],
+  ["withCircuit open + fallback ÷ plain-JS floor open + fallback, one fiber", r(fiber[Core.names.open], fiber[Peers.names.plainOpen])],
+  ["metrics on ÷ off, withCircuit (defaults), one fiber", r(fiber[Core.names.closed], fiber[off_(Core.names.closed)])],
+  ["metrics on ÷ off, open + fallback, one fiber", r(fiber[Core.names.open], fiber[off_(Core.names.open)])]
+].filter(([, v]) => !Number.isNaN(v)) as Array<[string, number]>
 
 const version = (pkg: string) => {
   try {
@@ -226,6 +221,7 @@ const machine = {
   cpu: os.cpus()[0]?.model ?? "?",
   cores: os.cpus().length,
   memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+  loadAverage: os.loadavg().map((x) => Math.round(x * 100) / 100),
   node: process.version,
   os: `${os.type()} ${os.release()}`,
   versions: Object.fromEntries(["effect", "opossum", "cockatiel"].map((p) => [p, version(p)])),
@@ -243,45 +239,71 @@ const machine = {
 }
 
 const ns = (x: number) => x.toFixed(0)
-const table = (rows: Record<string, number>, base: string) =>
+const spread = (name: string) => {
+  const s = samples.get(name)!
+  return `${ns(Math.min(...s))}–${ns(Math.max(...s))}`
+}
+const table = (rowsOf: Record<string, number>, base: string) =>
   [
-    `| case | ns per call (median of ${ROUNDS}) | ratio to ${base} |`,
-    "| --- | ---: | ---: |",
-    ...Object.entries(rows).map(([k, v]) => `| ${k} | ${ns(v)} | ${r(v, rows[base]!)} |`)
+    `| case | ns per call (median of ${ROUNDS}) | min–max | ratio to ${base} |`,
+    "| --- | ---: | ---: | ---: |",
+    ...Object.entries(rowsOf).map(([k, v]) => `| ${k} | ${ns(v)} | ${spread(k)} | ${r(v, rowsOf[base])} |`)
   ].join("\n")
 
 const report = [
-  `Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB; Node ${machine.node}; ${machine.os}.`,
+  `Machine: ${machine.cpu}, ${machine.cores} cores (shared; load average ${machine.loadAverage.join(", ")} at the end), ${machine.memoryGiB} GiB; Node ${machine.node}; ${machine.os}.`,
   `Versions: effect ${machine.versions.effect}, opossum ${machine.versions.opossum}, cockatiel ${machine.versions.cockatiel}; commit ${machine.commit}; ${machine.date}.`,
   "",
   "### Many calls inside one fiber",
   "",
-  table(fiber, "Effect.timeout(1 s)"),
+  table(fiber, Core.names.timeout),
   "",
   "### One promise per call",
   "",
-  table(promise, "await async () => 1"),
+  table(promise, Core.names.awaitAsync),
   "",
-  "### 100,000 idle circuits",
-  "",
-  "| circuits | heap bytes each | timers/handles added |",
-  "| --- | ---: | ---: |",
-  ...idle.map((c) => `| ${c.circuits.toLocaleString("en")} ${c.label} | ${Math.round(c.bytesPerCircuit)} | ${c.activeResourcesAdded} |`),
-  "",
-  "### Targets",
+  ...(idle.length === 0 ? [] : [
+    "### 100,000 circuits",
+    "",
+    "| circuits | heap bytes each | first call (µs) | timers/handles added |",
+    "| --- | ---: | ---: | ---: |",
+    ...idle.map((c) =>
+      `| ${c.circuits.toLocaleString("en")} ${c.label} | ${Math.round(c.bytesPerCircuit)} | ${c.firstCallMicros.toFixed(2)} | ${c.activeResourcesAdded} |`
+    ),
+    ""
+  ]),
+  "### Targets (ratios from this one run)",
   "",
   "| target | value | met |",
   "| --- | ---: | :---: |",
-  ...targets.map((t) => `| ${t.target} | ${t.value} | ${t.met(t.value) ? "yes" : "**no**"} |`)
+  ...targets.map((t) => `| ${t.target} | ${t.value} | ${t.met(t.value) ? "yes" : "**no**"} |`),
+  "",
+  "### Side by side (ratios from this one run)",
+  "",
+  "| ratio | value |",
+  "| --- | ---: |",
+  ...context.map(([k, v]) => `| ${k} | ${v} |`)
 ].join("\n")
 
 console.log(report)
 
-if (!args.has("--no-write")) {
+if (!args.includes("--no-write") && only === undefined) {
   mkdirSync(new URL("./results/", import.meta.url), { recursive: true })
   writeFileSync(
     new URL("./results/latest.json", import.meta.url),
-    JSON.stringify({ machine, fiber, promise, idle, targets: targets.map(({ met, ...t }) => ({ ...t, met: met(t.value) })) }, null, 2)
+    JSON.stringify(
+      {
+        machine,
+        fiber,
+        promise,
+        samples: Object.fromEntries(samples),
+        idle,
+        targets: targets.map(({ met, ...t }) => ({ ...t, met: met(t.value) })),
+        context: Object.fromEntries(context)
+      },
+      null,
+      2
+    )
   )
   const docUrl = new URL("../docs/performance.md", import.meta.url)
   const doc = readFileSync(docUrl, "utf8")

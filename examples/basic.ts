@@ -2,7 +2,7 @@
  * The basics: guard a flaky call with a circuit, watch it trip, short-circuit,
  * probe and close again.
  *
- * Run: node examples/basic.ts
+ * Run: npm run example -- basic
  */
 import { Data, Effect } from "effect"
 import { TestClock } from "effect/testing"

@@ -5,7 +5,7 @@
  * result. It never changes the circuit. A fallback that fails too fails the
  * call with CircuitFallbackError, which holds both causes.
  *
- * Run: node examples/fallback.ts
+ * Run: npm run example -- fallback
  */
 import { Cause, Data, Effect, Fiber } from "effect"
 import { TestClock } from "effect/testing"

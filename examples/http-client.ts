@@ -6,7 +6,7 @@
  *
  * A small downstream runs on 127.0.0.1 in the same process (a free port).
  *
- * Run: node examples/http-client.ts
+ * Run: npm run example -- http-client
  */
 import { NodeHttpServer } from "@effect/platform-node"
 import { Effect, Layer } from "effect"

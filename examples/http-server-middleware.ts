@@ -4,7 +4,7 @@
  * circuit and answers 503 with Retry-After while it is open; the other routes
  * keep working. A real server on 127.0.0.1 (a free port), called with fetch.
  *
- * Run: node examples/http-server-middleware.ts
+ * Run: npm run example -- http-server-middleware
  */
 import { NodeHttpServer } from "@effect/platform-node"
 import { Effect, Layer } from "effect"

@@ -3,8 +3,8 @@
  * router on Node: `/dashboard` (the page), `/hystrix.stream` (what the Netflix
  * Hystrix dashboard and Turbine read) and `/metrics` (Prometheus).
  *
- * Run: node examples/hystrix-dashboard.ts           (reads its own stream, then exits)
- *      node examples/hystrix-dashboard.ts --serve   (keeps serving on PORT, default 8080:
+ * Run: npm run example -- hystrix-dashboard           (reads its own stream, then exits)
+ *      npm run example -- hystrix-dashboard --serve   (keeps serving on PORT, default 8080:
  *                                                    open http://127.0.0.1:8080/dashboard)
  */
 import { NodeHttpServer } from "@effect/platform-node"

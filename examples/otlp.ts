@@ -5,7 +5,7 @@
  * receives; then the same program runs against a collector that is not there,
  * which costs nothing but a failed export (it neither hangs nor fails).
  *
- * Run: node examples/otlp.ts
+ * Run: npm run example -- otlp
  */
 import { Data, Effect, Layer } from "effect"
 import { FetchHttpClient } from "effect/http"

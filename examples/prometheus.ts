@@ -4,7 +4,7 @@
  * them with no extra wiring (`PrometheusMetrics.layerHttp()` serves the same
  * text on `/metrics` of an `effect/http` router).
  *
- * Run: node examples/prometheus.ts
+ * Run: npm run example -- prometheus
  */
 import { Data, Effect } from "effect"
 import { PrometheusMetrics } from "effect/observability"

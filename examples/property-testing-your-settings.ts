@@ -10,7 +10,7 @@
  * fibers, no clock, no waiting. Requires fast-check (an optional peer
  * dependency of effect-circuit).
  *
- * Run: node examples/property-testing-your-settings.ts
+ * Run: npm run example -- property-testing-your-settings
  */
 import * as fc from "fast-check"
 import type { CircuitConfigInput } from "effect-circuit"

@@ -3,7 +3,7 @@
  * (a permit frees up soon), and wait at least `retryAfter` before retrying a
  * call that an open circuit short-circuited.
  *
- * Run: node examples/retry.ts
+ * Run: npm run example -- retry
  */
 import { Data, Duration, Effect, Fiber, Schedule } from "effect"
 import { TestClock } from "effect/testing"

@@ -4,7 +4,7 @@
  * In a test suite, `it.effect` from @effect/vitest provides TestClock for
  * you; this example provides it by hand and checks with node:assert.
  *
- * Run: node examples/testing-with-testclock.ts
+ * Run: npm run example -- testing-with-testclock
  */
 import { Data, Duration, Effect, Fiber, Schedule } from "effect"
 import { TestClock } from "effect/testing"

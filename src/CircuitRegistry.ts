@@ -101,6 +101,8 @@ export interface CircuitRegistryShape {
   readonly deadlines: (clock: Clock.Clock) => Deadlines
   /** True once the registry's scope has closed. */
   readonly closed: boolean
+  /** Whether guarded calls are spans when a tracer is installed (`tracing` option). */
+  readonly tracing: boolean
 }
 
 /**
@@ -136,6 +138,13 @@ export interface CircuitRegistryOptions {
    * per circuit. `Duration.Input`, more than zero, or `"Infinity"`. Default 1 hour.
    */
   readonly idleTimeToLive?: Duration.Input | undefined
+  /**
+   * Each guarded call is a span (`circuit <name>`, with its state, admission,
+   * outcome and fallback) when a tracer is installed. On by default; it costs
+   * nothing without a tracer. `false` turns it off for every circuit; a call's
+   * own `trace` option overrides it.
+   */
+  readonly tracing?: boolean | undefined
 }
 
 /** Default `capacity` of a registry. */
@@ -166,6 +175,7 @@ const readOptions = (options: CircuitRegistryOptions): Exit.Exit<{
   readonly metrics: CircuitRegistryOptions["metrics"]
   readonly capacity: number
   readonly idleMillis: number
+  readonly tracing: boolean
 }, CircuitConfigError> => {
   let field = "(options)"
   try {
@@ -209,7 +219,12 @@ const readOptions = (options: CircuitRegistryOptions): Exit.Exit<{
       )
     }
     const idleMillis = Duration.toMillis(duration)
-    return Exit.succeed({ defaults, circuits, eventBuffer, metrics, capacity, idleMillis })
+    field = "tracing"
+    const tracing: unknown = options.tracing ?? true
+    if (typeof tracing !== "boolean") {
+      return Exit.fail(new CircuitConfigError({ field, reason: `must be a boolean, got ${String(tracing)}` }))
+    }
+    return Exit.succeed({ defaults, circuits, eventBuffer, metrics, capacity, idleMillis, tracing })
   } catch (error) {
     return Exit.fail(new CircuitConfigError({ field, reason: `could not be read (${String(error)})` }))
   }
@@ -348,6 +363,7 @@ export const make = Effect.fnUntraced(function*(input: CircuitRegistryOptions = 
     eventStream,
     events,
     transitions,
+    tracing: options.tracing,
     deadlines,
     get closed() {
       return closed
@@ -420,6 +436,7 @@ export class CircuitRegistry extends Context.Service<CircuitRegistry, CircuitReg
       readonly metrics?: CircuitRegistryOptions["metrics"]
       readonly capacity?: number | undefined
       readonly idleTimeToLive?: Duration.Input | undefined
+      readonly tracing?: boolean | undefined
     } = {}
   ): Layer.Layer<CircuitRegistry, CircuitConfigError | Config.ConfigError> {
     return Layer.effect(
@@ -432,7 +449,8 @@ export class CircuitRegistry extends Context.Service<CircuitRegistry, CircuitReg
             eventBuffer: options.eventBuffer,
             metrics: options.metrics,
             capacity: options.capacity,
-            idleTimeToLive: options.idleTimeToLive
+            idleTimeToLive: options.idleTimeToLive,
+            tracing: options.tracing
           })
       )
     )

@@ -13,7 +13,7 @@ export type { CircuitRegistryOptions, CircuitRegistryShape, Observer as CircuitO
 export * from "./errors.ts"
 export { isCircuitError, withCircuit } from "./withCircuit.ts"
 export type { FallbackFailed, Failure, Options as WithCircuitOptions, OptionsWithFallback } from "./withCircuit.ts"
-export { Breaker, BreakerConfig, Window } from "./core/index.ts"
+export { Breaker, BreakerConfig, Limit, Window } from "./core/index.ts"
 export * as CircuitMiddleware from "./http/CircuitMiddleware.ts"
 export * as CircuitHttpClient from "./http/CircuitHttpClient.ts"
 export * as Simulation from "./testing/Simulation.ts"

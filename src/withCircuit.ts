@@ -19,6 +19,21 @@
  * 5. the fallback, if one is given, for a short-circuit, a rejection, a
  *    timeout or a failure.
  *
+ * **Tracing**
+ *
+ * With a tracing backend installed (`OtlpTracer`, or any `Tracer` other than
+ * Effect's default native one), each call is a span `circuit <name>` under the
+ * caller's span, and the effect's own spans are its children. Its attributes:
+ * `circuit.name`; `circuit.state` and `circuit.admission` (`allow`, `probe`,
+ * `short-circuit`) at the call's start; `circuit.open` (short-circuited, as
+ * Hystrix's `hystrix.circuit_open`); `circuit.outcome` (`success`, `failure`,
+ * `timeout`, `rejected`, `short-circuited`, `interrupted`, `ignored`);
+ * `circuit.fallback` (`none`, `success`, `failure`, `interrupted`). A fallback
+ * runs in a child span `circuit <name> fallback` with `circuit.fallback.reason`.
+ * Without a backend, or with `References.TracerEnabled` false, nothing is
+ * built: a guarded effect decides once per context. `trace: false` turns it
+ * off for a call, `CircuitRegistry.layer({ tracing: false })` for a registry.
+ *
  * **Gotchas**
  *
  * - Interrupting the caller interrupts the effect, waits for it to end,
@@ -66,6 +81,7 @@ import * as CallPath from "./internal/callPath.ts"
 import { type Cell, cellOf } from "./internal/cell.ts"
 import type { Deadlines, Entry } from "./internal/deadline.ts"
 import { monotonicMillis } from "./internal/time.ts"
+import { isTracing, traced } from "./internal/tracing.ts"
 
 /**
  * What `isFailure` is given: the typed error of a failed call, or the whole
@@ -94,6 +110,11 @@ export type FallbackFailed<E, E2> = [E2] extends [never] ? never : CircuitFallba
 export interface Options<E> {
   /** What counts as a failure. Default: every typed failure and every defect. */
   readonly isFailure?: ((failure: Failure<E>) => boolean) | undefined
+  /**
+   * Whether the call is a span when a tracer is installed (see the module's
+   * notes on tracing). Default: the registry's `tracing` setting (on).
+   */
+  readonly trace?: boolean | undefined
 }
 
 /**
@@ -109,6 +130,7 @@ export interface OptionsWithFallback<E, A2, E2, R2> extends Options<E> {
 
 type AnyOptions = {
   readonly isFailure?: ((failure: unknown) => boolean) | undefined
+  readonly trace?: boolean | undefined
   readonly fallback?: ((error: unknown) => Effect.Effect<unknown, unknown, unknown>) | undefined
 }
 
@@ -180,7 +202,9 @@ export const withCircuit: {
 const execute = (
   self: Effect.Effect<unknown, unknown, unknown>,
   name: string,
-  options: AnyOptions
+  options: AnyOptions,
+  // false for the untraced call inside a call's span
+  traceable = true
 ): Effect.Effect<unknown, unknown, unknown> => {
   // The registry, clock, deadline queue and circuit of the last run of this
   // guarded effect. Contexts are immutable, so the same context means the
@@ -194,6 +218,9 @@ const execute = (
   let lastClock: Clock.Clock | undefined
   let lastDeadlines: Deadlines | undefined
   let lastCell: Cell | undefined
+  // Whether calls in that context are spans: decided once per context, so a
+  // program without a tracing backend pays one boolean test per call.
+  let lastTracing = false
   return Effect.callback<unknown, unknown, unknown>((resume) => {
     const fiber = Fiber.getCurrent()!
     if (fiber.context !== lastContext) {
@@ -202,6 +229,7 @@ const execute = (
       lastClock = fiber.getRef(Clock.Clock)
       lastDeadlines = lastRegistry.deadlines(lastClock)
       lastCell = undefined
+      lastTracing = traceable && (options.trace ?? lastRegistry.tracing) && isTracing(fiber)
     }
     const clock = lastClock!
     const now = monotonicMillis(clock)
@@ -211,6 +239,7 @@ const execute = (
       cell = lastCell = cellOf(lastRegistry!.cell(name, now))
     }
     cell.lastUsed = now
+    if (lastTracing) return resume(traced(cell, now, options, (traceOptions) => execute(self, name, traceOptions, false)))
 
     const generation = CallPath.admit(cell, now, clock)
     if (typeof generation !== "number") return resume(fail(cell, clock, options, now, now, generation))

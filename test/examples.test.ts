@@ -6,7 +6,12 @@ import { fileURLToPath } from "node:url"
 // Every example runs as it is, with Node's own TypeScript support, as a user would run it.
 const root = fileURLToPath(new URL("..", import.meta.url))
 const run = (file: string): string =>
-  execFileSync(process.execPath, [`examples/${file}`], { cwd: root, encoding: "utf8", timeout: 60_000 })
+  // `effect-circuit` resolves to src/ through the package's source condition (see README, Package).
+  execFileSync(process.execPath, ["--conditions=effect-circuit-source", `examples/${file}`], {
+    cwd: root,
+    encoding: "utf8",
+    timeout: 60_000
+  })
 
 // What each example must print, so that an example that runs but does the wrong thing fails.
 const expected: Record<string, ReadonlyArray<string>> = {
@@ -36,6 +41,15 @@ const expected: Record<string, ReadonlyArray<string>> = {
     "collector received effect_circuit_state{circuit=payments} = 0",
     "collector received effect_circuit_latency_ms{circuit=payments} = count 4",
     "no collector: the program ended on time"
+  ],
+  "tracing.ts": [
+    "checkout",
+    "  circuit payments (circuit.state=closed, circuit.admission=allow, circuit.outcome=success, circuit.fallback=none)",
+    "    payments-api",
+    "  circuit payments (circuit.state=closed, circuit.admission=allow, circuit.outcome=failure, circuit.fallback=success)",
+    "    circuit payments fallback (circuit.fallback.reason=failure)",
+    "  circuit payments (circuit.state=forced-open, circuit.admission=short-circuit, circuit.outcome=short-circuited, circuit.fallback=success)",
+    "    circuit payments fallback (circuit.fallback.reason=short-circuited)"
   ],
   "fallback.ts": [
     "down: lamp = 42 (cached, after PricingDown)",

@@ -8,7 +8,7 @@ const root = fileURLToPath(new URL("..", import.meta.url))
 
 describe("npm run demo", () => {
   it("serves the dashboard, the stream and /metrics, trips and closes a circuit, and stops by itself", async () => {
-    const child = spawn(process.execPath, ["scripts/demo.ts", "--duration", "12"], { cwd: root, stdio: ["ignore", "pipe", "pipe"] })
+    const child = spawn(process.execPath, ["--conditions=effect-circuit-source", "scripts/demo.ts", "--duration", "12"], { cwd: root, stdio: ["ignore", "pipe", "pipe"] })
     let output = ""
     child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()))
     child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()))

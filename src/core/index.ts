@@ -7,3 +7,4 @@
 export * as Breaker from "./Breaker.ts"
 export * as BreakerConfig from "./BreakerConfig.ts"
 export * as Window from "./Window.ts"
+export * as Limit from "./Limit.ts"
