@@ -35,7 +35,7 @@ import { type Clock, Config, Context, Duration, Effect, Exit, Layer, PubSub, Str
 import type { CircuitCell } from "./CircuitCell.ts"
 import * as CircuitConfig from "./CircuitConfig.ts"
 import type { BreakerConfig } from "./core/BreakerConfig.ts"
-import type { CircuitEvent, CircuitTransition, EventKind } from "./CircuitEvent.ts"
+import type { CircuitEvent, CircuitLimitChange, CircuitTransition, EventKind } from "./CircuitEvent.ts"
 import { CircuitConfigError } from "./errors.ts"
 import { Cell, type Sink } from "./internal/cell.ts"
 import { toDuration } from "./config/duration.ts"
@@ -67,6 +67,8 @@ export interface Observer {
     | ((cell: CircuitCell, kind: EventKind, at: number, durationMillis: number, fallbackFollows: boolean) => void)
     | undefined
   readonly transition?: ((transition: CircuitTransition, cell: CircuitCell) => void) | undefined
+  /** An adaptive limit changed. */
+  readonly limitChange?: ((change: CircuitLimitChange, cell: CircuitCell) => void) | undefined
   /** The registry evicted the circuit (see `capacity`): forget what is kept for it. */
   readonly removed?: ((cell: CircuitCell) => void) | undefined
 }
@@ -97,6 +99,8 @@ export interface CircuitRegistryShape {
   /** The events as a stream; events are published only while such a stream runs. */
   readonly eventStream: Stream.Stream<CircuitEvent>
   readonly transitions: PubSub.PubSub<CircuitTransition>
+  /** Changes of adaptive limits. */
+  readonly limitChanges: PubSub.PubSub<CircuitLimitChange>
   /** The calls in flight under `clock`, with their deadlines. */
   readonly deadlines: (clock: Clock.Clock) => Deadlines
   /** True once the registry's scope has closed. */
@@ -246,7 +250,13 @@ export const make = Effect.fnUntraced(function*(input: CircuitRegistryOptions = 
   const capacity = options.eventBuffer
   const events = yield* PubSub.sliding<CircuitEvent>(capacity)
   const transitions = yield* PubSub.sliding<CircuitTransition>(capacity)
-  yield* Effect.addFinalizer(() => Effect.andThen(PubSub.shutdown(events), PubSub.shutdown(transitions)))
+  const limitChanges = yield* PubSub.sliding<CircuitLimitChange>(capacity)
+  yield* Effect.addFinalizer(() =>
+    Effect.andThen(
+      Effect.andThen(PubSub.shutdown(events), PubSub.shutdown(transitions)),
+      PubSub.shutdown(limitChanges)
+    )
+  )
 
   // Circuits on the defaults share one BreakerConfig (and one memo of a
   // sleep schedule), which keeps an idle circuit small.
@@ -297,6 +307,12 @@ export const make = Effect.fnUntraced(function*(input: CircuitRegistryOptions = 
       publish(transitions, transition)
       for (const observer of observers) {
         if (observer.transition !== undefined) observer.transition(transition, cell)
+      }
+    },
+    limitChange: (cell, change) => {
+      publish(limitChanges, change)
+      for (const observer of observers) {
+        if (observer.limitChange !== undefined) observer.limitChange(change, cell)
       }
     }
   }
@@ -363,6 +379,7 @@ export const make = Effect.fnUntraced(function*(input: CircuitRegistryOptions = 
     eventStream,
     events,
     transitions,
+    limitChanges,
     tracing: options.tracing,
     deadlines,
     get closed() {
