@@ -81,7 +81,7 @@ const withCell = <A>(
 ): Effect.Effect<A, never, CircuitRegistry> =>
   withRegistry((registry, now, clock) => Effect.succeed(f(cellOf(registry.cell(name, now)), now, clock)))
 
-// Readers never create a circuit (SPEC 17): an unknown name reads as the
+// Readers never create a circuit: an unknown name reads as the
 // circuit a first call would create now, which is not kept.
 const peekCell = <A>(name: string, f: (cell: CircuitCell, now: number) => A): Effect.Effect<A, never, CircuitRegistry> =>
   withRegistry((registry, now) => Effect.succeed(f(registry.peek(name, now), now)))

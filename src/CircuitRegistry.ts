@@ -31,7 +31,7 @@
  *
  * @since 0.1.0
  */
-import { type Clock, Config, Context, Duration, Effect, Exit, Layer, PubSub, Stream } from "effect"
+import { type Clock, Config, Context, Duration, Effect, Exit, Layer, PubSub, type Scope, Stream } from "effect"
 import type { CircuitCell } from "./CircuitCell.ts"
 import * as CircuitConfig from "./CircuitConfig.ts"
 import type { BreakerConfig } from "./core/BreakerConfig.ts"
@@ -40,8 +40,7 @@ import { CircuitConfigError } from "./errors.ts"
 import { Cell, type Sink } from "./internal/cell.ts"
 import { toDuration } from "./config/duration.ts"
 import { CellTable } from "./internal/cellTable.ts"
-import { Deadlines } from "./internal/deadline.ts"
-import * as CircuitMetrics from "./observability/CircuitMetrics.ts"
+import { Deadlines, register as registerDeadlines } from "./internal/deadline.ts"
 
 /**
  * @since 0.1.0
@@ -91,6 +90,12 @@ export interface CircuitRegistryShape {
   readonly peek: (name: string, now: number) => CircuitCell
   /** The names of every circuit created so far, in creation order. */
   readonly names: () => ReadonlyArray<string>
+  /**
+   * The circuits now, as a live iterator (a circuit added or removed while it
+   * runs is seen or skipped, never an error): readers that visit every
+   * circuit a slice at a time (metrics export, the Hystrix stream) use it.
+   */
+  readonly cells: () => IterableIterator<CircuitCell>
   /** Applies `input` on top of the circuit's settings, or changes nothing. */
   readonly configure: (name: string, input: unknown, now: number) => Exit.Exit<CircuitConfig.CircuitConfig, CircuitConfigError>
   /** Adds an observer; returns the function that removes it. */
@@ -101,13 +106,45 @@ export interface CircuitRegistryShape {
   readonly transitions: PubSub.PubSub<CircuitTransition>
   /** Changes of adaptive limits. */
   readonly limitChanges: PubSub.PubSub<CircuitLimitChange>
-  /** The calls in flight under `clock`, with their deadlines. */
-  readonly deadlines: (clock: Clock.Clock) => Deadlines
   /** True once the registry's scope has closed. */
   readonly closed: boolean
   /** Whether guarded calls are spans when a tracer is installed (`tracing` option). */
   readonly tracing: boolean
 }
+
+/**
+ * Settings of the metrics (`CircuitRegistry.layer({ metrics })`), read by
+ * `CircuitMetrics`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MetricsOptions {
+  /** The rolling percentile window. Default 6 buckets of 10 seconds (Hystrix's). */
+  readonly percentileWindow?: {
+    readonly buckets?: number | undefined
+    readonly bucketDuration?: Duration.Input | undefined
+  } | undefined
+  /** `log2` of the sub-buckets per power of two of the percentile histograms, 0–10. Default 5 (error ≤ 1/64). */
+  readonly precision?: number | undefined
+  /** Upper bounds (ms) of the `effect_circuit_latency_seconds` buckets. Default `CircuitMetrics.defaultLatencyBoundaries`. */
+  readonly latencyBoundaries?: ReadonlyArray<number> | undefined
+  /** Export the circuit series to Effect's `Metric` exporters. Default true; false keeps only the stats the Hystrix stream reads. */
+  readonly effectMetrics?: boolean | undefined
+}
+
+/**
+ * Starts the observers of a registry (metrics) for as long as the scope is
+ * open. The registry calls it, but never imports it: the public
+ * `CircuitRegistry` of `effect-circuit` passes `CircuitMetrics.install`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type MetricsInstaller = (
+  registry: CircuitRegistryShape,
+  options: MetricsOptions
+) => Effect.Effect<void, CircuitConfigError, Scope.Scope>
 
 /**
  * Options of `CircuitRegistry.layer`.
@@ -125,7 +162,7 @@ export interface CircuitRegistryOptions {
    * default; `false` turns them off (no observer, no `Metric` series, no
    * percentiles in the Hystrix stream).
    */
-  readonly metrics?: boolean | CircuitMetrics.MetricsOptions | undefined
+  readonly metrics?: boolean | MetricsOptions | undefined
   /**
    * How many circuits the registry keeps (like `Cache`'s `capacity`). Past
    * it, creating a circuit evicts the least recently used idle one: closed,
@@ -240,7 +277,10 @@ const readOptions = (options: CircuitRegistryOptions): Exit.Exit<{
  * @since 0.1.0
  * @category constructors
  */
-export const make = Effect.fnUntraced(function*(input: CircuitRegistryOptions = {}) {
+export const make = Effect.fnUntraced(function*(
+  input: CircuitRegistryOptions = {},
+  installMetrics?: MetricsInstaller | undefined
+) {
   const options = yield* readOptions(input)
   const defaults = yield* CircuitConfig.decodeEffect(options.defaults)
   const preset = new Map<string, CircuitConfig.CircuitConfig>()
@@ -367,6 +407,7 @@ export const make = Effect.fnUntraced(function*(input: CircuitRegistryOptions = 
     lookup: (name) => cells.get(name),
     peek: (name, now) => cells.get(name) ?? fresh(name, now),
     names: () => cells.names(),
+    cells: () => cells.values(),
     configure,
     observe: (observer) => {
       observers = [...observers, observer]
@@ -381,13 +422,13 @@ export const make = Effect.fnUntraced(function*(input: CircuitRegistryOptions = 
     transitions,
     limitChanges,
     tracing: options.tracing,
-    deadlines,
     get closed() {
       return closed
     }
   })
-  if (options.metrics !== false) {
-    yield* CircuitMetrics.install(registry, options.metrics === true ? {} : options.metrics)
+  registerDeadlines(registry, deadlines)
+  if (options.metrics !== false && installMetrics !== undefined) {
+    yield* installMetrics(registry, options.metrics === true || options.metrics === undefined ? {} : options.metrics)
   }
   return registry
 })
@@ -424,7 +465,7 @@ export class CircuitRegistry extends Context.Service<CircuitRegistry, CircuitReg
 ) {
   /**
    * A registry with the given settings. Fails with `CircuitConfigError` if
-   * one is bad; without options (the SPEC defaults for every circuit) it
+   * one is bad; without options (the defaults, those of Netflix Hystrix, for every circuit) it
    * cannot fail, and its type says so.
    *
    * @since 0.1.0
@@ -433,10 +474,7 @@ export class CircuitRegistry extends Context.Service<CircuitRegistry, CircuitReg
   static layer(): Layer.Layer<CircuitRegistry>
   static layer(options: CircuitRegistryOptions): Layer.Layer<CircuitRegistry, CircuitConfigError>
   static layer(options?: CircuitRegistryOptions): Layer.Layer<CircuitRegistry, CircuitConfigError> {
-    // The defaults are valid: without options the layer cannot fail, and says so.
-    return options === undefined
-      ? Layer.orDie(Layer.effect(CircuitRegistry, make({})))
-      : Layer.effect(CircuitRegistry, make(options))
+    return layerWith(options, undefined)
   }
 
   /**
@@ -446,30 +484,66 @@ export class CircuitRegistry extends Context.Service<CircuitRegistry, CircuitReg
    * @since 0.1.0
    * @category layers
    */
-  static layerConfig(
-    options: {
-      readonly circuits?: ReadonlyArray<string> | undefined
-      readonly eventBuffer?: number | undefined
-      readonly metrics?: CircuitRegistryOptions["metrics"]
-      readonly capacity?: number | undefined
-      readonly idleTimeToLive?: Duration.Input | undefined
-      readonly tracing?: boolean | undefined
-    } = {}
-  ): Layer.Layer<CircuitRegistry, CircuitConfigError | Config.ConfigError> {
-    return Layer.effect(
-      CircuitRegistry,
-      Effect.flatMap(
-        optionsFromConfig(options.circuits ?? []),
-        (read) =>
-          make({
+  static layerConfig(options: LayerConfigOptions = {}): Layer.Layer<CircuitRegistry, CircuitConfigError | Config.ConfigError> {
+    return layerConfigWith(options, undefined)
+  }
+}
+
+/**
+ * Options of `CircuitRegistry.layerConfig`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LayerConfigOptions {
+  readonly circuits?: ReadonlyArray<string> | undefined
+  readonly eventBuffer?: number | undefined
+  readonly metrics?: CircuitRegistryOptions["metrics"]
+  readonly tracing?: boolean | undefined
+  readonly capacity?: number | undefined
+  readonly idleTimeToLive?: Duration.Input | undefined
+}
+
+/**
+ * `CircuitRegistry.layer`, with the metrics installer to run (none: no metrics).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerWith = (
+  options: CircuitRegistryOptions | undefined,
+  installMetrics: MetricsInstaller | undefined
+): Layer.Layer<CircuitRegistry, CircuitConfigError> =>
+  // The defaults are valid: without options the layer cannot fail.
+  options === undefined
+    ? Layer.orDie(Layer.effect(CircuitRegistry, make({}, installMetrics)))
+    : Layer.effect(CircuitRegistry, make(options, installMetrics))
+
+/**
+ * `CircuitRegistry.layerConfig`, with the metrics installer to run (none: no metrics).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfigWith = (
+  options: LayerConfigOptions,
+  installMetrics: MetricsInstaller | undefined
+): Layer.Layer<CircuitRegistry, CircuitConfigError | Config.ConfigError> =>
+  Layer.effect(
+    CircuitRegistry,
+    Effect.flatMap(
+      optionsFromConfig(options.circuits ?? []),
+      (read) =>
+        make(
+          {
             ...read,
             eventBuffer: options.eventBuffer,
             metrics: options.metrics,
+            tracing: options.tracing,
             capacity: options.capacity,
-            idleTimeToLive: options.idleTimeToLive,
-            tracing: options.tracing
-          })
-      )
+            idleTimeToLive: options.idleTimeToLive
+          },
+          installMetrics
+        )
     )
-  }
-}
+  )

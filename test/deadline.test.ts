@@ -2,12 +2,13 @@ import { assert, describe, it } from "@effect/vitest"
 import { Clock, Deferred, Effect, Fiber, Layer, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import { Circuit, CircuitRegistry, CircuitTimeoutError, withCircuit } from "../src/index.ts"
+import { deadlinesOf } from "../src/internal/deadline.ts"
 
 const settle = Effect.andThen(Effect.yieldNow, Effect.yieldNow)
 const hang = (name = "c") => Effect.never.pipe(withCircuit(name), Effect.flip, Effect.forkChild)
 // The registry's queue of calls in flight under the test's clock.
 const watcher = () =>
-  Effect.flatMap(Effect.service(CircuitRegistry), (registry) => Clock.clockWith((clock) => Effect.succeed(registry.deadlines(clock))))
+  Effect.flatMap(Effect.service(CircuitRegistry), (registry) => Clock.clockWith((clock) => Effect.succeed(deadlinesOf(registry, clock))))
 
 describe("the deadline queue", () => {
   it.effect("one watcher serves every pending call, and none is left when nothing is pending", () =>

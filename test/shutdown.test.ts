@@ -7,6 +7,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Clock, Effect, Exit, Fiber, Layer, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import { CircuitRegistry, CircuitRegistryClosedError, withCircuit } from "../src/index.ts"
+import { deadlinesOf } from "../src/internal/deadline.ts"
 
 const settle = Effect.andThen(Effect.yieldNow, Effect.yieldNow)
 
@@ -30,7 +31,7 @@ describe("closing the registry", () => {
       )
       yield* settle
       assert.strictEqual(running, 4)
-      const queue = registry.deadlines(yield* Clock.clockWith(Effect.succeed))
+      const queue = deadlinesOf(registry, yield* Clock.clockWith(Effect.succeed))
       assert.strictEqual(queue.size, 4)
       assert.isTrue(queue.armed)
       yield* Scope.close(scope, Exit.void)

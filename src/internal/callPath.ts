@@ -7,9 +7,9 @@
  * they run the work, wait for it and read the time; what a call does to its
  * circuit is decided here, in one place, by the core's `admit` and `reduce`
  * through the cell. Each function acts at a time `at` given by the caller
- * (the shell's clock, monotonic milliseconds) and runs synchronously. The
+ * (the shell's clock, monotonic milliseconds) and runs synchronously; the
  * optional `clock` stamps what a user sees (published events, transitions)
- * with its wall-clock time; without it they show `at`.
+ * with its wall-clock time.
  *
  * @internal
  */
@@ -28,19 +28,22 @@ import { withoutStack } from "./withoutStack.ts"
  * Returns the generation the call was admitted in (a number: the permit is
  * taken, give it back with `release`), or the circuit's refusal, already
  * recorded and emitted (a short-circuit takes no permit; a rejection is a
- * request of the window).
+ * request of the window). `hasFallback`: the caller's fallback will answer a
+ * refusal (observers count refusals that reach the caller).
  */
 export const admit = (
   cell: Cell,
   now: number,
+  hasFallback = false,
   clock?: Clock.Clock
 ): number | CircuitOpenError | CircuitRejectedError => {
   const admission = Breaker.admit(cell.breaker, now)
-  if (admission === "short-circuit") return shortCircuit(cell, now, clock)
+  if (admission === "short-circuit") return shortCircuit(cell, now, hasFallback, clock)
   if (admission === "probe") cell.apply({ _tag: "ProbeAdmitted", at: now }, clock)
   const generation = cell.breaker.generation
-  if (cell.active >= cell.maxConcurrent) return reject(cell, now, generation, clock)
-  cell.active++
+  if (cell.active >= cell.maxConcurrent) return reject(cell, now, generation, hasFallback, clock)
+  // The concurrency peak is taken with the permit (observers read it later).
+  if (++cell.active > cell.peak) cell.peak = cell.active
   return generation
 }
 
@@ -49,16 +52,27 @@ export const release = (cell: Cell): void => {
   cell.active--
 }
 
-const shortCircuit = (cell: Cell, now: number, clock: Clock.Clock | undefined): CircuitOpenError => {
+const shortCircuit = (
+  cell: Cell,
+  now: number,
+  hasFallback: boolean,
+  clock: Clock.Clock | undefined
+): CircuitOpenError => {
   const error = cell.openError(now)
   cell.apply({ _tag: "ShortCircuited", at: now }, clock)
-  cell.emit("short-circuited", now, 0, false, clock)
+  cell.emit("short-circuited", now, 0, hasFallback, clock)
   return error
 }
 
-const reject = (cell: Cell, now: number, generation: number, clock: Clock.Clock | undefined): CircuitRejectedError => {
+const reject = (
+  cell: Cell,
+  now: number,
+  generation: number,
+  hasFallback: boolean,
+  clock: Clock.Clock | undefined
+): CircuitRejectedError => {
   cell.apply({ _tag: "Rejected", at: now, generation }, clock)
-  cell.emit("rejected", now, 0, false, clock)
+  cell.emit("rejected", now, 0, hasFallback, clock)
   return withoutStack(() => new CircuitRejectedError({ circuit: cell.name, maxConcurrentRequests: cell.maxConcurrent }))
 }
 
@@ -84,7 +98,7 @@ const samples = {
 /**
  * Records the outcome of a call admitted at `startedAt` in `generation`, at
  * `at`. `fallbackFollows`: the call goes on to its fallback (whose outcome is
- * a later event). Exactly one outcome per admitted call (SPEC 12).
+ * a later event). Exactly one outcome per admitted call.
  * `inFlight`: the calls running when it was admitted, itself included (read
  * `cell.active` right after `admit`), which an adaptive limit learns from;
  * interrupted and ignored calls teach it nothing.
@@ -97,14 +111,39 @@ export const record = (
   outcome: Outcome,
   fallbackFollows = false,
   inFlight = cell.active + 1,
+  retryAfterMillis?: number,
   clock?: Clock.Clock
 ): void => {
-  cell.apply({ _tag: outcome, at, generation }, clock)
+  cell.apply(
+    retryAfterMillis === undefined
+      ? { _tag: outcome, at, generation, durationMillis: at - startedAt }
+      : { _tag: outcome, at, generation, durationMillis: at - startedAt, retryAfterMillis },
+    clock
+  )
   if (cell.adaptiveLimit !== undefined) {
     const sample = samples[outcome]
     if (sample !== undefined) cell.sample(sample, startedAt, at, inFlight)
   }
   cell.emit(kinds[outcome], at, at - startedAt, fallbackFollows, clock)
+}
+
+/**
+ * A failure's Retry-After, in milliseconds, by the caller's `retryAfter`
+ * option; undefined for none. User code: whatever goes wrong reading it
+ * (a throw, a negative, infinite or unreadable duration) means "no hint".
+ */
+export const retryAfterOf = (
+  f: (error: never) => Duration.Input | undefined,
+  error: unknown
+): number | undefined => {
+  try {
+    const input = (f as (error: unknown) => Duration.Input | undefined)(error)
+    if (input === undefined) return undefined
+    const millis = Duration.toMillis(Duration.fromInputUnsafe(input))
+    return Number.isFinite(millis) && millis > 0 ? millis : undefined
+  } catch {
+    return undefined
+  }
 }
 
 /** The error a caller gets at its deadline. */

@@ -10,7 +10,7 @@
  *   so the heap never holds more than about twice the calls in flight.
  * - One timer, armed for the earliest live deadline and re-armed only for an
  *   earlier one. When no call is left in flight the timer is cancelled at
- *   once: an idle registry holds no timer and no fiber (SPEC 16).
+ *   once: an idle registry holds no timer and no fiber.
  * - Times are the clock's monotonic milliseconds (see `time.ts`). One queue
  *   per clock: a registry shared by fibers on different clocks (tests that each
  *   have a `TestClock`) keeps each clock's deadlines on that clock.
@@ -215,3 +215,15 @@ export class Deadlines {
     heap[i] = entry
   }
 }
+
+// Each registry's queues of calls in flight, one per clock. Kept out of the
+// registry's public shape: only the shells (and tests) reach them.
+const registries = new WeakMap<object, (clock: Clock.Clock) => Deadlines>()
+
+/** Records `registry`'s queues (called once, when it is built). */
+export const register = (registry: object, queues: (clock: Clock.Clock) => Deadlines): void => {
+  registries.set(registry, queues)
+}
+
+/** The queue of calls in flight of `registry` under `clock`. */
+export const deadlinesOf = (registry: object, clock: Clock.Clock): Deadlines => registries.get(registry)!(clock)

@@ -4,7 +4,7 @@
  *
  * Wall-clock time (`Clock.currentTimeMillis`) can be stepped either way by an
  * operator or NTP; a deadline, a sleep window, a window bucket or a
- * `retryAfter` measured on it would move with the step (SPEC 19). Monotonic
+ * `retryAfter` measured on it would move with the step. Monotonic
  * time has an arbitrary origin and only ever moves forward; it is what
  * `TestClock.adjust` advances. Wall time is kept for the timestamps a user
  * sees (`CircuitEvent.at`, `CircuitTransition.at`).

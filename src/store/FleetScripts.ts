@@ -344,7 +344,9 @@ export const decodeReply = (reply: unknown): { readonly tag: string; readonly vi
         rejected: n[8]!,
         shortCircuited: n[9]!,
         fallbackSuccess: n[10]!,
-        fallbackFailure: n[11]!
+        fallbackFailure: n[11]!,
+        // The fleet store does not track slow calls (issue 12's slow-call rule is per process).
+        slow: 0
       }
     }
   }
