@@ -25,6 +25,7 @@ import * as os from "node:os"
 import * as Core from "./cases/core.ts"
 import { groups } from "./cases/index.ts"
 import * as Peers from "./cases/peers.ts"
+import * as PromiseCases from "./cases/promise.ts"
 import { type BenchCase, type BenchEnv, rowName } from "./cases/types.ts"
 import { checkedRun, makeRegistry, type RegistryHandle } from "./env.ts"
 
@@ -172,6 +173,7 @@ const targets = [
     value: Math.round(promise[Core.names.runClosed]! - promise[Core.names.runSucceed]!),
     met: (v: number) => v <= 150
   },
+  ...PromiseCases.targets(promise),
   {
     target: "1,000 buckets within 10 % of 10 buckets",
     value: r(fiber[Core.names.buckets1000], fiber[Core.names.buckets10]),

@@ -31,7 +31,7 @@
  *
  * @since 0.1.0
  */
-import { type Clock, Config, Context, Duration, Effect, Exit, Layer, PubSub, type Scope, Stream } from "effect"
+import { type Clock, Config, Context, Duration, Effect, Exit, Layer, Option, PubSub, type Scope, Stream } from "effect"
 import type { CircuitCell } from "./CircuitCell.ts"
 import * as CircuitConfig from "./CircuitConfig.ts"
 import type { BreakerConfig } from "./core/BreakerConfig.ts"
@@ -41,6 +41,8 @@ import { Cell, type Sink } from "./internal/cell.ts"
 import { toDuration } from "./config/duration.ts"
 import { CellTable } from "./internal/cellTable.ts"
 import { Deadlines, register as registerDeadlines } from "./internal/deadline.ts"
+import * as FleetClient from "./store/FleetClient.ts"
+import { CircuitStore } from "./store/service.ts"
 
 /**
  * @since 0.1.0
@@ -303,6 +305,7 @@ export const make = Effect.fnUntraced(function*(
   const defaultBreakerConfig = CircuitConfig.toBreakerConfig(defaults)
   let observers: ReadonlyArray<Observer> = []
   const cells = new CellTable(options.capacity, options.idleMillis, (evicted) => {
+    evicted.shutdown()
     for (const observer of observers) observer.removed?.(evicted)
   })
   // One queue of calls in flight per clock (a registry can be shared by
@@ -326,9 +329,15 @@ export const make = Effect.fnUntraced(function*(
     Effect.sync(() => {
       closed = true
       for (const queue of Array.from(busy)) queue.close()
-      for (const cell of cells.values()) cell.retired = true
+      for (const cell of cells.values()) {
+        cell.retired = true
+        cell.shutdown()
+      }
     })
   )
+  // With a CircuitStore in context, circuits are shared through it (docs/fleet.md).
+  const store = yield* Effect.serviceOption(CircuitStore)
+  const fleet = Option.isSome(store) ? yield* FleetClient.start(store.value) : undefined
 
   // An event object is built and published only while someone subscribes to
   // `Circuit.events`: a call pays nothing for a stream nobody reads.
@@ -385,6 +394,7 @@ export const make = Effect.fnUntraced(function*(
     let found = cells.get(name)
     if (found === undefined) {
       found = fresh(name, now)
+      if (fleet !== undefined) found.fleet = fleet.attach(found)
       cells.add(found, now)
     }
     return found

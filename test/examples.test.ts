@@ -69,6 +69,27 @@ const expected: Record<string, ReadonlyArray<string>> = {
     "circuit GET /recommendations/:id: closed",
     "server closed"
   ],
+  "promise-http-server.ts": [
+    "GET /price/lamp1 -> 502",
+    "circuit pricing: closed -> open",
+    "GET /price/lamp4 -> 503 (Retry-After: 1)",
+    "pricing service called 3 times for 5 requests",
+    "circuit pricing: half-open -> closed",
+    "probe: GET /price/lamp -> 200",
+    "state: closed",
+    "server closed"
+  ],
+  "promise-fetch-client.ts": [
+    "slow 1: (unavailable: CircuitTimeoutError)",
+    "requests the server saw aborted: 2",
+    "missing: HTTP 404",
+    "failing 2: (unavailable: Error: HTTP 503)",
+    "open: (unavailable: CircuitOpenError)",
+    "window: 2 timeouts, 2 failures, 1 short-circuited",
+    "probe: Ada",
+    "state: closed",
+    "done"
+  ],
   "http-client.ts": [
     "request 3: fallback (CircuitOpenError)",
     "requests that reached the downstream: 2",

@@ -116,7 +116,18 @@ const program = Effect.gen(function*() {
   return { guarded, error: error._tag, state: snapshot.state, requests: snapshot.window.total, frozen: Object.isFrozen(snapshot) }
 })
 const result = await Effect.runPromise(program.pipe(Effect.provide(CircuitRegistry.layer())))
-console.log(JSON.stringify({ node: process.version, subpaths: Object.keys(modules).length, ...result }))
+
+// Promise code guards a call with effect-circuit/promise, without Effect.
+const { CircuitPromise, CircuitOpenError } = modules["effect-circuit/promise"]
+const circuits = CircuitPromise.make({ circuits: { quotes: { requestVolumeThreshold: 1 } } })
+const mine = new Error("quotes down")
+const promise = {
+  value: await circuits.fire("quotes", async (signal) => signal instanceof AbortSignal ? "quoted" : "no signal"),
+  own: await circuits.fire("quotes", () => Promise.reject(mine)).catch((error) => error === mine),
+  refused: await circuits.fire("quotes", async () => "never runs").catch((error) => error instanceof CircuitOpenError)
+}
+circuits.close()
+console.log(JSON.stringify({ node: process.version, subpaths: Object.keys(modules).length, ...result, promise }))
 `
 
 // A typed consumer: every subpath, and a program whose types are checked exactly.
@@ -254,7 +265,8 @@ describe("the packed package, as a consumer uses it", () => {
         guarded: "charged",
         error: "CircuitOpenError",
         state: "open",
-        frozen: true
+        frozen: true,
+        promise: { value: "quoted", own: true, refused: true }
       })
       assert.isAtLeast(result.requests, 20)
       ran.push(result.node)

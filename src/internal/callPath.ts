@@ -37,7 +37,8 @@ export const admit = (
   hasFallback = false,
   clock?: Clock.Clock
 ): number | CircuitOpenError | CircuitRejectedError => {
-  const admission = Breaker.admit(cell.breaker, now)
+  // A shared circuit admits from its cached fleet view (src/store/FleetClient.ts).
+  const admission = cell.fleet === undefined ? Breaker.admit(cell.breaker, now) : cell.fleet.admit(now)
   if (admission === "short-circuit") return shortCircuit(cell, now, hasFallback, clock)
   if (admission === "probe") cell.apply({ _tag: "ProbeAdmitted", at: now }, clock)
   const generation = cell.breaker.generation

@@ -16,6 +16,7 @@ import type { BreakerConfig } from "../core/BreakerConfig.ts"
 import type { CircuitCell } from "../CircuitCell.ts"
 import type { CircuitConfig } from "../CircuitConfig.ts"
 import type { CircuitLimitChange, CircuitTransition, EventKind } from "../CircuitEvent.ts"
+import type { FleetLink } from "../store/FleetClient.ts"
 import { CircuitOpenError } from "../errors.ts"
 import { withoutStack } from "./withoutStack.ts"
 import { SleepDraws } from "./sleepDraws.ts"
@@ -68,6 +69,8 @@ export class Cell implements CircuitCell {
    * observer that stored it reads it.
    */
   stats: object | undefined = undefined
+  /** The circuit's fleet view when the registry has a `CircuitStore`; `undefined` (local only) otherwise. */
+  fleet: FleetLink | undefined = undefined
   /** The peak concurrency since the last call, then starts a new peak from the calls running now. */
   takePeak(): number {
     const peak = this.peak
@@ -107,9 +110,12 @@ export class Cell implements CircuitCell {
    * calls a second without building millions of errors.
    */
   openError(now: number): CircuitOpenError {
+    if (this.fleet !== undefined && this.fleet.decides()) return this.fleet.openError(now)
     const breaker = this.breaker
+    // Per whole millisecond: a shell on `performance.now()` reads fractions.
+    const millis = Math.floor(now)
     if (
-      this.lastOpenError !== undefined && this.lastOpenErrorAt === now &&
+      this.lastOpenError !== undefined && this.lastOpenErrorAt === millis &&
       this.lastOpenErrorGeneration === breaker.generation && this.lastOpenErrorConfig === breaker.config
     ) return this.lastOpenError
     const state = Breaker.stateName(breaker)
@@ -121,10 +127,16 @@ export class Cell implements CircuitCell {
       })
     )
     this.lastOpenError = error
-    this.lastOpenErrorAt = now
+    this.lastOpenErrorAt = millis
     this.lastOpenErrorGeneration = breaker.generation
     this.lastOpenErrorConfig = breaker.config
     return error
+  }
+
+  /** Detaches the circuit from the fleet store, if shared (the registry is closing, or evicted it). */
+  shutdown(): void {
+    // The registry's flusher stops sending this circuit's batches.
+    if (this.fleet !== undefined) this.fleet.client.detach(this.fleet)
   }
 
   constructor(name: string, config: CircuitConfig, breakerConfig: BreakerConfig, sink: Sink, now: number) {
@@ -188,6 +200,7 @@ export class Cell implements CircuitCell {
 
   /** `fallbackFollows`: the call goes on to its fallback (whose outcome is a later event). */
   emit(kind: EventKind, at: number, durationMillis: number, fallbackFollows = false, clock?: Clock.Clock): void {
+    if (this.fleet !== undefined) this.fleet.event(kind, at, durationMillis)
     this.sink.event(this, kind, at, durationMillis, fallbackFollows, clock)
   }
 
