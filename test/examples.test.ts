@@ -101,6 +101,12 @@ const expected: Record<string, ReadonlyArray<string>> = {
     "ok - trips after 3 failures, sleeps 5 s then 10 s, closes on a good probe",
     "all checks passed"
   ],
+  "adaptive-concurrency.ts": [
+    "capacity 20: limit 23 (gradient), circuit closed, p99 115 ms, 192 successes/s",
+    "capacity 10: limit 12 (gradient), circuit closed, p99 120 ms, 96 successes/s",
+    "capacity 20: limit 80 (fixed), circuit open, no call reached the dependency",
+    "capacity 10: limit 80 (fixed), circuit closed, p99 300 ms"
+  ],
   "property-testing-your-settings.ts": [
     "defaults: FAILS",
     "first try: FAILS",
