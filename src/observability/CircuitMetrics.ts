@@ -76,6 +76,7 @@ import {
 import { CircuitConfigError } from "../errors.ts"
 import type { CircuitCell } from "../CircuitCell.ts"
 import { type Cell, cellOf } from "../internal/cell.ts"
+import { monotonicMillis } from "../internal/time.ts"
 import { bucketTable, CircuitStats, eventKinds, type StatsSettings, statsOf } from "./CircuitStats.ts"
 import * as Percentiles from "./Percentiles.ts"
 
@@ -560,7 +561,7 @@ export const install: MetricsInstaller = (registry, options = {}) =>
     const map = Context.get(context, Metric.MetricRegistry) as MetricMap
     if (options.effectMetrics !== false) {
       const clock = Context.get(context, Clock.Clock)
-      source = attach(map, registry, resolved, () => clock.currentTimeMillisUnsafe())
+      source = attach(map, registry, resolved, () => monotonicMillis(clock))
     }
     yield* Effect.addFinalizer(() =>
       Effect.sync(() => {
@@ -606,5 +607,5 @@ export const latencyOf = (cell: CircuitCell | undefined, now: number): CircuitLa
 export const latency = (name: string): Effect.Effect<CircuitLatency, never, CircuitRegistry> =>
   Effect.flatMap(
     Effect.service(CircuitRegistry),
-    (registry) => Effect.map(Clock.currentTimeMillis, (now) => latencyOf(registry.lookup(name), now))
+    (registry) => Clock.clockWith((clock) => Effect.succeed(latencyOf(registry.lookup(name), monotonicMillis(clock))))
   )
