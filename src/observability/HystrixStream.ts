@@ -71,8 +71,12 @@ import * as Limit from "../core/Limit.ts"
 import { CircuitRegistry, type CircuitRegistryShape } from "../CircuitRegistry.ts"
 import type { CircuitCell } from "../CircuitCell.ts"
 import { type Cell, cellOf } from "../internal/cell.ts"
+import { monotonicMillis } from "../internal/time.ts"
 import { statsOf } from "./CircuitStats.ts"
 import { type Distribution, emptyDistribution } from "./Percentiles.ts"
+
+
+const monotonicNow = Clock.clockWith((clock) => Effect.succeed(monotonicMillis(clock)))
 
 /**
  * The latency percentiles of one command, keyed as Hystrix keys them.
@@ -505,7 +509,7 @@ export const batchAt = (registry: CircuitRegistryShape, now: number, options: Op
 export const batches = (options: Options = {}): Stream.Stream<string, never, CircuitRegistry> =>
   Stream.unwrap(Effect.map(Effect.service(CircuitRegistry), (registry) =>
     Stream.fromEffectSchedule(
-      Effect.map(Clock.currentTimeMillis, (now) => batchAt(registry, now, options)),
+      Effect.map(Clock.clockWith((clock) => Effect.succeed(monotonicMillis(clock))), (now) => batchAt(registry, now, options)),
       Schedule.spaced(options.interval ?? Duration.seconds(1))
     )))
 
@@ -583,7 +587,8 @@ export const makeHub = (
     const loop = Effect.gen(function*() {
       while (true) {
         if (readers.size === 0) yield* idle
-        const started = yield* Clock.currentTimeMillis
+        // Monotonic: the windows are read at it, and a step of the wall clock must not stretch the interval.
+        const started = yield* monotonicNow
         batches++
         // The readers of this batch: one that joins meanwhile starts at the next.
         const to = Array.from(readers)
@@ -599,7 +604,7 @@ export const makeHub = (
           }
           yield* Slices.pause(Slices.pauseAfter(sliceStart))
         }
-        const spent = (yield* Clock.currentTimeMillis) - started
+        const spent = (yield* monotonicNow) - started
         yield* Effect.sleep(Duration.millis(Math.max(0, interval - spent)))
       }
     })
