@@ -44,8 +44,10 @@
  *   but it is still what gives the permit back.
  * - `expired` never completes for a permit reported in time: race work
  *   against it, do not wait for it alone.
- * - A permit is not a span: with a tracing backend installed, `withCircuit`
- *   makes one span per call, `admit` makes none (see docs/observability.md).
+ * - With a tracing backend installed, a two-step call is a span
+ *   `circuit <name>` from the admission to its outcome, with the attributes
+ *   of `withCircuit`'s span; it is not the parent of the work's own spans
+ *   (the work is not one effect run under it).
  *
  * **Example** (A streamed response)
  *
@@ -69,7 +71,8 @@
  *
  * @since 0.3.0
  */
-import { Cause, Clock, Context, Effect, Exit, Option, Scope } from "effect"
+import { Cause, Clock, Context, Effect, Exit, type Fiber, Option, Scope, type Tracer } from "effect"
+import * as Breaker from "./core/Breaker.ts"
 import { CircuitRegistry } from "./CircuitRegistry.ts"
 import {
   type CircuitOpenError,
@@ -82,6 +85,7 @@ import * as CallPath from "./internal/callPath.ts"
 import { type Cell, cellOf } from "./internal/cell.ts"
 import { type Deadlines, deadlinesOf, type Entry } from "./internal/deadline.ts"
 import { monotonicMillis } from "./internal/time.ts"
+import { attributes, isTracing } from "./internal/tracing.ts"
 import type { Failure, Options } from "./withCircuit.ts"
 
 /**
@@ -104,6 +108,12 @@ export interface AdmitOptions<E> {
   readonly isFailure?: ((failure: Failure<E>) => boolean) | undefined
   /** The downstream's Retry-After carried by a reported error; see `withCircuit`'s option. */
   readonly retryAfter?: Options<E>["retryAfter"]
+  /**
+   * Whether the call is a span when a tracer is installed: `circuit <name>`,
+   * from the admission to the outcome, with `withCircuit`'s attributes.
+   * Default: the registry's `tracing` setting (on).
+   */
+  readonly trace?: boolean | undefined
 }
 
 /**
@@ -174,35 +184,68 @@ export const admit = <E = unknown>(
 > =>
   // Admission and the scope's finalizer in one uninterruptible step: a
   // permit taken is always owned by the scope.
-  Effect.uninterruptible(Effect.withFiber<
-    CircuitPermit<E>,
-    CircuitOpenError | CircuitRejectedError | CircuitRegistryClosedError
-  >((fiber) => {
-    const context = fiber.context as Context.Context<CircuitRegistry | Scope.Scope>
-    const registry = Context.get(context, CircuitRegistry)
-    if (registry.closed) return Effect.fail(new CircuitRegistryClosedError({ circuit: name }))
-    const clock = fiber.getRef(Clock.Clock)
-    const now = monotonicMillis(clock)
-    const cell = cellOf(registry.cell(name, now))
-    cell.lastUsed = now
-    const generation = CallPath.admit(cell, now, false, clock)
-    if (typeof generation !== "number") return Effect.fail(generation)
-    // A scope of its own inside the caller's: a permit reported early leaves
-    // nothing behind in a long-lived scope.
-    const scope = Scope.forkUnsafe(Context.get(context, Scope.Scope))
-    const permit = new Permit<E>(
-      cell,
-      clock,
-      deadlinesOf(registry, clock),
-      (options ?? {}) as AnyOptions,
-      now,
-      generation,
-      cell.active,
-      scope
+  Effect.uninterruptible(Effect.withFiber((fiber) => {
+    const registry = Context.get(fiber.context as Context.Context<CircuitRegistry>, CircuitRegistry)
+    const tracing = (options?.trace ?? registry.tracing) && isTracing(fiber)
+    if (!tracing) return admitWith<E>(fiber, name, options, undefined)
+    return Effect.flatMap(
+      Effect.makeSpan(`circuit ${name}`),
+      (span) => Effect.withFiber((fiber) => admitWith<E>(fiber, name, options, span))
     )
-    permit.start(fiber.context)
-    return Effect.as(Scope.addFinalizerExit(scope, (exit) => Effect.sync(() => permit.onScopeClose(exit))), permit)
   }))
+
+const admitWith = <E>(
+  fiber: Fiber.Fiber<unknown, unknown>,
+  name: string,
+  options: AdmitOptions<E> | undefined,
+  span: Tracer.Span | undefined
+): Effect.Effect<CircuitPermit<E>, CircuitOpenError | CircuitRejectedError | CircuitRegistryClosedError> => {
+  const context = fiber.context as Context.Context<CircuitRegistry | Scope.Scope>
+  const registry = Context.get(context, CircuitRegistry)
+  const clock = fiber.getRef(Clock.Clock)
+  if (registry.closed) {
+    const error = new CircuitRegistryClosedError({ circuit: name })
+    span?.end(clock.currentTimeNanosUnsafe(), Exit.fail(error))
+    return Effect.fail(error)
+  }
+  const now = monotonicMillis(clock)
+  const cell = cellOf(registry.cell(name, now))
+  cell.lastUsed = now
+  if (span !== undefined) {
+    const admission = Breaker.admit(cell.breaker, now)
+    span.attribute(attributes.name, name)
+    span.attribute(attributes.state, Breaker.stateName(cell.breaker))
+    span.attribute(attributes.admission, admission)
+    span.attribute(attributes.open, admission === "short-circuit")
+  }
+  const generation = CallPath.admit(cell, now, false, clock)
+  if (typeof generation !== "number") {
+    if (span !== undefined) endSpan(span, clock, generation._tag === "CircuitOpenError" ? "short-circuited" : "rejected", Exit.fail(generation))
+    return Effect.fail(generation)
+  }
+  // A scope of its own inside the caller's: a permit reported early leaves
+  // nothing behind in a long-lived scope.
+  const scope = Scope.forkUnsafe(Context.get(context, Scope.Scope))
+  const permit = new Permit<E>(
+    cell,
+    clock,
+    deadlinesOf(registry, clock),
+    (options ?? {}) as AnyOptions,
+    now,
+    generation,
+    cell.active,
+    scope,
+    span
+  )
+  permit.start(fiber.context)
+  return Effect.as(Scope.addFinalizerExit(scope, (exit) => Effect.sync(() => permit.onScopeClose(exit))), permit)
+}
+
+const endSpan = (span: Tracer.Span, clock: Clock.Clock, outcome: string, exit: Exit.Exit<unknown, unknown>): void => {
+  span.attribute(attributes.outcome, outcome)
+  span.attribute(attributes.fallback, "none")
+  span.end(clock.currentTimeNanosUnsafe(), exit)
+}
 
 // A classified outcome: what to record, the Retry-After, and a classifier's throw.
 interface Verdict {
@@ -257,6 +300,7 @@ class Permit<E> implements CircuitPermit<E> {
   private readonly inFlight: number
   private readonly timeoutMillis: number | undefined
   private readonly scope: Scope.Closeable
+  private readonly span: Tracer.Span | undefined
 
   constructor(
     cell: Cell,
@@ -266,7 +310,8 @@ class Permit<E> implements CircuitPermit<E> {
     startedAt: number,
     generation: number,
     inFlight: number,
-    scope: Scope.Closeable
+    scope: Scope.Closeable,
+    span: Tracer.Span | undefined
   ) {
     this.circuit = cell.name
     this.cell = cell
@@ -277,6 +322,7 @@ class Permit<E> implements CircuitPermit<E> {
     this.generation = generation
     this.inFlight = inFlight
     this.scope = scope
+    this.span = span
     const timeoutMillis = cell.timeoutMillis
     this.timeoutMillis = timeoutMillis
     this.entry = {
@@ -295,17 +341,18 @@ class Permit<E> implements CircuitPermit<E> {
   }
 
   get success(): Effect.Effect<boolean> {
-    return this.reportWith(() => ({ outcome: "Success" }))
+    return this.reportWith(() => ({ outcome: "Success" }), Exit.void)
   }
 
   get ignore(): Effect.Effect<boolean> {
-    return this.reportWith(() => ({ outcome: "Ignored" }))
+    return this.reportWith(() => ({ outcome: "Ignored" }), Exit.void)
   }
 
-  readonly failure = (error: E): Effect.Effect<boolean> => this.reportWith(() => errorVerdict(this.options, error))
+  readonly failure = (error: E): Effect.Effect<boolean> =>
+    this.reportWith(() => errorVerdict(this.options, error), this.span === undefined ? undefined : Exit.fail(error))
 
   readonly report = <A>(exit: Exit.Exit<A, E>): Effect.Effect<boolean> =>
-    this.reportWith(() => verdictOf(this.options, exit))
+    this.reportWith(() => verdictOf(this.options, exit), exit)
 
   get outcome(): Effect.Effect<Option.Option<PermitOutcome>> {
     return Effect.sync(() => this.recorded === undefined ? Option.none() : Option.some(kinds[this.recorded]))
@@ -336,7 +383,7 @@ class Permit<E> implements CircuitPermit<E> {
 
   // A report: the permit back, the outcome if none was recorded yet, and the
   // permit's scope closed (it then holds nothing of the caller's scope).
-  private reportWith(verdict: () => Verdict): Effect.Effect<boolean> {
+  private reportWith(verdict: () => Verdict, exit: Exit.Exit<unknown, unknown> | undefined): Effect.Effect<boolean> {
     return Effect.uninterruptible(Effect.suspend(() => {
       this.giveBack()
       const decided = this.recorded === undefined
@@ -344,7 +391,7 @@ class Permit<E> implements CircuitPermit<E> {
       if (decided) {
         const v = verdict()
         thrown = v.thrown
-        this.record(v.outcome, v.retryAfterMillis)
+        this.record(v.outcome, v.retryAfterMillis, exit)
         // Whoever waits for the deadline waits in vain now.
         this.waiters = []
       }
@@ -360,15 +407,15 @@ class Permit<E> implements CircuitPermit<E> {
     this.giveBack()
     if (this.recorded !== undefined) return
     const verdict: Verdict = Exit.isSuccess(exit) ? { outcome: "Ignored" } : verdictOf(this.options, exit)
-    this.record(verdict.outcome, verdict.retryAfterMillis)
+    this.record(verdict.outcome, verdict.retryAfterMillis, exit)
     this.waiters = []
     this.abort(undefined)
   }
 
   private onDeadline(): void {
     if (this.recorded !== undefined) return
-    this.record("Timeout", undefined)
     const error = this.timeoutError()
+    this.record("Timeout", undefined, Exit.fail(error))
     this.abort(error)
     this.wake(Effect.fail(error))
     // Still held (it always is here, or the outcome would be recorded).
@@ -385,7 +432,7 @@ class Permit<E> implements CircuitPermit<E> {
       CallPath.release(this.cell)
     }
     if (this.recorded !== undefined) return
-    this.record("Interrupted", undefined)
+    this.record("Interrupted", undefined, Exit.interrupt())
     this.abort(undefined)
     this.wake(Effect.interrupt)
   }
@@ -397,7 +444,11 @@ class Permit<E> implements CircuitPermit<E> {
     this.deadlines.cancel(this.entry)
   }
 
-  private record(outcome: CallPath.Outcome, retryAfterMillis: number | undefined): void {
+  private record(
+    outcome: CallPath.Outcome,
+    retryAfterMillis: number | undefined,
+    exit: Exit.Exit<unknown, unknown> | undefined
+  ): void {
     this.recorded = outcome
     this.deadlines.cancel(this.entry)
     CallPath.record(
@@ -411,6 +462,7 @@ class Permit<E> implements CircuitPermit<E> {
       retryAfterMillis,
       this.clock
     )
+    if (this.span !== undefined) endSpan(this.span, this.clock, kinds[outcome], exit ?? Exit.void)
   }
 
   private abort(reason: unknown): void {

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Data, Duration, Effect, Exit, Fiber, Layer, Option, Scope } from "effect"
+import { Cause, Data, Duration, Effect, Exit, Fiber, Layer, Option, Scope, Tracer } from "effect"
 import { TestClock } from "effect/testing"
 import {
   Circuit,
@@ -234,4 +234,46 @@ describe("Circuit.admit (two-step calls)", () => {
         CircuitRegistryClosedError
       )
     }).pipe(Effect.scoped))
+
+  it.effect("with a tracer, a two-step call is a span from admission to outcome, with withCircuit's attributes", () => {
+    const spans: Array<Tracer.NativeSpan> = []
+    const tracer = Tracer.make({
+      span(options) {
+        const span = new Tracer.NativeSpan(options)
+        spans.push(span)
+        return span
+      }
+    })
+    const attrs = (span: Tracer.NativeSpan) => Object.fromEntries(span.attributes)
+    const exitOf = (span: Tracer.NativeSpan) => (span.status as Extract<Tracer.SpanStatus, { _tag: "Ended" }>).exit
+    return Effect.gen(function*() {
+      const permit = yield* Circuit.admit("c").pipe(Effect.withSpan("caller"))
+      assert.strictEqual(spans.length, 2)
+      const span = spans.find((s) => s.name === "circuit c")!
+      assert.strictEqual(span.status._tag, "Started", "open until the outcome")
+      assert.strictEqual(Option.getOrUndefined(span.parent), spans.find((s) => s.name === "caller"))
+      yield* TestClock.adjust("200 millis")
+      yield* permit.success
+      assert.deepStrictEqual(attrs(span), {
+        "circuit.name": "c",
+        "circuit.state": "closed",
+        "circuit.admission": "allow",
+        "circuit.open": false,
+        "circuit.outcome": "success",
+        "circuit.fallback": "none"
+      })
+      assert.isTrue(Exit.isSuccess(exitOf(span)))
+      // A timeout, a refusal, and a call that asked for no span.
+      yield* Circuit.admit("c")
+      yield* TestClock.adjust("1 second")
+      assert.strictEqual(attrs(spans[2]!)["circuit.outcome"], "timeout")
+      assert.isTrue(Exit.isFailure(exitOf(spans[2]!)))
+      yield* Circuit.forceOpen("c")
+      yield* Effect.flip(Circuit.admit("c"))
+      assert.strictEqual(attrs(spans[3]!)["circuit.outcome"], "short-circuited")
+      assert.strictEqual(attrs(spans[3]!)["circuit.open"], true)
+      yield* Effect.flip(Circuit.admit("c", { trace: false }))
+      assert.strictEqual(spans.length, 4)
+    }).pipe(Effect.scoped, withRegistry(), Effect.withTracer(tracer))
+  })
 })
