@@ -12,7 +12,6 @@
  * @internal
  */
 import { Duration } from "effect"
-import * as Breaker from "../core/Breaker.ts"
 import type { EventKind } from "../CircuitEvent.ts"
 import { CircuitRejectedError, CircuitTimeoutError } from "../errors.ts"
 import type { CircuitOpenError } from "../errors.ts"
@@ -28,10 +27,10 @@ import { withoutStack } from "./withoutStack.ts"
  * request of the window).
  */
 export const admit = (cell: Cell, now: number): number | CircuitOpenError | CircuitRejectedError => {
-  const admission = Breaker.admit(cell.breaker, now)
+  const admission = cell.admit(now)
   if (admission === "short-circuit") return shortCircuit(cell, now)
   if (admission === "probe") cell.apply({ _tag: "ProbeAdmitted", at: now })
-  const generation = cell.breaker.generation
+  const generation = cell.generation
   if (cell.active >= cell.maxConcurrent) return reject(cell, now, generation)
   cell.active++
   return generation
@@ -44,7 +43,7 @@ export const release = (cell: Cell): void => {
 
 const shortCircuit = (cell: Cell, now: number): CircuitOpenError => {
   const error = cell.openError(now)
-  cell.apply({ _tag: "ShortCircuited", at: now })
+  cell.shortCircuited(now)
   cell.emit("short-circuited", now, 0)
   return error
 }
@@ -79,7 +78,8 @@ export const record = (
   outcome: Outcome,
   fallbackFollows = false
 ): void => {
-  cell.apply({ _tag: outcome, at, generation })
+  if (outcome === "Success") cell.success(at, generation)
+  else cell.apply({ _tag: outcome, at, generation })
   cell.emit(kinds[outcome], at, at - startedAt, fallbackFollows)
 }
 
@@ -106,12 +106,12 @@ export const classify = (
 
 /** The fallback of a call admitted (or refused) at `startedAt` succeeded at `at`. */
 export const fallbackSucceeded = (cell: Cell, startedAt: number, at: number): void => {
-  cell.apply({ _tag: "FallbackSuccess", at })
+  cell.fallbackEnded(at, true)
   cell.emit("fallback-success", at, at - startedAt)
 }
 
 /** The fallback failed at `at`: counted, and never moves the breaker. */
 export const fallbackFailed = (cell: Cell, startedAt: number, at: number): void => {
-  cell.apply({ _tag: "FallbackFailure", at })
+  cell.fallbackEnded(at, false)
   cell.emit("fallback-failure", at, at - startedAt)
 }

@@ -34,7 +34,6 @@ export class Cell implements CircuitCell {
   maxConcurrent: number
   /** `undefined` when the timeout is off. */
   timeoutMillis: number | undefined
-  breaker: Breaker.Breaker
   config: CircuitConfig
 
   readonly name: string
@@ -49,6 +48,22 @@ export class Cell implements CircuitCell {
   readonly release = (): void => {
     this.active--
   }
+  /**
+   * The breaker, as the core's functions produced it, without the events
+   * counted since in `pending*` (see `breaker`).
+   */
+  private folded: Breaker.Breaker
+  // Events of the folded window's current bucket that can only be counted
+  // (SPEC: they never move the state), kept as plain counters so that the
+  // busiest calls (successes of a healthy circuit, short-circuits, fallback
+  // outcomes) allocate nothing. Folded into the immutable window by the core's
+  // `countInCurrent` before any other event is reduced and whenever the
+  // breaker is read, so nobody ever sees a breaker without them.
+  private pending = false
+  private pendingSuccess = 0
+  private pendingShortCircuited = 0
+  private pendingFallbackSuccess = 0
+  private pendingFallbackFailure = 0
   private deadlineQueue: Deadlines | undefined = undefined
   private lastOpenError: CircuitOpenError | undefined = undefined
   private lastOpenErrorAt = -1
@@ -98,14 +113,93 @@ export class Cell implements CircuitCell {
     this.config = config
     this.maxConcurrent = config.maxConcurrentRequests
     this.timeoutMillis = timeoutMillisOf(config)
-    this.breaker = Breaker.initial(breakerConfig, now)
+    this.folded = Breaker.initial(breakerConfig, now)
+  }
+
+  /** The breaker: every event so far, reduced by the core. */
+  get breaker(): Breaker.Breaker {
+    if (this.pending) this.fold()
+    return this.folded
+  }
+
+  /**
+   * What a call starting at `now` may do (`Breaker.admit`). Admission reads
+   * the state, not the window, so the counted events need no fold.
+   */
+  admit(now: number): Breaker.Admission {
+    return Breaker.admit(this.folded, now)
+  }
+
+  /** The breaker's settings (counted events never change them); reading them folds nothing. */
+  get breakerConfig(): BreakerConfig {
+    return this.folded.config
+  }
+
+  /** The breaker's generation (counted events never change it). */
+  get generation(): number {
+    return this.folded.generation
+  }
+
+  private fold(): void {
+    this.folded = Breaker.countInCurrent(this.folded, {
+      success: this.pendingSuccess,
+      failure: 0,
+      timeout: 0,
+      rejected: 0,
+      shortCircuited: this.pendingShortCircuited,
+      fallbackSuccess: this.pendingFallbackSuccess,
+      fallbackFailure: this.pendingFallbackFailure
+    })
+    this.pending = false
+    this.pendingSuccess = 0
+    this.pendingShortCircuited = 0
+    this.pendingFallbackSuccess = 0
+    this.pendingFallbackFailure = 0
+  }
+
+  // Whether `at` falls in the folded window's current bucket (an event there
+  // needs no roll-over).
+  private inCurrentBucket(at: number): boolean {
+    const w = this.folded.window
+    return Math.floor(at / w.bucketMillis) === w.currentIndex
+  }
+
+  /** Records a success of `generation` at `at`: `apply(Success)`, without allocating when it only counts. */
+  success(at: number, generation: number): void {
+    if (this.inCurrentBucket(at) && Breaker.successOnlyCounts(this.folded, generation, this.pendingSuccess)) {
+      this.pendingSuccess++
+      this.pending = true
+    } else {
+      this.apply({ _tag: "Success", at, generation })
+    }
+  }
+
+  /** Records a short-circuit at `at`: `apply(ShortCircuited)`, without allocating in the current bucket. */
+  shortCircuited(at: number): void {
+    if (this.inCurrentBucket(at)) {
+      this.pendingShortCircuited++
+      this.pending = true
+    } else {
+      this.apply({ _tag: "ShortCircuited", at })
+    }
+  }
+
+  /** Records a fallback's outcome at `at`: `apply(FallbackSuccess | FallbackFailure)`, likewise. */
+  fallbackEnded(at: number, succeeded: boolean): void {
+    if (this.inCurrentBucket(at)) {
+      if (succeeded) this.pendingFallbackSuccess++
+      else this.pendingFallbackFailure++
+      this.pending = true
+    } else {
+      this.apply({ _tag: succeeded ? "FallbackSuccess" : "FallbackFailure", at })
+    }
   }
 
   /** Advances the breaker by one event and reports a change of state. */
   apply(event: Breaker.Event): Breaker.Breaker {
     const before = this.breaker
     const after = Breaker.reduce(before, event)
-    this.breaker = after
+    this.folded = after
     if (after.generation !== before.generation) {
       const from = Breaker.stateName(before)
       const to = Breaker.stateName(after)

@@ -290,7 +290,8 @@ export class CircuitStats {
   }
 
   private extrasFor(cell: Cell): Extras {
-    const config = cell.breaker.config
+    // Not `cell.breaker.config`: reading the breaker folds the cell's counters, on every event.
+    const config = cell.breakerConfig
     if (this.extrasConfig === config) return this.extras!
     const extras = this.extras
     this.extrasConfig = config
