@@ -4,11 +4,11 @@
  * that the load of a shared machine hits both alike. Prints medians and the
  * after/before ratio per case.
  *
- * Run: `node --expose-gc bench/ab.ts <rev> [rounds] [calls]` (e.g. `main`, `HEAD~1`).
+ * Run: `node --expose-gc bench/ab.ts <rev> [rounds] [calls] [after-rev]` (e.g. `main`,
+ * `HEAD~1`); with `after-rev`, that revision's `src/` is "after" instead of the working tree.
  * Medians and minimums are both shown: on a loaded machine the minimum of
  * many short rounds is the steadier estimate of the cost itself.
  */
-import { Circuit as CircuitA, withCircuit as withCircuitA, CircuitRegistry as RegistryA } from "../src/index.ts"
 import { Effect, Layer, Scope, type Context } from "effect"
 import { execSync } from "node:child_process"
 import { mkdirSync, rmSync } from "node:fs"
@@ -17,11 +17,19 @@ import { fileURLToPath } from "node:url"
 const rev = process.argv[2] ?? "main"
 const ROUNDS = Number(process.argv[3] ?? 9)
 const CALLS = Number(process.argv[4] ?? 100_000)
-const dir = fileURLToPath(new URL(`./.ab-${rev.replace(/[^A-Za-z0-9]/g, "_")}/`, import.meta.url))
-rmSync(dir, { recursive: true, force: true })
-mkdirSync(dir, { recursive: true })
-execSync(`git archive ${rev} src | tar -x -C ${dir}`)
-const B = await import(`${dir}src/index.ts`) as typeof import("../src/index.ts")
+const afterRev = process.argv[5]
+const dirs: Array<string> = []
+const load = async (r: string) => {
+  const dir = fileURLToPath(new URL(`./.ab-${r.replace(/[^A-Za-z0-9]/g, "_")}/`, import.meta.url))
+  rmSync(dir, { recursive: true, force: true })
+  mkdirSync(dir, { recursive: true })
+  execSync(`git archive ${r} src | tar -x -C ${dir}`)
+  dirs.push(dir)
+  return await import(`${dir}src/index.ts`) as typeof import("../src/index.ts")
+}
+const B = await load(rev)
+const A = afterRev === undefined ? await import("../src/index.ts") : await load(afterRev)
+const { Circuit: CircuitA, withCircuit: withCircuitA, CircuitRegistry: RegistryA } = A
 
 const build = async (layer: Layer.Layer<any, any>) => {
   const scope = Effect.runSync(Scope.make())
@@ -43,11 +51,11 @@ const cases = (side: typeof sides.after) => {
     } as Record<string, Effect.Effect<unknown, unknown, any>>
   }
 }
-const A = cases(sides.after)
+const Ac = cases(sides.after)
 const Bc = cases(sides.before)
-await A.run(sides.after.api.Circuit.forceOpen("open"))
+await Ac.run(sides.after.api.Circuit.forceOpen("open"))
 await Bc.run(sides.before.api.Circuit.forceOpen("open"))
-await A.run(sides.after.api.Circuit.configure("failing", { requestVolumeThreshold: 1e9 }))
+await Ac.run(sides.after.api.Circuit.configure("failing", { requestVolumeThreshold: 1e9 }))
 await Bc.run(sides.before.api.Circuit.configure("failing", { requestVolumeThreshold: 1e9 }))
 const time = (e: Effect.Effect<unknown, unknown, any>) =>
   Effect.gen(function*() {
@@ -57,17 +65,17 @@ const time = (e: Effect.Effect<unknown, unknown, any>) =>
   })
 const samples: Record<string, { after: Array<number>; before: Array<number> }> = {}
 for (let round = -1; round < ROUNDS; round++) {
-  for (const name of Object.keys(A.effects)) {
+  for (const name of Object.keys(Ac.effects)) {
     const order = round % 2 === 0 ? ["after", "before"] as const : ["before", "after"] as const
     for (const side of order) {
-      const c = side === "after" ? A : Bc
+      const c = side === "after" ? Ac : Bc
       const ns = await c.run(time(c.effects[name]!))
       if (round >= 0) ((samples[name] ??= { after: [], before: [] })[side]).push(ns)
     }
   }
 }
 const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
-console.log(`A/B: working tree (after) vs ${rev} (before), ${ROUNDS} rounds of ${CALLS} calls, medians (ns per call)`)
+console.log(`A/B: ${afterRev ?? "working tree"} (after) vs ${rev} (before), ${ROUNDS} rounds of ${CALLS} calls, medians (ns per call)`)
 for (const [name, s] of Object.entries(samples)) {
   const a = median(s.after)
   const b = median(s.before)
@@ -76,5 +84,5 @@ for (const [name, s] of Object.entries(samples)) {
   const minB = Math.min(...s.before)
   console.log(`${name.padEnd(22)} min: before ${minB.toFixed(0).padStart(5)} after ${minA.toFixed(0).padStart(5)} (${(minA / minB).toFixed(2)})  median: before ${b.toFixed(0).padStart(5)}  after ${a.toFixed(0).padStart(5)}  after/before ${(a / b).toFixed(2)} (per-round ratios median ${median(ratios).toFixed(2)}, ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`)
 }
-rmSync(dir, { recursive: true, force: true })
+for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
 process.exit(0)
