@@ -339,7 +339,14 @@ const assertValidConfig = (c: CircuitConfig.CircuitConfig, input: unknown): void
   assert.isTrue(Duration.isDuration(c.timeout), where())
   const timeout = Duration.toMillis(c.timeout)
   assert.isTrue(timeout > 0, `${where()}: timeout ${timeout}`)
-  assert.isTrue(isIntOrInfinity(c.maxConcurrentRequests, 1), `${where()}: max ${c.maxConcurrentRequests}`)
+  const limit = c.maxConcurrentRequests
+  assert.isTrue(
+    typeof limit === "number"
+      ? isIntOrInfinity(limit, 1)
+      : Number.isInteger(limit.min) && limit.min >= 1 && Number.isInteger(limit.initial) &&
+        limit.min <= limit.initial && limit.initial <= limit.max && Number.isInteger(limit.max),
+    `${where()}: max ${safeShow(limit)}`
+  )
   assert.isTrue(
     Number.isInteger(c.requestVolumeThreshold) && c.requestVolumeThreshold >= 0,
     `${where()}: volume ${c.requestVolumeThreshold}`
@@ -395,6 +402,8 @@ const assertPlausibleField = (field: string, input: unknown): void => {
   if (KNOWN_FIELDS.has(field)) return
   // A throwing getter is refused under its own key.
   if (field.startsWith("rollingWindow.")) return
+  // An adaptive limit's own fields (`maxConcurrentRequests.min`, ...), or an unknown key of it.
+  if (field.startsWith("maxConcurrentRequests.")) return
   let keys: Array<string> = []
   try {
     if (typeof input === "object" && input !== null) keys = Reflect.ownKeys(input).map(String)

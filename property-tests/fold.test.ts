@@ -17,7 +17,7 @@ import { runTrace } from "./harness.ts"
 
 const numRuns = 500
 
-const sink: Sink = { event: () => {}, transition: () => {} }
+const sink: Sink = { event: () => {}, transition: () => {}, limitChange: () => {} }
 const decoded = CircuitConfig.decode({})
 if (!Exit.isSuccess(decoded)) throw new Error("the default settings decode")
 const circuitConfig = decoded.value

@@ -38,8 +38,9 @@
  */
 import { Clock, Effect, Stream } from "effect"
 import * as Breaker from "./core/Breaker.ts"
+import * as Limit from "./core/Limit.ts"
 import type { CircuitConfig, CircuitConfigInput } from "./CircuitConfig.ts"
-import type { CircuitEvent, CircuitTransition } from "./CircuitEvent.ts"
+import type { CircuitEvent, CircuitLimitChange, CircuitTransition } from "./CircuitEvent.ts"
 import { CircuitRegistry, type CircuitRegistryShape } from "./CircuitRegistry.ts"
 import type { CircuitConfigError } from "./errors.ts"
 import type { CircuitCell } from "./CircuitCell.ts"
@@ -55,7 +56,15 @@ export interface CircuitSnapshot {
   readonly name: string
   readonly state: Breaker.StateName
   readonly window: Breaker.WindowSummary
-  readonly concurrency: { readonly active: number; readonly max: number }
+  /**
+   * Permits in use, the limit now, and where the limit comes from: `"fixed"`
+   * (a number, or `Infinity`) or the adaptive algorithm that learns it.
+   */
+  readonly concurrency: {
+    readonly active: number
+    readonly max: number
+    readonly algorithm: "fixed" | "aimd" | "gradient"
+  }
   readonly config: CircuitConfig
 }
 
@@ -82,7 +91,11 @@ export const snapshotOf = (cell: CircuitCell, now: number): CircuitSnapshot =>
     name: cell.name,
     state: Breaker.stateName(cell.breaker),
     window: Object.freeze(Breaker.summaryAt(cell.breaker, now)),
-    concurrency: Object.freeze({ active: cell.active, max: cell.maxConcurrent }),
+    concurrency: Object.freeze({
+      active: cell.active,
+      max: cell.maxConcurrent,
+      algorithm: cell.adaptiveLimit === undefined ? "fixed" as const : Limit.algorithm(cell.adaptiveLimit)
+    }),
     config: cell.config
   })
 
@@ -191,4 +204,15 @@ export const events: Stream.Stream<CircuitEvent, never, CircuitRegistry> = Strea
  */
 export const transitions: Stream.Stream<CircuitTransition, never, CircuitRegistry> = Stream.unwrap(
   Effect.map(Effect.service(CircuitRegistry), (registry) => Stream.fromPubSub(registry.transitions))
+)
+
+/**
+ * Every change of an adaptive concurrency limit, of every circuit, from the
+ * moment of subscription: one item each time the number changes.
+ *
+ * @since 0.2.0
+ * @category streams
+ */
+export const limitChanges: Stream.Stream<CircuitLimitChange, never, CircuitRegistry> = Stream.unwrap(
+  Effect.map(Effect.service(CircuitRegistry), (registry) => Stream.fromPubSub(registry.limitChanges))
 )

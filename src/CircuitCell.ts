@@ -32,6 +32,7 @@
  * @since 0.1.0
  */
 import type { Breaker } from "./core/Breaker.ts"
+import type { Limit } from "./core/Limit.ts"
 import type { CircuitConfig } from "./CircuitConfig.ts"
 
 /**
@@ -46,6 +47,8 @@ export interface CircuitCell {
   readonly breaker: Breaker
   /** Permits in use: calls whose effect has started and not yet ended. */
   readonly active: number
-  /** The bulkhead's limit; `Infinity` when off. */
+  /** The bulkhead's limit now; `Infinity` when off. */
   readonly maxConcurrent: number
+  /** The adaptive limit's current value (see `Limit`), when `maxConcurrentRequests` is adaptive. */
+  readonly adaptiveLimit: Limit | undefined
 }

@@ -21,7 +21,7 @@
  * | field | accepted |
  * | --- | --- |
  * | `timeout` | a `Duration.Input` (a `Duration`, millis, `"250 millis"`, bigint nanos, `[seconds, nanos]`, `{ seconds: 1 }`) > 0; `"infinity"` (also `"Infinity"`, `Infinity`, `Duration.infinity`) turns the timeout off |
- * | `maxConcurrentRequests` | an integer ≥ 1, or `Infinity` (no limit) |
+ * | `maxConcurrentRequests` | an integer ≥ 1, `Infinity` (no limit), or an adaptive limit `{ adaptive: "aimd" \| "gradient", min?, max?, initial?, ... }` (see `AdaptiveLimitInput`) |
  * | `requestVolumeThreshold` | an integer ≥ 0 |
  * | `errorPercentThreshold` | a finite number, 0 ≤ x ≤ 100 |
  * | `sleepWindow` | a finite `Duration.Input` ≥ 0, or a `Schedule` (kept as is) |
@@ -84,8 +84,11 @@ import { errorMessage, ROOT, show, snapshot } from "./config/inspect.ts"
 import type { CircuitConfig } from "./config/model.ts"
 import { defaults } from "./config/model.ts"
 import { decodeConfigInput, issueToRefusal, rollingWindowKeys, rules, topLevelKeys } from "./config/schema.ts"
+import * as Adaptive from "./config/adaptive.ts"
 
 export type { SleepSchedule, CircuitConfigInput, CircuitConfig } from "./config/model.ts"
+export type { AdaptiveLimit, AdaptiveLimitInput } from "./config/adaptive.ts"
+export { isAdaptive } from "./config/adaptive.ts"
 export { defaults } from "./config/model.ts"
 export { fromConfig, configSegment, configForCircuit, defaultsFromConfig } from "./config/env.ts"
 export { toBreakerConfig } from "./config/breaker.ts"
@@ -131,6 +134,16 @@ export const decode = (
       if (window._tag === "Refused") return refuse(window.field, window.reason)
       fields.rollingWindow = window.value
     }
+    const base = options?.base ?? defaults
+    // An adaptive limit (an object) is decoded on its own, on top of the base's limit.
+    let adaptive: Adaptive.AdaptiveLimit | undefined
+    const limitInput: unknown = fields.maxConcurrentRequests
+    if (typeof limitInput === "object" && limitInput !== null) {
+      const decoded = Adaptive.decode(limitInput, base.maxConcurrentRequests)
+      if (decoded._tag === "Refused") return refuse(decoded.field, decoded.reason)
+      adaptive = decoded.value
+      delete fields.maxConcurrentRequests
+    }
     const exit = decodeConfigInput(fields)
     if (Exit.isFailure(exit)) {
       const issue = Cause.findErrorOption(exit.cause)
@@ -139,7 +152,6 @@ export const decode = (
       return refuse(refusal.field, refusal.reason)
     }
     const given = exit.value
-    const base = options?.base ?? defaults
     const timeout = given.timeout === undefined
       ? base.timeout
       : Number.isFinite(millisOf(given.timeout))
@@ -147,7 +159,7 @@ export const decode = (
       : Duration.infinity
     const config: CircuitConfig = {
       timeout,
-      maxConcurrentRequests: given.maxConcurrentRequests ?? base.maxConcurrentRequests,
+      maxConcurrentRequests: adaptive ?? given.maxConcurrentRequests ?? base.maxConcurrentRequests,
       requestVolumeThreshold: given.requestVolumeThreshold ?? base.requestVolumeThreshold,
       errorPercentThreshold: given.errorPercentThreshold ?? base.errorPercentThreshold,
       sleepWindow: given.sleepWindow ?? base.sleepWindow,

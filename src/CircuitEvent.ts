@@ -60,3 +60,19 @@ export interface CircuitTransition {
   /** When it happened (`Clock`, epoch millis). */
   readonly at: number
 }
+
+/**
+ * An adaptive concurrency limit changed (published only when the number
+ * changes, not on every call it learns from).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface CircuitLimitChange {
+  readonly circuit: string
+  readonly algorithm: "aimd" | "gradient"
+  readonly from: number
+  readonly to: number
+  /** When it happened (`Clock`, epoch millis). */
+  readonly at: number
+}

@@ -35,7 +35,7 @@ import { Config, Context, Effect, Exit, Layer, PubSub, Stream } from "effect"
 import type { CircuitCell } from "./CircuitCell.ts"
 import * as CircuitConfig from "./CircuitConfig.ts"
 import type { BreakerConfig } from "./core/BreakerConfig.ts"
-import type { CircuitEvent, CircuitTransition, EventKind } from "./CircuitEvent.ts"
+import type { CircuitEvent, CircuitLimitChange, CircuitTransition, EventKind } from "./CircuitEvent.ts"
 import { CircuitConfigError } from "./errors.ts"
 import { Cell, type Sink } from "./internal/cell.ts"
 import * as CircuitMetrics from "./observability/CircuitMetrics.ts"
@@ -60,6 +60,8 @@ export interface Observer {
     | ((cell: CircuitCell, kind: EventKind, at: number, durationMillis: number, fallbackFollows: boolean) => void)
     | undefined
   readonly transition?: ((transition: CircuitTransition, cell: CircuitCell) => void) | undefined
+  /** An adaptive limit changed. */
+  readonly limitChange?: ((change: CircuitLimitChange, cell: CircuitCell) => void) | undefined
 }
 
 /**
@@ -82,6 +84,8 @@ export interface CircuitRegistryShape {
   /** The events as a stream; events are published only while such a stream runs. */
   readonly eventStream: Stream.Stream<CircuitEvent>
   readonly transitions: PubSub.PubSub<CircuitTransition>
+  /** Changes of adaptive limits. */
+  readonly limitChanges: PubSub.PubSub<CircuitLimitChange>
   /** Whether guarded calls are spans when a tracer is installed (`tracing` option). */
   readonly tracing: boolean
 }
@@ -188,7 +192,13 @@ export const make = Effect.fnUntraced(function*(input: CircuitRegistryOptions = 
   const capacity = options.eventBuffer
   const events = yield* PubSub.sliding<CircuitEvent>(capacity)
   const transitions = yield* PubSub.sliding<CircuitTransition>(capacity)
-  yield* Effect.addFinalizer(() => Effect.andThen(PubSub.shutdown(events), PubSub.shutdown(transitions)))
+  const limitChanges = yield* PubSub.sliding<CircuitLimitChange>(capacity)
+  yield* Effect.addFinalizer(() =>
+    Effect.andThen(
+      Effect.andThen(PubSub.shutdown(events), PubSub.shutdown(transitions)),
+      PubSub.shutdown(limitChanges)
+    )
+  )
 
   // Circuits on the defaults share one BreakerConfig (and one memo of a
   // sleep schedule), which keeps an idle circuit small.
@@ -216,6 +226,12 @@ export const make = Effect.fnUntraced(function*(input: CircuitRegistryOptions = 
       publish(transitions, transition)
       for (const observer of observers) {
         if (observer.transition !== undefined) observer.transition(transition, cell)
+      }
+    },
+    limitChange: (cell, change) => {
+      publish(limitChanges, change)
+      for (const observer of observers) {
+        if (observer.limitChange !== undefined) observer.limitChange(change, cell)
       }
     }
   }
@@ -271,6 +287,7 @@ export const make = Effect.fnUntraced(function*(input: CircuitRegistryOptions = 
     eventStream,
     events,
     transitions,
+    limitChanges,
     tracing: options.tracing
   })
   if (options.metrics !== false) {

@@ -6,7 +6,7 @@
 export * as Circuit from "./Circuit.ts"
 export * as CircuitConfig from "./CircuitConfig.ts"
 export type { CircuitConfigInput } from "./CircuitConfig.ts"
-export type { CircuitEvent, CircuitTransition, EventKind } from "./CircuitEvent.ts"
+export type { CircuitEvent, CircuitLimitChange, CircuitTransition, EventKind } from "./CircuitEvent.ts"
 export { CircuitRegistry } from "./CircuitRegistry.ts"
 export type { CircuitCell } from "./CircuitCell.ts"
 export type { CircuitRegistryOptions, CircuitRegistryShape, Observer as CircuitObserver } from "./CircuitRegistry.ts"

@@ -228,6 +228,8 @@ const execute = (
 
     const generation = CallPath.admit(cell, now)
     if (typeof generation !== "number") return resume(fail(cell, clock, options, now, now, generation))
+    // Calls running now, this one included: what an adaptive limit learns the call's latency at.
+    const inFlight = cell.active
 
     // The effect runs in a fiber of its own, started at once: the caller can
     // then be answered at the deadline even if the effect ignores interruption,
@@ -236,10 +238,10 @@ const execute = (
     const exit = child.pollUnsafe()
     if (exit !== undefined) {
       CallPath.release(cell)
-      return resume(complete(cell, clock, options, now, generation, exit))
+      return resume(complete(cell, clock, options, now, generation, inFlight, exit))
     }
     child.addObserver(cell.release)
-    return wait(cell, clock, options, now, generation, child, fiber.context, resume)
+    return wait(cell, clock, options, now, generation, inFlight, child, fiber.context, resume)
   })
 }
 
@@ -251,6 +253,7 @@ const wait = (
   options: AnyOptions,
   startedAt: number,
   generation: number,
+  inFlight: number,
   child: Fiber.Fiber<unknown, unknown>,
   context: Context.Context<never>,
   resume: (effect: Effect.Effect<unknown, unknown, unknown>) => void
@@ -262,7 +265,7 @@ const wait = (
     if (settled) return
     settled = true
     if (entry !== undefined) cell.deadlines().cancel(entry)
-    resume(complete(cell, clock, options, startedAt, generation, exit))
+    resume(complete(cell, clock, options, startedAt, generation, inFlight, exit))
   })
   if (timeoutMillis !== undefined && !settled) {
     entry = cell.deadlines().add(startedAt + timeoutMillis, () => {
@@ -270,7 +273,7 @@ const wait = (
       settled = true
       removeObserver()
       child.interruptUnsafe()
-      const at = record(cell, clock, startedAt, generation, "Timeout", options.fallback !== undefined)
+      const at = record(cell, clock, startedAt, generation, inFlight, "Timeout", options.fallback !== undefined)
       resume(fail(cell, clock, options, startedAt, at, CallPath.timeoutError(cell, timeoutMillis)))
     }, context, clock)
   }
@@ -282,7 +285,7 @@ const wait = (
     removeObserver()
     if (entry !== undefined) cell.deadlines().cancel(entry)
     return Effect.map(Fiber.interrupt(child), () => {
-      record(cell, clock, startedAt, generation, "Interrupted")
+      record(cell, clock, startedAt, generation, inFlight, "Interrupted")
     })
   })
 }
@@ -292,11 +295,12 @@ const record = (
   clock: Clock.Clock,
   startedAt: number,
   generation: number,
+  inFlight: number,
   outcome: CallPath.Outcome,
   fallbackFollows = false
 ): number => {
   const at = clock.currentTimeMillisUnsafe()
-  CallPath.record(cell, startedAt, at, generation, outcome, fallbackFollows)
+  CallPath.record(cell, startedAt, at, generation, outcome, fallbackFollows, inFlight)
   return at
 }
 
@@ -307,28 +311,29 @@ const complete = (
   options: AnyOptions,
   startedAt: number,
   generation: number,
+  inFlight: number,
   exit: Exit.Exit<unknown, unknown>
 ): Effect.Effect<unknown, unknown, unknown> => {
   if (Exit.isSuccess(exit)) {
-    record(cell, clock, startedAt, generation, "Success")
+    record(cell, clock, startedAt, generation, inFlight, "Success")
     return exit
   }
   const cause = exit.cause
   if (Cause.hasInterruptsOnly(cause)) {
-    record(cell, clock, startedAt, generation, "Interrupted")
+    record(cell, clock, startedAt, generation, inFlight, "Interrupted")
     return exit
   }
   const error = Cause.findErrorOption(cause)
   const failure: unknown = error._tag === "Some" ? error.value : cause
   const counts = CallPath.classify(options.isFailure, failure)
   if (counts === false) {
-    record(cell, clock, startedAt, generation, "Ignored")
+    record(cell, clock, startedAt, generation, inFlight, "Ignored")
     return exit
   }
   // A throwing classifier counts the call as failed and surfaces the throw.
   const thrown = counts === true ? undefined : Cause.die(counts.thrown)
   const fallbackFollows = thrown === undefined && error._tag === "Some" && options.fallback !== undefined
-  const at = record(cell, clock, startedAt, generation, "Failure", fallbackFollows)
+  const at = record(cell, clock, startedAt, generation, inFlight, "Failure", fallbackFollows)
   if (thrown !== undefined) return Effect.failCause(Cause.combine(cause, thrown))
   if (fallbackFollows) {
     return fallback(cell, clock, options, startedAt, at, (error as { readonly value: unknown }).value, cause)

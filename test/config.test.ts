@@ -374,7 +374,7 @@ const isWellFormed = (config: CircuitConfig): boolean => {
   const sleepOk = Schedule.isSchedule(config.sleepWindow) ||
     (Number.isFinite(millis(config.sleepWindow)) && millis(config.sleepWindow) >= 0)
   return timeout > 0 &&
-    (max === Infinity || (Number.isInteger(max) && max >= 1)) &&
+    (typeof max !== "number" || max === Infinity || (Number.isInteger(max) && max >= 1)) &&
     Number.isInteger(config.requestVolumeThreshold) && config.requestVolumeThreshold >= 0 &&
     config.errorPercentThreshold >= 0 && config.errorPercentThreshold <= 100 &&
     sleepOk &&

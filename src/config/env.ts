@@ -7,6 +7,7 @@
 import { Config, Duration, Option, Schema } from "effect"
 import { toDuration } from "./duration.ts"
 import type { CircuitConfigInput } from "./model.ts"
+import { envKeys } from "./adaptive.ts"
 
 const NUMBER = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/
 const POSITIVE_INFINITY = /^\+?infinity$/i
@@ -47,6 +48,12 @@ const setting = <A>(
 const durationExpected = "a duration such as \"2 seconds\" or \"250 millis\", or a number of milliseconds"
 const numberExpected = "a number"
 
+// `MAX_CONCURRENT_REQUESTS`: a number, "Infinity", or the name of an adaptive algorithm.
+const parseLimitSetting = (s: string): number | "aimd" | "gradient" | undefined => {
+  const t = s.trim().toLowerCase()
+  return t === "aimd" || t === "gradient" ? t : parseNumberSetting(s)
+}
+
 const orInfinity = (d: number | Duration.Duration | "infinity"): Duration.Input =>
   d === "infinity" ? Duration.infinity : d
 
@@ -54,7 +61,10 @@ const orInfinity = (d: number | Duration.Duration | "infinity"): Duration.Input 
  * Reads circuit settings with Effect `Config`, from the keys `TIMEOUT`,
  * `MAX_CONCURRENT_REQUESTS`, `REQUEST_VOLUME_THRESHOLD`,
  * `ERROR_PERCENT_THRESHOLD`, `SLEEP_WINDOW`, `ROLLING_WINDOW_BUCKETS` and
- * `ROLLING_WINDOW_BUCKET_DURATION`, all optional.
+ * `ROLLING_WINDOW_BUCKET_DURATION`, all optional; and, for an adaptive limit
+ * (`MAX_CONCURRENT_REQUESTS=aimd` or `gradient`), `MAX_CONCURRENT_REQUESTS_MIN`,
+ * `_MAX`, `_INITIAL`, `_BACKOFF_RATIO`, `_LATENCY_THRESHOLD`, `_TOLERANCE`,
+ * `_SMOOTHING` and `_PROBE_INTERVAL`.
  *
  * **Details**
  *
@@ -85,7 +95,21 @@ const orInfinity = (d: number | Duration.Duration | "infinity"): Duration.Input 
 export const fromConfig = (): Config.Config<CircuitConfigInput> =>
   Config.all({
     timeout: setting("TIMEOUT", `${durationExpected}, or "infinity"`, parseDurationSetting),
-    maxConcurrentRequests: setting("MAX_CONCURRENT_REQUESTS", `${numberExpected} or "Infinity"`, parseNumberSetting),
+    maxConcurrentRequests: setting(
+      "MAX_CONCURRENT_REQUESTS",
+      `${numberExpected}, "Infinity", "aimd" or "gradient"`,
+      parseLimitSetting
+    ),
+    adaptive: Config.all(
+      Object.fromEntries(
+        envKeys.map(([key, field, duration]) => [
+          field,
+          duration
+            ? setting(key, `${durationExpected}, or "infinity"`, parseDurationSetting)
+            : setting(key, numberExpected, parseNumberSetting)
+        ])
+      )
+    ),
     requestVolumeThreshold: setting("REQUEST_VOLUME_THRESHOLD", numberExpected, parseNumberSetting),
     errorPercentThreshold: setting("ERROR_PERCENT_THRESHOLD", numberExpected, parseNumberSetting),
     sleepWindow: setting("SLEEP_WINDOW", durationExpected, parseDurationSetting),
@@ -97,9 +121,21 @@ export const fromConfig = (): Config.Config<CircuitConfigInput> =>
         ...(Option.isSome(s.buckets) ? { buckets: s.buckets.value } : {}),
         ...(Option.isSome(s.bucketDuration) ? { bucketDuration: orInfinity(s.bucketDuration.value) } : {})
       }
+      // The sub-settings of an adaptive limit make it an object; a number
+      // given with them is passed on as the algorithm for decode to refuse.
+      const adaptive: Record<string, unknown> = {}
+      for (const [field, value] of Object.entries(s.adaptive)) {
+        if (Option.isSome(value)) adaptive[field] = value.value
+      }
+      const limit = Option.getOrUndefined(s.maxConcurrentRequests)
+      const maxConcurrentRequests = typeof limit === "string" || Object.keys(adaptive).length > 0
+        ? { ...(limit === undefined ? {} : { adaptive: limit }), ...adaptive }
+        : limit
       return {
         ...(Option.isSome(s.timeout) ? { timeout: s.timeout.value } : {}),
-        ...(Option.isSome(s.maxConcurrentRequests) ? { maxConcurrentRequests: s.maxConcurrentRequests.value } : {}),
+        ...(maxConcurrentRequests !== undefined
+          ? { maxConcurrentRequests: maxConcurrentRequests as NonNullable<CircuitConfigInput["maxConcurrentRequests"]> }
+          : {}),
         ...(Option.isSome(s.requestVolumeThreshold) ? { requestVolumeThreshold: s.requestVolumeThreshold.value } : {}),
         ...(Option.isSome(s.errorPercentThreshold) ? { errorPercentThreshold: s.errorPercentThreshold.value } : {}),
         ...(Option.isSome(s.sleepWindow) ? { sleepWindow: orInfinity(s.sleepWindow.value) } : {}),

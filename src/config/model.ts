@@ -7,6 +7,7 @@
  */
 import { Duration } from "effect"
 import type { Schedule } from "effect"
+import type { AdaptiveLimit, AdaptiveLimitInput } from "./adaptive.ts"
 
 /**
  * A sleep window that grows: the n-th consecutive opening lasts the
@@ -27,8 +28,11 @@ export type SleepSchedule = Schedule.Schedule<unknown, number, never, never>
 export interface CircuitConfigInput {
   /** Per call. Default 1 second; `"infinity"` turns the timeout off. */
   readonly timeout?: Duration.Input | "infinity" | undefined
-  /** Calls running at once. Default 10; `Infinity` turns the limit off. */
-  readonly maxConcurrentRequests?: number | undefined
+  /**
+   * Calls running at once. Default 10; `Infinity` turns the limit off; an
+   * adaptive limit (`{ adaptive: "aimd" | "gradient", ... }`) learns it.
+   */
+  readonly maxConcurrentRequests?: number | AdaptiveLimitInput | undefined
   /** Requests in the window before the error percentage can trip. Default 20. */
   readonly requestVolumeThreshold?: number | undefined
   /** 0–100. Default 50. */
@@ -51,8 +55,8 @@ export interface CircuitConfigInput {
 export interface CircuitConfig {
   /** `Duration.infinity` when the timeout is off. */
   readonly timeout: Duration.Duration
-  /** `Infinity` when the limit is off. */
-  readonly maxConcurrentRequests: number
+  /** `Infinity` when the limit is off; an object when the limit is adaptive. */
+  readonly maxConcurrentRequests: number | AdaptiveLimit
   readonly requestVolumeThreshold: number
   readonly errorPercentThreshold: number
   readonly sleepWindow: Duration.Duration | SleepSchedule

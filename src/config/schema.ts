@@ -14,7 +14,8 @@ import type { SleepSchedule } from "./model.ts"
 export const rules: Readonly<Record<string, string>> = {
   [ROOT]: "must be a plain object of circuit settings (or undefined)",
   timeout: "must be a duration > 0 (a Duration, a number of milliseconds, a string like \"1 second\") or \"infinity\"",
-  maxConcurrentRequests: "must be an integer ≥ 1 or Infinity",
+  maxConcurrentRequests:
+    "must be an integer ≥ 1, Infinity, or an adaptive limit { adaptive: \"aimd\" | \"gradient\", min?, max?, initial?, ... }",
   requestVolumeThreshold: "must be an integer ≥ 0",
   errorPercentThreshold: "must be a finite number between 0 and 100",
   sleepWindow:

@@ -65,10 +65,21 @@ const kinds: { readonly [K in Outcome]: EventKind } = {
   Ignored: "ignored"
 }
 
+const samples = {
+  Success: "success",
+  Failure: "failure",
+  Timeout: "timeout",
+  Interrupted: undefined,
+  Ignored: undefined
+} as const
+
 /**
  * Records the outcome of a call admitted at `startedAt` in `generation`, at
  * `at`. `fallbackFollows`: the call goes on to its fallback (whose outcome is
  * a later event). Exactly one outcome per admitted call (SPEC 12).
+ * `inFlight`: the calls running when it was admitted, itself included (read
+ * `cell.active` right after `admit`), which an adaptive limit learns from;
+ * interrupted and ignored calls teach it nothing.
  */
 export const record = (
   cell: Cell,
@@ -76,10 +87,15 @@ export const record = (
   at: number,
   generation: number,
   outcome: Outcome,
-  fallbackFollows = false
+  fallbackFollows = false,
+  inFlight = cell.active + 1
 ): void => {
   if (outcome === "Success") cell.success(at, generation)
   else cell.apply({ _tag: outcome, at, generation })
+  if (cell.adaptiveLimit !== undefined) {
+    const sample = samples[outcome]
+    if (sample !== undefined) cell.sample(sample, startedAt, at, inFlight)
+  }
   cell.emit(kinds[outcome], at, at - startedAt, fallbackFollows)
 }
 

@@ -9,10 +9,12 @@
  */
 import { Duration } from "effect"
 import * as Breaker from "../core/Breaker.ts"
+import * as Limit from "../core/Limit.ts"
+import * as Adaptive from "../config/adaptive.ts"
 import type { BreakerConfig } from "../core/BreakerConfig.ts"
 import type { CircuitCell } from "../CircuitCell.ts"
 import type { CircuitConfig } from "../CircuitConfig.ts"
-import type { CircuitTransition, EventKind } from "../CircuitEvent.ts"
+import type { CircuitLimitChange, CircuitTransition, EventKind } from "../CircuitEvent.ts"
 import type { CircuitStats } from "../observability/CircuitStats.ts"
 import { Deadlines } from "./deadline.ts"
 import { CircuitOpenError } from "../errors.ts"
@@ -25,13 +27,16 @@ import { withoutStack } from "./withoutStack.ts"
 export interface Sink {
   readonly event: (cell: Cell, kind: EventKind, at: number, durationMillis: number, fallbackFollows: boolean) => void
   readonly transition: (cell: Cell, transition: CircuitTransition) => void
+  readonly limitChange: (cell: Cell, change: CircuitLimitChange) => void
 }
 
 export class Cell implements CircuitCell {
   /** Permits in use: calls whose effect has started and not yet ended. */
   active = 0
-  /** `Infinity` when off. */
+  /** `Infinity` when off; an adaptive limit's current value. */
   maxConcurrent: number
+  /** The adaptive limit, when `maxConcurrentRequests` is one. */
+  adaptiveLimit: Limit.Limit | undefined
   /** `undefined` when the timeout is off. */
   timeoutMillis: number | undefined
   config: CircuitConfig
@@ -111,7 +116,9 @@ export class Cell implements CircuitCell {
     this.name = name
     this.sink = sink
     this.config = config
-    this.maxConcurrent = config.maxConcurrentRequests
+    const limit = config.maxConcurrentRequests
+    this.adaptiveLimit = Adaptive.isAdaptive(limit) ? Limit.initial(Adaptive.toLimitSettings(limit), now) : undefined
+    this.maxConcurrent = this.adaptiveLimit === undefined ? limit as number : Limit.current(this.adaptiveLimit)
     this.timeoutMillis = timeoutMillisOf(config)
     this.folded = Breaker.initial(breakerConfig, now)
   }
@@ -195,6 +202,24 @@ export class Cell implements CircuitCell {
     }
   }
 
+  /**
+   * Teaches the adaptive limit one call that ended at `at` (started at
+   * `startedAt` with `inFlight` calls running, itself included), and reports
+   * a change of the limit. Only called when `adaptiveLimit` is set.
+   */
+  sample(outcome: Limit.Outcome, startedAt: number, at: number, inFlight: number): void {
+    const before = this.adaptiveLimit!
+    const after = Limit.reduce(before, { outcome, at, latency: at - startedAt, inFlight })
+    if (after === before) return
+    this.adaptiveLimit = after
+    const from = this.maxConcurrent
+    const to = Limit.current(after)
+    if (to !== from) {
+      this.maxConcurrent = to
+      this.sink.limitChange(this, { circuit: this.name, algorithm: Limit.algorithm(after), from, to, at })
+    }
+  }
+
   /** Advances the breaker by one event and reports a change of state. */
   apply(event: Breaker.Event): Breaker.Breaker {
     const before = this.breaker
@@ -216,8 +241,24 @@ export class Cell implements CircuitCell {
   }
 
   reconfigure(config: CircuitConfig, breakerConfig: BreakerConfig, now: number): void {
+    const previous = this.config.maxConcurrentRequests
     this.config = config
-    this.maxConcurrent = config.maxConcurrentRequests
+    const limit = config.maxConcurrentRequests
+    // New adaptive settings start learning again; the same ones keep what was learned.
+    if (!Adaptive.same(previous, limit)) {
+      const from = this.maxConcurrent
+      this.adaptiveLimit = Adaptive.isAdaptive(limit) ? Limit.initial(Adaptive.toLimitSettings(limit), now) : undefined
+      this.maxConcurrent = this.adaptiveLimit === undefined ? limit as number : Limit.current(this.adaptiveLimit)
+      if (this.adaptiveLimit !== undefined && this.maxConcurrent !== from) {
+        this.sink.limitChange(this, {
+          circuit: this.name,
+          algorithm: Limit.algorithm(this.adaptiveLimit),
+          from,
+          to: this.maxConcurrent,
+          at: now
+        })
+      }
+    }
     this.timeoutMillis = timeoutMillisOf(config)
     this.apply({ _tag: "Reconfigure", at: now, config: breakerConfig })
   }

@@ -294,6 +294,8 @@ const script = `
     c.activeText.appendChild(document.createTextNode("active "));
     c.activeText.appendChild(el("b", "", fmt(m.currentConcurrentExecutionCount)));
     c.activeText.appendChild(document.createTextNode(unlimited ? " (no limit)" : " / " + fmt(max)));
+    // An adaptive limit: the number above is the live one.
+    if (m.concurrencyLimit && m.concurrencyLimit !== "fixed") c.activeText.appendChild(el("small", "adaptive", " " + m.concurrencyLimit));
     c.fill.style.width = unlimited || max === 0 ? "0" : Math.min(100, 100 * m.currentConcurrentExecutionCount / max) + "%";
     c.peakActive.textContent = "peak " + fmt(m.rollingMaxConcurrentExecutionCount);
     c.props.textContent = "trips at ≥ " + threshold + "% of ≥ " + m.propertyValue_circuitBreakerRequestVolumeThreshold +

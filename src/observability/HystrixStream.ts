@@ -57,6 +57,7 @@
 import { Clock, Duration, Effect, Fiber, Layer, Schedule, type Scope, Stream } from "effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
 import * as Breaker from "../core/Breaker.ts"
+import * as Limit from "../core/Limit.ts"
 import { CircuitRegistry, type CircuitRegistryShape } from "../CircuitRegistry.ts"
 import type { CircuitCell } from "../CircuitCell.ts"
 import { cellOf } from "../internal/cell.ts"
@@ -137,6 +138,11 @@ export interface HystrixCommand {
   readonly threadPool: string
   /** Not a Hystrix field: the circuit's state by name. */
   readonly state: Breaker.StateName
+  /**
+   * Not a Hystrix field: where `propertyValue_executionIsolationSemaphoreMaxConcurrentRequests`
+   * comes from, a fixed setting or an adaptive algorithm (then it is the live limit).
+   */
+  readonly concurrencyLimit: "fixed" | "aimd" | "gradient"
 }
 
 /**
@@ -373,7 +379,8 @@ export const commandOf = (cell: CircuitCell, now: number, options: Options = {})
     propertyValue_requestLogEnabled: false,
     reportingHosts: 1,
     threadPool: cell.name,
-    state
+    state,
+    concurrencyLimit: cell.adaptiveLimit === undefined ? "fixed" : Limit.algorithm(cell.adaptiveLimit)
   }
 }
 

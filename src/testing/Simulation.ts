@@ -58,6 +58,8 @@
 import { Duration, Exit } from "effect"
 import * as CircuitConfig from "../CircuitConfig.ts"
 import * as Breaker from "../core/Breaker.ts"
+import * as Limit from "../core/Limit.ts"
+import * as Adaptive from "../config/adaptive.ts"
 
 /**
  * What a call would do if it ran: succeed, fail, or fail in a way the
@@ -158,6 +160,8 @@ interface Running {
   readonly endsAt: number
   readonly result: "success" | "failure" | "ignored" | "timeout"
   readonly generation: number
+  /** Calls running when it started, itself included. */
+  readonly inFlight: number
   readonly seq: number
 }
 
@@ -246,7 +250,7 @@ export const simulate = (settings: CircuitConfig.CircuitConfigInput, trace: Trac
   }
   const config = decoded.value
   const timeout = Duration.isFinite(config.timeout) ? Duration.toMillis(config.timeout) : Infinity
-  const maxConcurrent = config.maxConcurrentRequests
+  const limitSetting = config.maxConcurrentRequests
 
   const order = trace.map((_, index) => index)
   for (const call of trace) {
@@ -264,6 +268,9 @@ export const simulate = (settings: CircuitConfig.CircuitConfigInput, trace: Trac
   let active = 0
   let seq = 0
   let end = start
+  // An adaptive limit learns from each call that ends, as the shell's does.
+  let limit = Adaptive.isAdaptive(limitSetting) ? Limit.initial(Adaptive.toLimitSettings(limitSetting), start) : undefined
+  let maxConcurrent = Adaptive.isAdaptive(limitSetting) ? Limit.current(limit!) : limitSetting
 
   const apply = (event: Breaker.Event): void => {
     const before = breaker
@@ -293,6 +300,10 @@ export const simulate = (settings: CircuitConfig.CircuitConfigInput, trace: Trac
         break
     }
     const call = trace[running.index]!
+    if (limit !== undefined && running.result !== "ignored") {
+      limit = Limit.reduce(limit, { outcome: running.result, at, latency: at - call.at, inFlight: running.inFlight })
+      maxConcurrent = Limit.current(limit)
+    }
     calls[running.index] = {
       index: running.index,
       at: call.at,
@@ -327,7 +338,7 @@ export const simulate = (settings: CircuitConfig.CircuitConfigInput, trace: Trac
     const endsAt = timedOut ? at + timeout : at + duration
     calls[index] = { index, at, admission, result: "running", endedAt: undefined }
     if (Number.isFinite(endsAt)) {
-      ends.push({ index, endsAt, result: timedOut ? "timeout" : call.outcome, generation, seq: seq++ })
+      ends.push({ index, endsAt, result: timedOut ? "timeout" : call.outcome, generation, inFlight: active, seq: seq++ })
     }
   }
   while (ends.size > 0) finish(ends.pop()!)

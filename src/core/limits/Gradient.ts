@@ -10,8 +10,9 @@
  *
  * ```text
  * gradient = clamp(tolerance · baseline / latency, 0.5, 1)
- * target   = gradient = 1 ? max(estimate, n + 1)          (no queueing: grow, never shrink)
- *                         : min(estimate, n · gradient + 1) (queueing: shrink, never grow)
+ * target   = gradient < 1 ? min(estimate, n · gradient + 1) (queueing: shrink, never grow)
+ *          : latency ≤ baseline ? max(estimate, n + √n)     (no queueing at all: grow by √n)
+ *          : max(estimate, n + 1)                           (within the tolerance: grow by one)
  * estimate = estimate + smoothing · (target − estimate),  held within [min, max]
  * limit    = round(estimate)
  * ```
@@ -20,8 +21,9 @@
  * dependency that serves C calls at once without queueing answers n > C
  * calls in about `baseline · n / C`, so `n · baseline / latency ≈ C` whatever
  * the limit was when the call started. Late samples from before a change
- * therefore do not push the limit past the capacity. The `+ 1` is the probe
- * for more capacity: the limit settles at about `tolerance · C + 1`.
+ * therefore do not push the limit past the capacity. The `+ 1` (or `+ √n`
+ * while calls are as fast as the baseline) is the probe for more capacity:
+ * the limit settles at about `tolerance · C + 1`.
  * A timeout or a dropped call is the largest decrease (`gradient = 0.5`).
  *
  * The baseline is the fastest success since the last baseline probe. The
@@ -187,9 +189,10 @@ const target = (s: Gradient, sample: Sample): number => {
   if (sample.outcome !== "success") return Math.min(s.estimate, sample.inFlight * 0.5 + 1)
   // A clock in milliseconds cannot tell 0 from 0.9 ms: the baseline counts as at least 1 ms.
   const gradient = Math.max(0.5, Math.min(1, s.settings.tolerance * Math.max(1, s.baseline) / sample.latency))
-  return gradient === 1
-    ? Math.max(s.estimate, sample.inFlight + 1)
-    : Math.min(s.estimate, sample.inFlight * gradient + 1)
+  if (gradient < 1) return Math.min(s.estimate, sample.inFlight * gradient + 1)
+  // No queueing at all: room to grow by √n; within the tolerance: by one.
+  const step = sample.latency <= s.baseline ? Math.max(1, Math.sqrt(sample.inFlight)) : 1
+  return Math.max(s.estimate, sample.inFlight + step)
 }
 
 /**
