@@ -82,7 +82,8 @@ export class Cell implements CircuitCell {
    * calls a second without building millions of errors.
    */
   openError(now: number): CircuitOpenError {
-    const breaker = this.breaker
+    // State, openings and settings only: the counted events need no fold.
+    const breaker = this.folded
     if (
       this.lastOpenError !== undefined && this.lastOpenErrorAt === now &&
       this.lastOpenErrorGeneration === breaker.generation && this.lastOpenErrorConfig === breaker.config
