@@ -196,53 +196,11 @@ export const retryAfterMillis = (b: Breaker, now: number): number => {
  * @since 0.1.0
  * @category queries
  */
-export const exceedsThresholds = (config: BreakerConfig, w: Window.Window): boolean =>
-  trips(config, Window.totalRequests(w), Window.totalErrors(w))
-
-/**
- * The error-percentage rule on totals: `requests` requests in the window, of
- * which `errors` failed.
- *
- * @since 0.1.0
- * @category queries
- */
-export const trips = (config: BreakerConfig, requests: number, errors: number): boolean =>
-  requests >= config.requestVolumeThreshold && errors * 100 >= config.errorPercentThreshold * requests
-
-/**
- * Whether a `Success` of `generation` at a time in the current bucket would
- * only be counted (`reduce` gives `countInCurrent(b, one success)`), given
- * that `pending` more successes than `b`'s window holds were already seen in
- * that bucket. False when it could move the state: a probe's success closes
- * the circuit, and a success that brings a closed circuit's window to the
- * request volume threshold can trip it. Allocates nothing.
- *
- * @since 0.1.0
- * @category queries
- */
-export const successOnlyCounts = (b: Breaker, generation: number, pending: number): boolean => {
-  if (generation !== b.generation) return true
-  switch (b.state._tag) {
-    case "Closed":
-      return !trips(b.config, Window.totalRequests(b.window) + pending + 1, Window.totalErrors(b.window))
-    case "HalfOpen":
-      return false
-    default:
-      return true
-  }
+export const exceedsThresholds = (config: BreakerConfig, w: Window.Window): boolean => {
+  const requests = Window.totalRequests(w)
+  return requests >= config.requestVolumeThreshold &&
+    Window.totalErrors(w) * 100 >= config.errorPercentThreshold * requests
 }
-
-/**
- * The breaker with `counts` added to its window's current bucket: the result
- * of reducing, at times inside the current bucket, events that only count
- * (short-circuits, fallback outcomes, successes for which
- * `successOnlyCounts` holds).
- *
- * @since 0.1.0
- * @category combinators
- */
-export const countInCurrent = (b: Breaker, counts: Window.Counts): Breaker =>
-  make(b.config, b.state, Window.addToCurrent(b.window, counts), b.generation, b.openings)
 
 const open = (b: Breaker, w: Window.Window, at: number): Breaker =>
   make(b.config, { _tag: "Open", openedAt: at }, w, b.generation + 1, b.openings + 1)

@@ -12,6 +12,7 @@
  * @internal
  */
 import { Duration } from "effect"
+import * as Breaker from "../core/Breaker.ts"
 import type { EventKind } from "../CircuitEvent.ts"
 import { CircuitRejectedError, CircuitTimeoutError } from "../errors.ts"
 import type { CircuitOpenError } from "../errors.ts"
@@ -27,10 +28,10 @@ import { withoutStack } from "./withoutStack.ts"
  * request of the window).
  */
 export const admit = (cell: Cell, now: number): number | CircuitOpenError | CircuitRejectedError => {
-  const admission = cell.admit(now)
+  const admission = Breaker.admit(cell.breaker, now)
   if (admission === "short-circuit") return shortCircuit(cell, now)
   if (admission === "probe") cell.apply({ _tag: "ProbeAdmitted", at: now })
-  const generation = cell.generation
+  const generation = cell.breaker.generation
   if (cell.active >= cell.maxConcurrent) return reject(cell, now, generation)
   cell.active++
   return generation
@@ -43,7 +44,7 @@ export const release = (cell: Cell): void => {
 
 const shortCircuit = (cell: Cell, now: number): CircuitOpenError => {
   const error = cell.openError(now)
-  cell.shortCircuited(now)
+  cell.apply({ _tag: "ShortCircuited", at: now })
   cell.emit("short-circuited", now, 0)
   return error
 }
@@ -90,8 +91,7 @@ export const record = (
   fallbackFollows = false,
   inFlight = cell.active + 1
 ): void => {
-  if (outcome === "Success") cell.success(at, generation)
-  else cell.apply({ _tag: outcome, at, generation })
+  cell.apply({ _tag: outcome, at, generation })
   if (cell.adaptiveLimit !== undefined) {
     const sample = samples[outcome]
     if (sample !== undefined) cell.sample(sample, startedAt, at, inFlight)
@@ -122,12 +122,12 @@ export const classify = (
 
 /** The fallback of a call admitted (or refused) at `startedAt` succeeded at `at`. */
 export const fallbackSucceeded = (cell: Cell, startedAt: number, at: number): void => {
-  cell.fallbackEnded(at, true)
+  cell.apply({ _tag: "FallbackSuccess", at })
   cell.emit("fallback-success", at, at - startedAt)
 }
 
 /** The fallback failed at `at`: counted, and never moves the breaker. */
 export const fallbackFailed = (cell: Cell, startedAt: number, at: number): void => {
-  cell.fallbackEnded(at, false)
+  cell.apply({ _tag: "FallbackFailure", at })
   cell.emit("fallback-failure", at, at - startedAt)
 }

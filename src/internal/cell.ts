@@ -39,6 +39,7 @@ export class Cell implements CircuitCell {
   adaptiveLimit: Limit.Limit | undefined
   /** `undefined` when the timeout is off. */
   timeoutMillis: number | undefined
+  breaker: Breaker.Breaker
   config: CircuitConfig
 
   readonly name: string
@@ -53,22 +54,6 @@ export class Cell implements CircuitCell {
   readonly release = (): void => {
     this.active--
   }
-  /**
-   * The breaker, as the core's functions produced it, without the events
-   * counted since in `pending*` (see `breaker`).
-   */
-  private folded: Breaker.Breaker
-  // Events of the folded window's current bucket that can only be counted
-  // (SPEC: they never move the state), kept as plain counters so that the
-  // busiest calls (successes of a healthy circuit, short-circuits, fallback
-  // outcomes) allocate nothing. Folded into the immutable window by the core's
-  // `countInCurrent` before any other event is reduced and whenever the
-  // breaker is read, so nobody ever sees a breaker without them.
-  private pending = false
-  private pendingSuccess = 0
-  private pendingShortCircuited = 0
-  private pendingFallbackSuccess = 0
-  private pendingFallbackFailure = 0
   private deadlineQueue: Deadlines | undefined = undefined
   private lastOpenError: CircuitOpenError | undefined = undefined
   private lastOpenErrorAt = -1
@@ -82,8 +67,7 @@ export class Cell implements CircuitCell {
    * calls a second without building millions of errors.
    */
   openError(now: number): CircuitOpenError {
-    // State, openings and settings only: the counted events need no fold.
-    const breaker = this.folded
+    const breaker = this.breaker
     if (
       this.lastOpenError !== undefined && this.lastOpenErrorAt === now &&
       this.lastOpenErrorGeneration === breaker.generation && this.lastOpenErrorConfig === breaker.config
@@ -121,86 +105,7 @@ export class Cell implements CircuitCell {
     this.adaptiveLimit = Adaptive.isAdaptive(limit) ? Limit.initial(Adaptive.toLimitSettings(limit), now) : undefined
     this.maxConcurrent = this.adaptiveLimit === undefined ? limit as number : Limit.current(this.adaptiveLimit)
     this.timeoutMillis = timeoutMillisOf(config)
-    this.folded = Breaker.initial(breakerConfig, now)
-  }
-
-  /** The breaker: every event so far, reduced by the core. */
-  get breaker(): Breaker.Breaker {
-    if (this.pending) this.fold()
-    return this.folded
-  }
-
-  /**
-   * What a call starting at `now` may do (`Breaker.admit`). Admission reads
-   * the state, not the window, so the counted events need no fold.
-   */
-  admit(now: number): Breaker.Admission {
-    return Breaker.admit(this.folded, now)
-  }
-
-  /** The breaker's settings (counted events never change them); reading them folds nothing. */
-  get breakerConfig(): BreakerConfig {
-    return this.folded.config
-  }
-
-  /** The breaker's generation (counted events never change it). */
-  get generation(): number {
-    return this.folded.generation
-  }
-
-  private fold(): void {
-    this.folded = Breaker.countInCurrent(this.folded, {
-      success: this.pendingSuccess,
-      failure: 0,
-      timeout: 0,
-      rejected: 0,
-      shortCircuited: this.pendingShortCircuited,
-      fallbackSuccess: this.pendingFallbackSuccess,
-      fallbackFailure: this.pendingFallbackFailure
-    })
-    this.pending = false
-    this.pendingSuccess = 0
-    this.pendingShortCircuited = 0
-    this.pendingFallbackSuccess = 0
-    this.pendingFallbackFailure = 0
-  }
-
-  // Whether `at` falls in the folded window's current bucket (an event there
-  // needs no roll-over).
-  private inCurrentBucket(at: number): boolean {
-    const w = this.folded.window
-    return Math.floor(at / w.bucketMillis) === w.currentIndex
-  }
-
-  /** Records a success of `generation` at `at`: `apply(Success)`, without allocating when it only counts. */
-  success(at: number, generation: number): void {
-    if (this.inCurrentBucket(at) && Breaker.successOnlyCounts(this.folded, generation, this.pendingSuccess)) {
-      this.pendingSuccess++
-      this.pending = true
-    } else {
-      this.apply({ _tag: "Success", at, generation })
-    }
-  }
-
-  /** Records a short-circuit at `at`: `apply(ShortCircuited)`, without allocating in the current bucket. */
-  shortCircuited(at: number): void {
-    if (this.inCurrentBucket(at)) {
-      this.pendingShortCircuited++
-      this.pending = true
-    } else {
-      this.apply({ _tag: "ShortCircuited", at })
-    }
-  }
-
-  /** Records a fallback's outcome at `at`: `apply(FallbackSuccess | FallbackFailure)`, likewise. */
-  fallbackEnded(at: number, succeeded: boolean): void {
-    if (this.inCurrentBucket(at)) {
-      if (succeeded) this.pendingFallbackSuccess++
-      else this.pendingFallbackFailure++
-      this.pending = true
-    } else {
-      this.apply({ _tag: succeeded ? "FallbackSuccess" : "FallbackFailure", at })
-    }
+    this.breaker = Breaker.initial(breakerConfig, now)
   }
 
   /**
@@ -225,7 +130,7 @@ export class Cell implements CircuitCell {
   apply(event: Breaker.Event): Breaker.Breaker {
     const before = this.breaker
     const after = Breaker.reduce(before, event)
-    this.folded = after
+    this.breaker = after
     if (after.generation !== before.generation) {
       const from = Breaker.stateName(before)
       const to = Breaker.stateName(after)

@@ -290,8 +290,7 @@ export class CircuitStats {
   }
 
   private extrasFor(cell: Cell): Extras {
-    // Not `cell.breaker.config`: reading the breaker folds the cell's counters, on every event.
-    const config = cell.breakerConfig
+    const config = cell.breaker.config
     if (this.extrasConfig === config) return this.extras!
     const extras = this.extras
     this.extrasConfig = config
