@@ -25,6 +25,7 @@ import * as os from "node:os"
 import * as Core from "./cases/core.ts"
 import { groups } from "./cases/index.ts"
 import * as Peers from "./cases/peers.ts"
+import * as PromiseCases from "./cases/promise.ts"
 import * as Tracing from "./cases/tracing.ts"
 import { type BenchCase, type BenchEnv, rowName } from "./cases/types.ts"
 import { checkedRun, makeRegistry, type RegistryHandle } from "./env.ts"
@@ -216,6 +217,7 @@ const targets = [
     value: Math.round(pairs.runClosedMinusRunSucceed),
     met: (v: number) => v <= 150
   },
+  ...PromiseCases.targets(promise),
   {
     target: "1,000 buckets within 10 % of 10 buckets",
     value: round2(pairs.buckets1000VsBuckets10),

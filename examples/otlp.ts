@@ -67,11 +67,10 @@ const collector = createServer((req, res) => {
           const points: ReadonlyArray<DataPoint> = (metric.sum ?? metric.gauge ?? metric.histogram)?.dataPoints ?? []
           for (const point of points) {
             const attributes = (point.attributes ?? [])
-              .filter((a) => a.key !== "unit")
               .map((a) => `${a.key}=${a.value.stringValue}`)
               .join(",")
             const value = point.asInt ?? point.asDouble ?? `count ${point.count}`
-            received.set(`${metric.name}{${attributes}}`, String(value))
+            received.set(`${metric.name}{${attributes}}`, `${String(value)} (unit ${metric.unit})`)
           }
         }
       }
@@ -84,8 +83,8 @@ const port = (collector.address() as AddressInfo).port
 await run(`http://127.0.0.1:${port}/v1/metrics`)
 collector.close()
 for (const key of ["effect_circuit_events_total{circuit=payments,event=success}",
-  "effect_circuit_events_total{circuit=payments,event=failure}", "effect_circuit_state{circuit=payments}",
-  "effect_circuit_latency_ms{circuit=payments}"]) {
+  "effect_circuit_events_total{circuit=payments,event=failure}", "effect_circuit_state{circuit=payments,state=closed}",
+  "effect_circuit_latency_seconds{circuit=payments}"]) {
   console.log(`collector received ${key} = ${received.get(key)}`)
 }
 

@@ -1,8 +1,8 @@
 /**
- * Prometheus: every circuit's metrics are Effect `Metric`s tagged with the
- * circuit's name, so `PrometheusMetrics` from `effect/observability` renders
- * them with no extra wiring (`PrometheusMetrics.layerHttp()` serves the same
- * text on `/metrics` of an `effect/http` router).
+ * Prometheus: every circuit's series reach Effect's metric exporters, labelled
+ * with the circuit's name, so `PrometheusMetrics` from `effect/observability`
+ * renders them with no extra wiring (`Observability.layerHttp()` serves the
+ * same text on `/metrics`, a slice at a time).
  *
  * Run: npm run example -- prometheus
  */

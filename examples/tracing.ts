@@ -5,7 +5,7 @@
  * span. Here the spans go out through `OtlpTracer` from `effect/observability`
  * to a tiny collector on 127.0.0.1 that prints the trace it receives.
  *
- * Run: node examples/tracing.ts
+ * Run: npm run example -- tracing
  */
 import { Data, Effect, Layer } from "effect"
 import { FetchHttpClient } from "effect/http"

@@ -17,6 +17,13 @@ export interface TestConfig {
   readonly percent: number
   /** The n-th consecutive opening sleeps `sleeps[min(n, length) - 1]` ms. */
   readonly sleeps: ReadonlyArray<number>
+  // The controls of issue 12; absent: off (SPEC 1–16 exactly).
+  readonly windowCalls?: number | undefined
+  readonly consecutive?: number | undefined
+  readonly slowMillis?: number | undefined
+  readonly slowPercent?: number | undefined
+  readonly probes?: number | undefined
+  readonly backoffReset?: "close" | "stable" | undefined
 }
 
 /** The sleep window of the n-th opening. Throws for n < 1: no opening has number 0. */
@@ -32,7 +39,13 @@ export const toModelConfig = (c: TestConfig): ModelConfig => ({
   bucketMillis: c.bucketMillis,
   volume: c.volume,
   percent: c.percent,
-  sleep: sleepFrom(c.sleeps)
+  sleep: sleepFrom(c.sleeps),
+  windowCalls: c.windowCalls,
+  consecutive: c.consecutive,
+  slowMillis: c.slowMillis,
+  slowPercent: c.slowPercent,
+  probes: c.probes,
+  backoffReset: c.backoffReset
 })
 
 export const percentArb: fc.Arbitrary<number> = fc.oneof(
@@ -50,9 +63,29 @@ export interface ConfigOptions {
   readonly maxVolume?: number
   readonly maxBuckets?: number
   readonly maxBucketMillis?: number
+  /** Also draw the controls of issue 12 (each on or off at random). */
+  readonly controls?: boolean
 }
 
+const optional = <A>(arb: fc.Arbitrary<A>): fc.Arbitrary<A | undefined> =>
+  fc.oneof(fc.constant(undefined), arb)
+
+/** The controls of issue 12, each absent (off) or on. */
+export const controlsArb: fc.Arbitrary<Partial<TestConfig>> = fc.record({
+  windowCalls: optional(fc.oneof(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 40 }))),
+  consecutive: optional(fc.integer({ min: 1, max: 6 })),
+  slowMillis: optional(fc.oneof(fc.integer({ min: 0, max: 50 }), fc.integer({ min: 0, max: 3000 }))),
+  slowPercent: optional(percentArb),
+  probes: optional(fc.integer({ min: 1, max: 4 })),
+  backoffReset: optional(fc.constantFrom("close" as const, "stable" as const))
+})
+
 export const configArb = (options: ConfigOptions = {}): fc.Arbitrary<TestConfig> =>
+  options.controls === true
+    ? fc.tuple(baseConfigArb(options), controlsArb).map(([base, controls]): TestConfig => ({ ...base, ...controls }))
+    : baseConfigArb(options)
+
+const baseConfigArb = (options: ConfigOptions): fc.Arbitrary<TestConfig> =>
   fc.record({
     buckets: fc.integer({ min: 1, max: options.maxBuckets ?? 20 }),
     bucketMillis: fc.oneof(
@@ -77,7 +110,10 @@ export type Gap =
 export type Step =
   | { readonly _tag: "Advance"; readonly gap: Gap }
   | { readonly _tag: "Call" }
-  | { readonly _tag: "Complete"; readonly pick: number; readonly result: CallResult }
+  /** `retryAfter`: the downstream's Retry-After, in milliseconds (issue 12). */
+  | { readonly _tag: "Complete"; readonly pick: number; readonly result: CallResult; readonly retryAfter?: number }
+  /** The shell draws the current opening's sleep window (a jittered schedule, issue 11.5). */
+  | { readonly _tag: "Draw"; readonly millis: number }
   | { readonly _tag: "Fallback"; readonly ok: boolean }
   | { readonly _tag: "ForceOpen" }
   | { readonly _tag: "ForceClosed" }
@@ -111,6 +147,12 @@ export interface Profile {
   readonly force: number
   readonly reconfigure: number
   readonly results: Readonly<Record<CallResult, number>>
+  /** Issue 12: completions that carry a Retry-After. */
+  readonly retryAfter?: number
+  /** Issue 11.5: sleep windows drawn by the shell. */
+  readonly draw?: number
+  /** Reconfigurations that also change the controls. */
+  readonly controls?: boolean
 }
 
 export const defaultProfile: Profile = {
@@ -138,9 +180,28 @@ export const stepArb = (profile: Profile = defaultProfile): fc.Arbitrary<Step> =
       arbitrary: fc.record({ _tag: fc.constant("Complete" as const), pick: fc.nat({ max: 1000 }), result: resultArb(profile.results) }),
       weight: profile.complete
     },
+    {
+      arbitrary: fc.record({
+        _tag: fc.constant("Complete" as const),
+        pick: fc.nat({ max: 1000 }),
+        result: resultArb(profile.results),
+        retryAfter: fc.oneof(fc.integer({ min: 0, max: 10_000 }), fc.constantFrom(-1, Infinity, Number.NaN))
+      }),
+      weight: profile.retryAfter ?? 0
+    },
+    {
+      arbitrary: fc.oneof(fc.integer({ min: 0, max: 5 }), fc.integer({ min: 0, max: 8000 })).map((millis): Step => ({
+        _tag: "Draw",
+        millis
+      })),
+      weight: profile.draw ?? 0
+    },
     { arbitrary: fc.boolean().map((ok): Step => ({ _tag: "Fallback", ok })), weight: profile.fallback },
     { arbitrary: fc.constantFrom<Step>({ _tag: "ForceOpen" }, { _tag: "ForceClosed" }, { _tag: "Reset" }), weight: profile.force },
-    { arbitrary: configArb().map((config): Step => ({ _tag: "Reconfigure", config })), weight: profile.reconfigure }
+    {
+      arbitrary: configArb({ controls: profile.controls === true }).map((config): Step => ({ _tag: "Reconfigure", config })),
+      weight: profile.reconfigure
+    }
   ]
   return fc.oneof(...choices.filter((c) => c.weight > 0))
 }

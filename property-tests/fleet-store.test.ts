@@ -9,7 +9,7 @@
  */
 import { NodeRedis } from "@effect/platform-node"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
-import { Effect, ManagedRuntime } from "effect"
+import { Effect, ManagedRuntime, Option, Queue } from "effect"
 import * as Redis from "effect/persistence/Redis"
 import * as fc from "fast-check"
 import * as Window from "../src/core/Window.ts"
@@ -199,6 +199,38 @@ describe("fleet store: Lua scripts vs FleetModel on a real redis-server", () => 
     assert.isAbove(seen.stale, numRuns / 2)
     assert.isAbove(seen.closes, numRuns / 10)
     console.log(`fleet store differential: ${numRuns} runs, ${steps} steps, ${JSON.stringify(seen)}, 0 divergences`)
+  })
+
+  it("announces every change of generation on the channel given, and nothing else", async () => {
+    const redis = await runtime.runPromise(Effect.service(Redis.Redis))
+    const record = redis.eval(FleetScripts.record)
+    const acquire = redis.eval(FleetScripts.acquire)
+    const settle = redis.eval(FleetScripts.settle)
+    const channel = "test:changes"
+    const announce = { channel, circuit: "announced" }
+    const key = FleetScripts.keyOf("test:", "announced")
+    const rule: FleetModel.FleetRule = { requestVolumeThreshold: 2, errorPercentThreshold: 50, buckets: 2, bucketMillis: 100 }
+    const failures = { ...Window.emptyCounts, failure: 1 }
+    const steps: ReadonlyArray<readonly [string, Effect.Effect<unknown, unknown>, boolean]> = [
+      ["one failure", record(key, 1000, idleMillis, rule, 0, failures, announce), false],
+      ["the trip", record(key, 1001, idleMillis, rule, 0, failures, announce), true],
+      ["a count while open", record(key, 1002, idleMillis, rule, 0, failures, announce), false],
+      ["a lease refused", acquire(key, 1003, idleMillis, rule, 1, 5000, 100, announce), false],
+      ["the lease taken", acquire(key, 6001, idleMillis, rule, 1, 5000, 100, announce), true],
+      ["the probe's success", settle(key, 6002, idleMillis, rule, 2, "success", announce), true]
+    ]
+    await runtime.runPromise(Effect.scoped(Effect.gen(function*() {
+      const queue = yield* redis.subscribe(channel)
+      // Let the subscription reach the server.
+      yield* Effect.sleep(200)
+      for (const [what, step, announces] of steps) {
+        yield* Effect.orDie(step)
+        yield* Effect.sleep(50)
+        const messages: Array<string> = []
+        for (let m = yield* Queue.poll(queue); Option.isSome(m); m = yield* Queue.poll(queue)) messages.push(m.value.message)
+        assert.deepStrictEqual(messages, announces ? ["announced"] : [], what)
+      }
+    })))
   })
 
   it("refuses bad arguments before writing anything", async () => {

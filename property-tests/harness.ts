@@ -19,7 +19,13 @@ export const toBreakerConfig = (c: TestConfig): BreakerConfig => ({
   errorPercentThreshold: c.percent,
   buckets: c.buckets,
   bucketMillis: c.bucketMillis,
-  sleepWindow: sleepFrom(c.sleeps)
+  sleepWindow: sleepFrom(c.sleeps),
+  ...(c.windowCalls === undefined ? {} : { windowCalls: c.windowCalls }),
+  ...(c.consecutive === undefined ? {} : { consecutiveFailures: c.consecutive }),
+  ...(c.slowMillis === undefined ? {} : { slowCallMillis: c.slowMillis }),
+  ...(c.slowPercent === undefined ? {} : { slowCallPercentThreshold: c.slowPercent }),
+  ...(c.probes === undefined ? {} : { halfOpenProbes: c.probes }),
+  ...(c.backoffReset === undefined ? {} : { backoffReset: c.backoffReset })
 })
 
 export interface InFlight {
@@ -170,6 +176,12 @@ export const assertAgree = (b: Breaker.Breaker, m: M.Model, now: number, where: 
   for (const at of lookaheads(now, m.config.buckets, m.config.bucketMillis)) {
     assertSameSummary(summaryOfCore(b, at), M.summaryAt(m, at), () => `${where()}: window at ${at} (now ${now})`)
   }
+  eq(Breaker.summaryAt(b, now).slow, M.slowAt(m, now), () => `${where()}: slow calls at ${now}`)
+  eq(b.streak, M.streakOf(m), () => `${where()}: errors in a row`)
+  if (b.state._tag === "HalfOpen" && m.state.name === "half-open") {
+    eq(b.episode.probesRunning, m.state.running, () => `${where()}: probes running`)
+    eq(b.episode.probesSucceeded, m.state.succeeded, () => `${where()}: probes succeeded`)
+  }
   assertWindowShape(b.window, () => `${where()}: stored window`)
   assertWindowShape(Breaker.windowAt(b, now), () => `${where()}: window at now`)
 }
@@ -236,10 +248,19 @@ export const runTrace = (scenario: Scenario, onStep?: (info: StepInfo) => void):
         if (call === undefined) break
         completed = call
         inFlight = [...inFlight.slice(0, i), ...inFlight.slice(i + 1)]
-        reduce({ _tag: coreResult[step.result], at: now, generation: call.generation })
-        m = M.complete(m, now, call.epoch, step.result)
+        const durationMillis = now - call.admittedAt
+        reduce(
+          step.retryAfter === undefined
+            ? { _tag: coreResult[step.result], at: now, generation: call.generation, durationMillis }
+            : { _tag: coreResult[step.result], at: now, generation: call.generation, durationMillis, retryAfterMillis: step.retryAfter }
+        )
+        m = M.complete(m, now, call.epoch, step.result, durationMillis, step.retryAfter)
         break
       }
+      case "Draw":
+        reduce({ _tag: "SleepDrawn", at: now, generation: b.generation, millis: step.millis })
+        m = M.sleepDrawn(m, m.epoch, step.millis)
+        break
       case "Fallback":
         reduce({ _tag: step.ok ? "FallbackSuccess" : "FallbackFailure", at: now })
         m = M.fallback(m, now, step.ok)

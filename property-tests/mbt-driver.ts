@@ -58,6 +58,11 @@ export class CountingScheduler implements Scheduler.Scheduler {
 
 export class MbtFailure extends Error {}
 
+/** A caller waiting for its answer: a fiber, or a Promise call's answer so far. */
+export interface Caller {
+  readonly pollUnsafe: () => Exit.Exit<unknown, unknown> | undefined
+}
+
 /** What the runs went through, for the report (and docs/reliability.md). */
 export const coverage = {
   maxInFlight: 0,
@@ -76,13 +81,13 @@ export const fail = (message: string): never => {
   throw new MbtFailure(message)
 }
 
-type Services = CircuitRegistry | TestClock.TestClock
+export type Services = CircuitRegistry | TestClock.TestClock
 
 export class Driver {
   readonly scheduler = new CountingScheduler()
   readonly runtime: ManagedRuntime.ManagedRuntime<Services, CircuitConfigError>
-  /** Caller fibers whose answer the model has not given yet, by call id. */
-  readonly callers = new Map<number, Fiber.Fiber<unknown, unknown>>()
+  /** Callers whose answer the model has not given yet, by call id (fibers, for this driver). */
+  readonly callers = new Map<number, Caller>()
   /** Effects running right now (counted by the effects themselves). */
   running = 0
   events: Array<CircuitEvent> = []
@@ -90,6 +95,19 @@ export class Driver {
   /** Every outcome event seen (one per call), and every call made. */
   outcomes = 0
   callsMade = 0
+
+  /** The circuit's snapshot, through the API under test. */
+  snapshot(): Effect.Effect<Circuit.CircuitSnapshot, never, Services> {
+    return Circuit.snapshot(NAME)
+  }
+
+  configure(input: CircuitConfigInput): Effect.Effect<Exit.Exit<unknown, CircuitConfigError>, never, Services> {
+    return Effect.exit(Circuit.configure(NAME, input))
+  }
+
+  admin(action: "forceOpen" | "forceClosed" | "reset"): Effect.Effect<void, never, Services> {
+    return Circuit[action](NAME)
+  }
 
   constructor(defaults: CircuitConfigInput) {
     const base = Layer.succeed(Scheduler.Scheduler, this.scheduler as Scheduler.Scheduler)
@@ -203,7 +221,7 @@ export class Driver {
   }
 
   interrupt(id: number): Effect.Effect<void> {
-    const fiber = this.callers.get(id)
+    const fiber = this.callers.get(id) as Fiber.Fiber<unknown, unknown> | undefined
     if (fiber === undefined) return fail(`interrupt: no caller fiber for call #${id}`)
     return Effect.asVoid(Effect.forkDetach(Fiber.interrupt(fiber)))
   }
@@ -284,7 +302,7 @@ const sameList = (actual: ReadonlyArray<string>, expected: ReadonlyArray<string>
 export const verify = (model: Model, driver: Driver, where: string): Effect.Effect<void, never, Services> =>
   Effect.gen(function*() {
     yield* driver.settle
-    const snap = yield* Circuit.snapshot(NAME)
+    const snap = yield* driver.snapshot()
     const problems: Array<string> = []
     const now = model.now
     if (snap.state !== model.stateName) problems.push(`state: circuit ${snap.state}, model ${model.stateName}`)

@@ -190,9 +190,19 @@ export class Model {
   events: Array<ExpectedEvent> = []
   transitions: Array<ExpectedTransition> = []
 
-  constructor(config: ModelConfig, now: number) {
+  /**
+   * The shell under test. The Promise shell (`CircuitPromise.fire`) differs
+   * in two documented ways: a Promise has no defects (a throw or a rejection
+   * is a failure, so "die" is "fail"), and a caller's abort answers the
+   * caller at once, even when the work ignores its signal ("stubborn"),
+   * whose permit then comes back when it ends.
+   */
+  readonly shell: "effect" | "promise"
+
+  constructor(config: ModelConfig, now: number, shell: "effect" | "promise" = "effect") {
     this.config = config
     this.now = now
+    this.shell = shell
   }
 
   // ---------------------------------------------------------------------------
@@ -386,7 +396,8 @@ export class Model {
   }
 
   /** A new call at `now`. Returns its id. */
-  call(behaviour: Behaviour, duration: number, fallback: FallbackKind): number {
+  call(given: Behaviour, duration: number, fallback: FallbackKind): number {
+    const behaviour: Behaviour = this.shell === "promise" && given === "die" ? "fail" : given
     const id = this.nextId++
     const now = this.now
     let probe = false
@@ -558,6 +569,14 @@ export class Model {
 
   /** The caller of `c` is interrupted now. */
   interrupt(c: ModelCall): void {
+    if (c.behaviour === "stubborn" && this.shell === "promise") {
+      // Answered now; the work runs on, holding its permit, until it ends.
+      c.callerWaiting = false
+      this.outcome("interrupted", this.now, c.epoch)
+      this.emit("interrupted", this.now, this.now - c.start)
+      this.finish(c.id, { _tag: "Interrupted" }, this.now)
+      return
+    }
     if (c.behaviour === "stubborn") {
       // It waits for the effect to end; the deadline no longer applies.
       c.interrupted = true

@@ -16,6 +16,26 @@
  *     (buckets or bucket length) starts an empty window, the same shape keeps it.
  *   - An interrupted or ignored probe frees the slot; the epoch does not move.
  *
+ * The controls of issue 12, each off unless its field is set, read from the
+ * issue and the resilience4j / gobreaker / effect/persistence documentation:
+ * - `windowCalls`: the window is the last N requests, plus what was recorded
+ *   after the oldest of them (short-circuits, fallbacks), whatever the time.
+ * - `slowMillis`: a request (not a rejection) that took longer is slow; the
+ *   slow percentage over the window trips like the error percentage, with the
+ *   same volume; a slow failure is in both.
+ * - `consecutive`: that many errors in a row (since the last success, over
+ *   everything recorded since the window was last emptied) trip, whatever
+ *   the volume.
+ * - `probes`: that many probes are let through when half-open; the last of
+ *   them to succeed closes; any probe failure reopens. A new number of probes
+ *   while half-open forgets the successes so far.
+ * - `retryAfter` of the outcome that opens: the opening lasts at least that.
+ * - A sleep window drawn by the shell replaces `sleep(n)` for that opening,
+ *   until a new sleep window is configured.
+ * - `backoffReset: "stable"`: a close keeps the count of openings; an opening
+ *   from closed counts from 1 again only if it comes at least as long after
+ *   the close as the circuit had been open before it.
+ *
  * Everything here is immutable: each operation returns a new model.
  */
 
@@ -41,6 +61,7 @@ export const allKinds: ReadonlyArray<OutcomeKind> = [
 export interface Timestamped {
   readonly at: number
   readonly kind: OutcomeKind
+  readonly slow?: boolean
 }
 
 export interface ModelConfig {
@@ -50,12 +71,25 @@ export interface ModelConfig {
   readonly percent: number
   /** The sleep window of the n-th consecutive opening (n ≥ 1). */
   readonly sleep: (n: number) => number
+  readonly windowCalls?: number | undefined
+  readonly consecutive?: number | undefined
+  readonly slowMillis?: number | undefined
+  readonly slowPercent?: number | undefined
+  readonly probes?: number | undefined
+  readonly backoffReset?: "close" | "stable" | undefined
 }
 
 export type ModelState =
   | { readonly name: "closed" }
   | { readonly name: "open"; readonly openedAt: number }
-  | { readonly name: "half-open"; readonly openedAt: number; readonly probeInFlight: boolean }
+  | {
+    readonly name: "half-open"
+    readonly openedAt: number
+    /** No probe slot is free. */
+    readonly probeInFlight: boolean
+    readonly running: number
+    readonly succeeded: number
+  }
   | { readonly name: "forced-open" }
   | { readonly name: "forced-closed" }
 
@@ -66,6 +100,12 @@ export interface Model {
   readonly epoch: number
   /** Consecutive openings since the last close. */
   readonly openings: number
+  /** The current opening's sleep window when drawn by the shell. */
+  readonly drawn?: number | undefined
+  /** The Retry-After of the outcome that opened the circuit. */
+  readonly retryAfter?: number | undefined
+  /** When the circuit last closed after a probe, and how long it had been open. */
+  readonly lastClose?: { readonly at: number; readonly openFor: number } | undefined
 }
 
 export type ModelAdmission = "allow" | "probe" | "short-circuit"
@@ -97,8 +137,32 @@ export const makeModel = (config: ModelConfig): Model => ({
 export const inWindow = (buckets: number, bucketMillis: number, t: number, now: number): boolean =>
   Math.floor(t / bucketMillis) > Math.floor(now / bucketMillis) - buckets
 
-export const windowAt = (m: Model, now: number): ReadonlyArray<Timestamped> =>
-  m.outcomes.filter((o) => inWindow(m.config.buckets, m.config.bucketMillis, o.at, now))
+const isRequest = (kind: OutcomeKind): boolean =>
+  kind === "success" || kind === "failure" || kind === "timeout" || kind === "rejected"
+
+export const windowAt = (m: Model, now: number): ReadonlyArray<Timestamped> => {
+  const n = m.config.windowCalls
+  if (n === undefined) return m.outcomes.filter((o) => inWindow(m.config.buckets, m.config.bucketMillis, o.at, now))
+  // From the n-th request counted from the newest, on.
+  let seen = 0
+  for (let i = m.outcomes.length - 1; i >= 0; i--) {
+    if (isRequest(m.outcomes[i]!.kind) && ++seen === n) return m.outcomes.slice(i)
+  }
+  return m.outcomes
+}
+
+export const slowAt = (m: Model, now: number): number => windowAt(m, now).filter((o) => o.slow === true).length
+
+/** Errors at the end of everything recorded since the window was emptied, after the last success. */
+export const streakOf = (m: Model): number => {
+  let n = 0
+  for (let i = m.outcomes.length - 1; i >= 0; i--) {
+    const kind = m.outcomes[i]!.kind
+    if (kind === "success") break
+    if (isRequest(kind)) n++
+  }
+  return n
+}
 
 const countOf = (list: ReadonlyArray<Timestamped>, kind: OutcomeKind): number => {
   let n = 0
@@ -132,10 +196,15 @@ export const summaryAt = (m: Model, now: number): ModelSummary => summaryOf(wind
 /** SPEC 3, read literally. */
 export const trips = (m: Model, now: number): boolean => {
   const s = summaryAt(m, now)
-  return s.total >= m.config.volume && s.errors * 100 >= m.config.percent * s.total
+  if (streakOf(m) >= (m.config.consecutive ?? Infinity)) return true
+  if (s.total < m.config.volume) return false
+  if (s.errors * 100 >= m.config.percent * s.total) return true
+  const slowOn = m.config.slowMillis !== undefined && m.config.slowMillis !== Infinity
+  return slowOn && slowAt(m, now) * 100 >= (m.config.slowPercent ?? 100) * s.total
 }
 
-export const sleepOfCurrentOpening = (m: Model): number => m.config.sleep(Math.max(1, m.openings))
+export const sleepOfCurrentOpening = (m: Model): number =>
+  Math.max(m.drawn ?? m.config.sleep(Math.max(1, m.openings)), m.retryAfter ?? 0)
 
 export const admit = (m: Model, now: number): ModelAdmission => {
   switch (m.state.name) {
@@ -147,7 +216,7 @@ export const admit = (m: Model, now: number): ModelAdmission => {
     case "open":
       return now - m.state.openedAt >= sleepOfCurrentOpening(m) ? "probe" : "short-circuit"
     case "half-open":
-      return m.state.probeInFlight ? "short-circuit" : "probe"
+      return m.state.running + m.state.succeeded < (m.config.probes ?? 1) ? "probe" : "short-circuit"
   }
 }
 
@@ -163,53 +232,115 @@ export const retryAfter = (m: Model, now: number): number => {
 }
 
 const withState = (m: Model, state: ModelState, epoch: number, openings: number, outcomes = m.outcomes): Model => ({
-  config: m.config,
+  ...m,
   outcomes,
   state,
   epoch,
   openings
 })
 
-const push = (m: Model, at: number, kind: OutcomeKind): Model => ({ ...m, outcomes: [...m.outcomes, { at, kind }] })
+const push = (m: Model, at: number, kind: OutcomeKind, slow = false): Model => ({
+  ...m,
+  outcomes: [...m.outcomes, slow ? { at, kind, slow } : { at, kind }]
+})
 
-const openAt = (m: Model, now: number): Model => withState(m, { name: "open", openedAt: now }, m.epoch + 1, m.openings + 1)
+const halfOpenState = (m: Model, openedAt: number, running: number, succeeded: number): ModelState => ({
+  name: "half-open",
+  openedAt,
+  probeInFlight: running + succeeded >= (m.config.probes ?? 1),
+  running,
+  succeeded
+})
 
-/** The shell was told "probe" and admits the call as the probe. */
-export const probeAdmitted = (m: Model): Model => {
-  if (m.state.name !== "open" && m.state.name !== "half-open") throw new Error("model: probe admitted while " + m.state.name)
-  return withState(m, { name: "half-open", openedAt: m.state.openedAt, probeInFlight: true }, m.epoch + 1, m.openings)
+const openAt = (m: Model, now: number, retryAfter: number | undefined): Model => {
+  const fromClosed = m.state.name === "closed"
+  const backoffSurvives = m.config.backoffReset === "stable" && m.lastClose !== undefined &&
+    now - m.lastClose.at < m.lastClose.openFor
+  const openings = fromClosed && !backoffSurvives ? 1 : m.openings + 1
+  return {
+    ...withState(m, { name: "open", openedAt: now }, m.epoch + 1, openings),
+    drawn: undefined,
+    retryAfter: retryAfter !== undefined && Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter : undefined
+  }
 }
+
+/** The shell was told "probe" and admits the call as a probe. */
+export const probeAdmitted = (m: Model): Model => {
+  if (m.state.name === "open") return withState(m, halfOpenState(m, m.state.openedAt, 1, 0), m.epoch + 1, m.openings)
+  if (m.state.name !== "half-open") throw new Error("model: probe admitted while " + m.state.name)
+  const { running, succeeded, openedAt } = m.state
+  const newRound = running === 0 && succeeded === 0
+  return withState(m, halfOpenState(m, openedAt, running + 1, succeeded), newRound ? m.epoch + 1 : m.epoch, m.openings)
+}
+
+/** The shell drew the sleep window of the opening it saw at `epoch`. */
+export const sleepDrawn = (m: Model, epoch: number, millis: number): Model =>
+  m.state.name === "open" && epoch === m.epoch ? { ...m, drawn: millis } : m
 
 export const shortCircuited = (m: Model, now: number): Model => push(m, now, "shortCircuited")
 
 export const fallback = (m: Model, now: number, ok: boolean): Model => push(m, now, ok ? "fallbackSuccess" : "fallbackFailure")
 
-/** A call admitted in `epoch` ends at `now` with `result`. */
-export const complete = (m: Model, now: number, epoch: number, result: CallResult): Model => {
-  const isRequest = result !== "interrupted" && result !== "ignored"
-  const recorded = isRequest ? push(m, now, result) : m
+/**
+ * A call admitted in `epoch` ends at `now` with `result`, after `duration`
+ * milliseconds, with the downstream's `retryAfter` (milliseconds) if any.
+ */
+export const complete = (
+  m: Model,
+  now: number,
+  epoch: number,
+  result: CallResult,
+  duration = 0,
+  retryAfter?: number
+): Model => {
+  const request = result !== "interrupted" && result !== "ignored"
+  const slow = request && result !== "rejected" && m.config.slowMillis !== undefined && duration > m.config.slowMillis
+  const recorded = request ? push(m, now, result, slow) : m
   if (epoch !== m.epoch) return recorded
   switch (m.state.name) {
     case "closed":
-      return isRequest && trips(recorded, now) ? openAt(recorded, now) : recorded
+      return request && trips(recorded, now) ? openAt(recorded, now, retryAfter) : recorded
     case "half-open": {
-      if (!m.state.probeInFlight) return recorded
-      if (result === "success") return withState(m, { name: "closed" }, m.epoch + 1, 0, [])
-      if (isRequest) return openAt(recorded, now)
-      return withState(m, { name: "half-open", openedAt: m.state.openedAt, probeInFlight: false }, m.epoch, m.openings)
+      const { running, succeeded, openedAt } = m.state
+      if (running === 0) return recorded
+      if (result === "success") {
+        if (succeeded + 1 < (m.config.probes ?? 1)) {
+          return withState(recorded, halfOpenState(m, openedAt, running - 1, succeeded + 1), m.epoch, m.openings)
+        }
+        const stable = m.config.backoffReset === "stable"
+        return {
+          ...withState(m, { name: "closed" }, m.epoch + 1, stable ? m.openings : 0, []),
+          drawn: undefined,
+          retryAfter: undefined,
+          lastClose: stable ? { at: now, openFor: now - openedAt } : undefined
+        }
+      }
+      if (request) return openAt(recorded, now, retryAfter)
+      return withState(m, halfOpenState(m, openedAt, running - 1, succeeded), m.epoch, m.openings)
     }
     default:
       return recorded
   }
 }
 
-export const forceOpen = (m: Model): Model => withState(m, { name: "forced-open" }, m.epoch + 1, 0)
+const calm = { drawn: undefined, retryAfter: undefined, lastClose: undefined }
 
-export const forceClosed = (m: Model): Model => withState(m, { name: "forced-closed" }, m.epoch + 1, 0)
+export const forceOpen = (m: Model): Model => ({ ...withState(m, { name: "forced-open" }, m.epoch + 1, 0), ...calm })
 
-export const reset = (m: Model): Model => withState(m, { name: "closed" }, m.epoch + 1, 0, [])
+export const forceClosed = (m: Model): Model => ({ ...withState(m, { name: "forced-closed" }, m.epoch + 1, 0), ...calm })
+
+export const reset = (m: Model): Model => ({ ...withState(m, { name: "closed" }, m.epoch + 1, 0, []), ...calm })
 
 export const reconfigure = (m: Model, config: ModelConfig): Model => {
-  const sameShape = config.buckets === m.config.buckets && config.bucketMillis === m.config.bucketMillis
-  return { ...m, config, outcomes: sameShape ? m.outcomes : [] }
+  const sameShape = config.windowCalls === m.config.windowCalls &&
+    (config.windowCalls !== undefined || (config.buckets === m.config.buckets && config.bucketMillis === m.config.bucketMillis))
+  const next: Model = {
+    ...m,
+    config,
+    outcomes: sameShape ? m.outcomes : [],
+    drawn: config.sleep === m.config.sleep ? m.drawn : undefined
+  }
+  if (m.state.name !== "half-open") return next
+  const succeeded = (config.probes ?? 1) === (m.config.probes ?? 1) ? m.state.succeeded : 0
+  return { ...next, state: halfOpenState(next, m.state.openedAt, m.state.running, succeeded) }
 }

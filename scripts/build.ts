@@ -5,10 +5,12 @@
  *
  * tsc rewrites the `.ts` of relative imports to `.js` in the JavaScript it
  * emits (`rewriteRelativeImportExtensions`) but leaves them as written in
- * declaration files, where a consumer's tsc without
- * `allowImportingTsExtensions` refuses them (TS5097) and finds no `.ts` file
- * next to them anyway. This script rewrites them to `.js` too; the two
- * spellings have the same length, so the declaration maps stay exact.
+ * declaration files. TypeScript 5.9 and 7 resolve such a `./x.ts` to the
+ * `./x.d.ts` beside it (tried on the packed package), but it names a file
+ * that is not there, and other readers of declarations (API extractors,
+ * older compilers) need not be as forgiving: this script rewrites them to
+ * `.js`, the module each declaration file describes. The two spellings have
+ * the same length, so the declaration maps stay exact.
  *
  *   node scripts/build.ts        (npm run build; npm pack runs it first)
  */

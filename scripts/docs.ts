@@ -22,11 +22,21 @@ const cache = join(root, "node_modules", ".cache", "effect-circuit-docs")
 const out = join(cache, "dts")
 const target = join(root, "docs", "api.md")
 
-// The entry points documented, in order.
-const entries = [
-  { specifier: "effect-circuit", source: "src/index.ts" },
-  { specifier: "effect-circuit/testing", source: "src/testing/index.ts" }
-] as const
+// The entry points documented, in order: every module subpath of the
+// package's `exports`, at its source (the `effect-circuit-source` condition).
+const manifest = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as {
+  readonly name: string
+  readonly exports: Readonly<Record<string, unknown>>
+}
+const entries: ReadonlyArray<{ readonly specifier: string; readonly source: string }> = Object.entries(manifest.exports)
+  .flatMap(([subpath, target]) => {
+    const source = typeof target === "object" && target !== null
+      ? (target as Record<string, unknown>)["effect-circuit-source"]
+      : undefined
+    if (typeof source !== "string") return []
+    const specifier = subpath === "." ? manifest.name : `${manifest.name}/${subpath.slice(2)}`
+    return [{ specifier, source: source.replace(/^\.\//, "") }]
+  })
 
 // -----------------------------------------------------------------------------
 // Declaration emit
@@ -205,11 +215,20 @@ const staticMembers = (text: string): Declaration["statics"] => {
     const member = [head!]
     let depth = depthChange(head!)
     let j = i + 1
-    while (j + 1 < lines.length && (depth > 0 || !/;\s*$/.test(member[member.length - 1]!))) {
+    const overload = new RegExp(`^ {4}static ${match[1]!}[(<]`)
+    for (;;) {
+      while (j + 1 < lines.length && (depth > 0 || !/;\s*$/.test(member[member.length - 1]!))) {
+        const next = lines[++j]!
+        member.push(next)
+        depth += depthChange(next)
+      }
+      // Overloads follow the documented signature without a doc comment of their own.
+      if (j + 1 >= lines.length || !overload.test(lines[j + 1]!)) break
       const next = lines[++j]!
       member.push(next)
-      depth += depthChange(next)
+      depth = depthChange(next)
     }
+    i = j
     members.push({ name: match[1]!, text: member.map((l) => l.slice(4)).join("\n"), doc: cleanDoc(docLines) })
   }
   return members
@@ -229,23 +248,43 @@ const findDeclaration = (source: string, name: string): Declaration | undefined 
     texts.push(statement.text)
     if (match[1] === "class") {
       statics = staticMembers(statement.text)
-      // `class X extends X_base`: show what the base is made of.
+      // `class X extends X_base`, where tsc declares `X_base` (a name that
+      // exists only in the declaration file): show the base's type instead.
       const base = /extends ([A-Za-z_$][\w$]*_base)\b/.exec(statement.text)
       const baseStatement = base === null
         ? undefined
         : file.statements.find((s) => s.text.startsWith(`declare const ${base[1]}:`))
-      if (baseStatement !== undefined) texts.unshift(baseStatement.text)
+      if (base !== null && baseStatement !== undefined) {
+        const baseType = baseStatement.text.slice(`declare const ${base[1]}:`.length).trim().replace(/;$/, "")
+        texts[texts.length - 1] = statement.text.replace(new RegExp(`extends ${base[1]}\\b`), `extends ${baseType}`)
+      }
     }
   }
   return kind === undefined ? undefined : { name, kind, texts, doc, statics }
 }
 
 const namedExports = (text: string): Array<{ readonly local: string; readonly exported: string }> => {
-  const inner = /\{([^}]*)\}/.exec(text)?.[1] ?? ""
+  // (Doc comments may sit inside the braces, one per name.)
+  const inner = /\{([^}]*)\}/.exec(text.replace(/\/\*[\s\S]*?\*\//g, ""))?.[1] ?? ""
   return inner.split(",").map((part) => part.trim()).filter((part) => part !== "").map((part) => {
     const [local, exported] = part.replace(/^type /, "").split(/\s+as\s+/)
     return { local: local!, exported: exported ?? local! }
   })
+}
+
+// Where a declaration file's import of `local` comes from (one-line imports, as tsc writes them).
+const importOf = (source: string, local: string): { readonly name: string; readonly source: string } | undefined => {
+  for (const line of readFileSync(dtsOf(source), "utf8").split("\n")) {
+    const imported = /^import (?:type )?\{([^}]*)\} from ["'](\.[^"']*)["']/.exec(line)
+    if (imported === null) continue
+    for (const part of imported[1]!.split(",")) {
+      const [name, alias] = part.trim().replace(/^type /, "").split(/\s+as\s+/).map((x) => x.trim())
+      if ((alias ?? name) === local && name !== undefined) {
+        return { name, source: resolveSpecifier(source, imported[2]!.replace(/\.js$/, ".ts")) }
+      }
+    }
+  }
+  return undefined
 }
 
 const fromClause = (text: string): string | undefined => /from ["']([^"']+)["']/.exec(text)?.[1]
@@ -269,6 +308,15 @@ const resolveExport = (source: string, name: string): Resolved | undefined => {
         if (from !== undefined) return resolveExport(resolveSpecifier(source, from), local)
         const found = findDeclaration(source, local)
         if (found !== undefined) return { _tag: "Declaration", declaration: { ...found, name }, source }
+        // `import { X } from "./y.ts"` then `export { X }`: X is y's.
+        const imported = importOf(source, local)
+        if (imported !== undefined) {
+          const inner = resolveExport(imported.source, imported.name)
+          if (inner !== undefined && inner._tag === "Declaration") {
+            return { ...inner, declaration: { ...inner.declaration, name } }
+          }
+          return inner
+        }
       }
     }
   }
@@ -323,15 +371,35 @@ const body = (doc: string | undefined): string =>
 
 const isInternal = (doc: string | undefined): boolean => doc !== undefined && /^@internal\b/m.test(doc)
 
+// A class declaration up to its body: the first `{` outside brackets, type
+// arguments and string literals (the base can be a long generic type).
+const classHead = (text: string): string => {
+  let depth = 0
+  let quote: string | undefined
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!
+    if (quote !== undefined) {
+      if (c === "\\") i++
+      else if (c === quote) quote = undefined
+      continue
+    }
+    if (c === "\"" || c === "'" || c === "`") quote = c
+    else if (c === "<" || c === "(" || c === "[") depth++
+    else if ((c === ">" && text[i - 1] !== "=") || c === ")" || c === "]") depth--
+    else if (c === "{") {
+      if (depth === 0) return text.slice(0, i).trimEnd()
+      depth++
+    } else if (c === "}") depth--
+  }
+  return text.split("\n")[0]!
+}
+
 const signature = (declaration: Declaration): string =>
   declaration.texts
     .map((text) => text.replace(/^export /, "").replace(/^declare /, ""))
     .map((text) => {
       // A class: its head; its documented statics are listed on their own.
-      if (/^(abstract )?class /.test(text)) {
-        const head = text.split("\n")[0]!.replace(/\s*\{\s*$/, "")
-        return head
-      }
+      if (/^(abstract )?class /.test(text)) return classHead(text)
       return text
     })
     .join("\n")
@@ -351,7 +419,7 @@ interface Section {
   readonly specifier: string
   readonly source: string
   readonly doc: string | undefined
-  readonly members: Array<{ readonly qualified: string; readonly declaration: Declaration }>
+  readonly members: Array<{ readonly qualified: string; readonly declaration: Declaration; readonly source: string }>
   /** Members of a namespace that are also exported by name, and from where. */
   readonly alsoByName: Array<{ readonly name: string; readonly specifier: string }>
 }
@@ -397,6 +465,115 @@ const importLine = (section: Section): string => {
   return `\`import { ${names.join(", ")} } from "${section.specifier}"\``
 }
 
+// -----------------------------------------------------------------------------
+// Public names in signatures
+// -----------------------------------------------------------------------------
+
+// `export { Options as WithCircuitOptions } from "./withCircuit.ts"` in an
+// entry: the declaration is shown, and referred to, by its exported name.
+const renames: Array<{ readonly source: string; readonly local: string; readonly exported: string }> = []
+const publicTopLevel = new Set<string>()
+
+const collectRenames = (): void => {
+  for (const entry of entries) {
+    const source = join(root, entry.source)
+    for (const name of exportedNames(source)) publicTopLevel.add(name)
+    for (const statement of load(source).statements) {
+      const from = fromClause(statement.text)
+      if (!/^export (type )?\{/.test(statement.text) || from === undefined) continue
+      for (const { exported, local } of namedExports(statement.text)) {
+        if (exported === local) continue
+        const resolved = resolveExport(resolveSpecifier(source, from), local)
+        if (resolved !== undefined && resolved._tag === "Declaration") {
+          renames.push({ source: resolved.source, local, exported })
+        }
+      }
+    }
+  }
+}
+
+// A bare identifier (not a property or a qualified name's right side).
+const bare = (name: string): RegExp => new RegExp(`(?<![\\w$.])${name.replace(/\$/g, "\\$")}(?![\\w$])`, "g")
+
+// The names a declaration file takes from other files of the package (and
+// from which), or declares itself.
+interface LocalName {
+  readonly local: string
+  readonly imported?: { readonly name: string; readonly source: string }
+}
+const localNamesOf = (source: string): Array<LocalName> => {
+  const names: Array<LocalName> = []
+  for (const line of readFileSync(dtsOf(source), "utf8").split("\n")) {
+    const imported = /^import (?:type )?\{([^}]*)\} from ["'](\.[^"']*)["']/.exec(line)
+    if (imported !== null) {
+      // The declaration files name `.js`; the sources are the `.ts` beside them.
+      const from = resolveSpecifier(source, imported[2]!.replace(/\.js$/, ".ts"))
+      for (const part of imported[1]!.split(",")) {
+        const [name, local] = part.trim().replace(/^type /, "").split(/\s+as\s+/).map((x) => x.trim())
+        if (name !== undefined && name !== "") names.push({ local: local ?? name, imported: { name, source: from } })
+      }
+    }
+    const declared = /^(?:export )?(?:declare )?(?:const|function|class|interface|type|enum) ([A-Za-z_$][\w$]*)/.exec(line)
+    if (declared !== null) names.push({ local: declared[1]! })
+  }
+  return names
+}
+
+// The namespace a source file is exported as, if any (`Breaker` for src/core/Breaker.ts).
+const namespaceOf = new Map<string, string>()
+
+const problems: Array<string> = []
+
+// The declaration as a user reads it: renamed exports by their exported
+// name; and a name that is not the package's (an internal type, a helper of
+// tsc's) is a problem to fix in the source, reported by `npm run docs`.
+const publicNames = (section: Section, member: Section["members"][number]): Declaration => {
+  const locals = localNamesOf(member.source)
+  const fix = (text: string): string => {
+    let out = text
+    for (const rename of renames) {
+      if (rename.source === member.source) out = out.replace(bare(rename.local), rename.exported)
+    }
+    // A name taken from a module the package exports as a namespace is
+    // shown as the user writes it: `StateName` is `Breaker.StateName`; one
+    // the package exports under another name, by that name.
+    for (const { imported, local } of locals) {
+      if (imported === undefined || publicTopLevel.has(local)) continue
+      const renamed = renames.find((r) => r.source === imported.source && r.local === imported.name)
+      if (renamed !== undefined) {
+        out = out.replace(bare(local), renamed.exported)
+        continue
+      }
+      const namespace = namespaceOf.get(imported.source)
+      if (namespace !== undefined && namespaceOf.get(member.source) !== namespace) {
+        out = out.replace(bare(local), `${namespace}.${imported.name}`)
+      }
+    }
+    return out
+  }
+  const declaration: Declaration = {
+    ...member.declaration,
+    texts: member.declaration.texts.map(fix),
+    statics: member.declaration.statics.map((s) => ({ ...s, text: fix(s.text) }))
+  }
+  const sectionNames = new Set(section.members.map((m) => m.qualified.split(".").pop()!))
+  // What the reference shows: a class's head and documented statics, every other declaration whole.
+  const shown = [signature(declaration), ...declaration.statics.filter((s) => !isInternal(s.doc)).map((s) => s.text)]
+    .join("\n")
+    // Doc comments of interface fields are prose, not signatures.
+    .replace(/\/\*\*[\s\S]*?\*\//g, "")
+  for (const name of new Set(locals.map((l) => l.local))) {
+    if (name === member.declaration.name || publicTopLevel.has(name) || sectionNames.has(name)) continue
+    if (renames.some((rename) => rename.source === member.source && rename.local === name)) continue
+    const imported = locals.find((l) => l.local === name)?.imported
+    if (imported !== undefined && renames.some((r) => r.source === imported.source && r.local === imported.name)) continue
+    if (bare(name).test(shown)) {
+      problems.push(`${member.qualified} (${relative(root, member.source)}): \`${name}\` is not exported by the package`)
+    }
+  }
+  return declaration
+}
+
 const renderSection = (section: Section): Array<string> => {
   const lines: Array<string> = [`## ${section.title}`, "", `${importLine(section)} · ${sourceLink(section.source)}`, ""]
   const specifiers = [...new Set(section.alsoByName.map((also) => also.specifier))]
@@ -416,7 +593,9 @@ const renderSection = (section: Section): Array<string> => {
   const categories = [...byCategory.keys()].sort((a, b) => a === "other" ? 1 : b === "other" ? -1 : a.localeCompare(b))
   for (const category of categories) {
     lines.push(`### ${category}`, "")
-    for (const member of byCategory.get(category)!) lines.push(...renderMember(member.qualified, member.declaration))
+    for (const member of byCategory.get(category)!) {
+      lines.push(...renderMember(member.qualified, publicNames(section, member)))
+    }
   }
   return lines
 }
@@ -433,7 +612,7 @@ const sectionsOf = (entry: (typeof entries)[number], sections: Map<string, Secti
       const members = exportedNames(resolved.source).flatMap((member) => {
         const inner = resolveExport(resolved.source, member)
         if (inner === undefined || inner._tag !== "Declaration" || isInternal(inner.declaration.doc)) return []
-        return [{ qualified: `${name}.${member}`, declaration: inner.declaration }]
+        return [{ qualified: `${name}.${member}`, declaration: inner.declaration, source: inner.source }]
       })
       sections.set(resolved.source, {
         title: titled(name),
@@ -463,7 +642,7 @@ const sectionsOf = (entry: (typeof entries)[number], sections: Map<string, Secti
         specifier: entry.specifier,
         source: resolved.source,
         doc: moduleDocOf(resolved.source),
-        members: [{ qualified: name, declaration: resolved.declaration }],
+        members: [{ qualified: name, declaration: resolved.declaration, source: resolved.source }],
         alsoByName: []
       })
     } else if (existing.namespace !== undefined) {
@@ -472,24 +651,28 @@ const sectionsOf = (entry: (typeof entries)[number], sections: Map<string, Secti
         existing.alsoByName.push({ name, specifier: entry.specifier })
       }
     } else if (!existing.members.some((member) => member.qualified === name)) {
-      existing.members.push({ qualified: name, declaration: resolved.declaration })
+      existing.members.push({ qualified: name, declaration: resolved.declaration, source: resolved.source })
     }
   }
 }
 
 const generate = (): string => {
   emitDeclarations()
+  collectRenames()
   const bySource = new Map<string, Section>()
   for (const entry of entries) sectionsOf(entry, bySource)
+  for (const section of bySource.values()) {
+    if (section.namespace !== undefined) namespaceOf.set(section.source, section.namespace)
+  }
   const sections = [...bySource.values()]
   const lines: Array<string> = [
     "# API reference",
     "",
     "<!-- Generated by `npm run docs` (scripts/docs.ts) from the doc comments in src/. Do not edit by hand. -->",
     "",
-    "Every export of `effect-circuit` and `effect-circuit/testing`, with its signature as `tsc` declares it.",
-    "`effect-circuit/core` and `effect-circuit/http` re-export `Breaker`, `BreakerConfig`, `Window` and",
-    "`CircuitMiddleware`, `CircuitHttpClient`, documented below.",
+    `Every export of ${entries.map((entry) => `\`${entry.specifier}\``).join(", ")}, with its signature`,
+    "as `tsc` declares it. A subpath that re-exports what another one has is documented once, under",
+    "the first; each section says what to import.",
     "",
     "## Contents",
     ""
@@ -497,6 +680,9 @@ const generate = (): string => {
   for (const section of sections) lines.push(`- [${section.title}](#${anchor(section.title)})`)
   lines.push("")
   for (const section of sections) lines.push(...renderSection(section))
+  if (problems.length > 0) {
+    throw new Error(`names that are not the package's in public signatures:\n${[...new Set(problems)].join("\n")}`)
+  }
   return lines.join("\n").replace(/\n{3,}/g, "\n\n").trimEnd() + "\n"
 }
 

@@ -44,7 +44,9 @@ import type { CircuitEvent, CircuitLimitChange, CircuitTransition } from "./Circ
 import { CircuitRegistry, type CircuitRegistryShape } from "./CircuitRegistry.ts"
 import type { CircuitConfigError } from "./errors.ts"
 import type { CircuitCell } from "./CircuitCell.ts"
+import * as Window from "./core/Window.ts"
 import { type Cell, cellOf } from "./internal/cell.ts"
+import type { FleetLink } from "./store/FleetClient.ts"
 
 /**
  * A circuit as it stands at one instant.
@@ -66,6 +68,30 @@ export interface CircuitSnapshot {
     readonly algorithm: "fixed" | "aimd" | "gradient"
   }
   readonly config: CircuitConfig
+  /**
+   * A shared circuit (a registry with a `CircuitStore`): the fleet's state and
+   * window totals as this process last heard them. `state` and `window` above
+   * stay this process's own breaker. Absent when the circuit is not shared.
+   */
+  readonly fleet?: FleetSnapshot | undefined
+}
+
+/**
+ * A shared circuit as the store last answered this process.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface FleetSnapshot {
+  readonly state: "closed" | "open" | "half-open"
+  readonly generation: number
+  readonly openings: number
+  /** `"away"` while the store does not answer: admissions are then this process's own. */
+  readonly store: "up" | "away"
+  /** The store's time of that answer (epoch millis); `undefined` before the first. */
+  readonly asOf: number | undefined
+  /** Every process's counts in the fleet's window. */
+  readonly window: Breaker.WindowSummary
 }
 
 // Every reader and setter needs the registry and the time it acts at.
@@ -84,10 +110,11 @@ const withCell = <A>(name: string, f: (cell: Cell, now: number) => A): Effect.Ef
  * @since 0.1.0
  * @category constructors
  */
-export const snapshotOf = (cell: CircuitCell, now: number): CircuitSnapshot =>
+export const snapshotOf = (cell: CircuitCell, now: number): CircuitSnapshot => {
+  const fleet = cellOf(cell).fleet
   // Frozen, so that a snapshot kept around stays what it was when taken. The
   // settings are the circuit's own immutable value, shared, not copied.
-  Object.freeze({
+  return Object.freeze({
     name: cell.name,
     state: Breaker.stateName(cell.breaker),
     window: Object.freeze(Breaker.summaryAt(cell.breaker, now)),
@@ -96,8 +123,27 @@ export const snapshotOf = (cell: CircuitCell, now: number): CircuitSnapshot =>
       max: cell.maxConcurrent,
       algorithm: cell.adaptiveLimit === undefined ? "fixed" as const : Limit.algorithm(cell.adaptiveLimit)
     }),
-    config: cell.config
+    config: cell.config,
+    ...(fleet === undefined ? {} : { fleet: fleetSnapshotOf(fleet) })
   })
+}
+
+const fleetSnapshotOf = (link: FleetLink): FleetSnapshot => {
+  const totals = link.totals
+  return Object.freeze({
+    state: link.state,
+    generation: link.generation,
+    openings: link.openings,
+    store: link.client.healthy ? "up" as const : "away" as const,
+    asOf: link.viewAt === Number.NEGATIVE_INFINITY ? undefined : link.viewAt,
+    window: Object.freeze({
+      ...totals,
+      total: Window.requests(totals),
+      errors: Window.errors(totals),
+      errorPercentage: Window.errorPercentage(totals)
+    })
+  })
+}
 
 /**
  * The circuit's state, window counts, permits in use and settings, now.

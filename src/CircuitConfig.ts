@@ -27,6 +27,12 @@
  * | `sleepWindow` | a finite `Duration.Input` ≥ 0, or a `Schedule` (kept as is) |
  * | `rollingWindow.buckets` | an integer, 1 ≤ x ≤ 1,000,000 |
  * | `rollingWindow.bucketDuration` | a finite `Duration.Input` ≥ 1 millisecond |
+ * | `rollingWindow.calls` | an integer, 1 ≤ x ≤ 1,000,000: a count window of the last `calls` requests (not with `buckets`/`bucketDuration`) |
+ * | `consecutiveFailures` | an integer ≥ 1, or `Infinity` (off, the default) |
+ * | `slowCallDuration` | a `Duration.Input` > 0, or `"infinity"` (off, the default) |
+ * | `slowCallPercentThreshold` | a finite number, 0 ≤ x ≤ 100 (default 100) |
+ * | `halfOpenProbes` | an integer, 1 ≤ x ≤ 1,000,000 (default 1) |
+ * | `backoffReset` | `"close"` (the default) or `"stable"` |
  *
  * Settings read from `Config` (all optional; absent keys are absent from the
  * result, so the defaults, or the circuit's current values, apply):
@@ -40,13 +46,24 @@
  * | `sleepWindow` | `SLEEP_WINDOW` | `CIRCUIT_PAYMENTS_SLEEP_WINDOW` | `CIRCUIT_DEFAULT_SLEEP_WINDOW` |
  * | `rollingWindow.buckets` | `ROLLING_WINDOW_BUCKETS` | `CIRCUIT_PAYMENTS_ROLLING_WINDOW_BUCKETS` | `CIRCUIT_DEFAULT_ROLLING_WINDOW_BUCKETS` |
  * | `rollingWindow.bucketDuration` | `ROLLING_WINDOW_BUCKET_DURATION` | `CIRCUIT_PAYMENTS_ROLLING_WINDOW_BUCKET_DURATION` | `CIRCUIT_DEFAULT_ROLLING_WINDOW_BUCKET_DURATION` |
+ * | `rollingWindow.calls` | `ROLLING_WINDOW_CALLS` | `CIRCUIT_PAYMENTS_ROLLING_WINDOW_CALLS` | `CIRCUIT_DEFAULT_ROLLING_WINDOW_CALLS` |
+ * | `consecutiveFailures` | `CONSECUTIVE_FAILURES` | `CIRCUIT_PAYMENTS_CONSECUTIVE_FAILURES` | `CIRCUIT_DEFAULT_CONSECUTIVE_FAILURES` |
+ * | `slowCallDuration` | `SLOW_CALL_DURATION` | `CIRCUIT_PAYMENTS_SLOW_CALL_DURATION` | `CIRCUIT_DEFAULT_SLOW_CALL_DURATION` |
+ * | `slowCallPercentThreshold` | `SLOW_CALL_PERCENT_THRESHOLD` | `CIRCUIT_PAYMENTS_SLOW_CALL_PERCENT_THRESHOLD` | `CIRCUIT_DEFAULT_SLOW_CALL_PERCENT_THRESHOLD` |
+ * | `halfOpenProbes` | `HALF_OPEN_PROBES` | `CIRCUIT_PAYMENTS_HALF_OPEN_PROBES` | `CIRCUIT_DEFAULT_HALF_OPEN_PROBES` |
+ * | `backoffReset` | `BACKOFF_RESET` | `CIRCUIT_PAYMENTS_BACKOFF_RESET` | `CIRCUIT_DEFAULT_BACKOFF_RESET` |
  *
  * The circuit's part of the name is the circuit name upper-cased, with every
  * character other than `A`–`Z`, `0`–`9` and `_` (so `-`, `.`, spaces, ...)
  * replaced by `_`: circuit `payments-eu.v2` reads `CIRCUIT_PAYMENTS_EU_V2_TIMEOUT`.
  * Durations are strings like `"2 seconds"`, `"250 millis"`, or a number of
- * milliseconds (`"2000"`); `TIMEOUT` also takes `"infinity"`;
- * `MAX_CONCURRENT_REQUESTS` takes `"Infinity"`.
+ * milliseconds (`"2000"`); `TIMEOUT` and `SLOW_CALL_DURATION` also take
+ * `"infinity"`; `MAX_CONCURRENT_REQUESTS` and `CONSECUTIVE_FAILURES` take
+ * `"Infinity"`.
+ *
+ * Every control beyond Hystrix's rules (the count window, consecutive
+ * failures, slow calls, several half-open probes, the stable backoff) is off
+ * by default: a user who sets none of them gets Hystrix's rules exactly.
  *
  * **Gotchas**
  *
@@ -102,7 +119,9 @@ export { toBreakerConfig } from "./config/breaker.ts"
  *
  * `input` must be a plain object or `undefined` (which is `{}`). Without
  * `options.base` the missing fields take `defaults`. `rollingWindow` merges
- * per sub-field. Durations come out as `Duration` values; a `Schedule` sleep
+ * per sub-field, except that `calls` (a count window) and `buckets` /
+ * `bucketDuration` (a time window) replace each other and cannot be given
+ * together. Durations come out as `Duration` values; a `Schedule` sleep
  * window is kept as it is. `options.circuit` is copied into the error.
  *
  * @since 0.1.0
@@ -157,6 +176,16 @@ export const decode = (
       : Number.isFinite(millisOf(given.timeout))
       ? given.timeout
       : Duration.infinity
+    const givenWindow = given.rollingWindow
+    const timeShape = givenWindow?.buckets !== undefined || givenWindow?.bucketDuration !== undefined
+    if (givenWindow?.calls !== undefined && timeShape) {
+      return refuse(
+        "rollingWindow",
+        "calls (a count window) cannot be given with buckets or bucketDuration (a time window)"
+      )
+    }
+    // `calls` makes a count window; the time fields alone make a time window again.
+    const calls = givenWindow?.calls ?? (timeShape ? undefined : base.rollingWindow.calls)
     const config: CircuitConfig = {
       timeout,
       maxConcurrentRequests: adaptive ?? given.maxConcurrentRequests ?? base.maxConcurrentRequests,
@@ -164,9 +193,15 @@ export const decode = (
       errorPercentThreshold: given.errorPercentThreshold ?? base.errorPercentThreshold,
       sleepWindow: given.sleepWindow ?? base.sleepWindow,
       rollingWindow: {
-        buckets: given.rollingWindow?.buckets ?? base.rollingWindow.buckets,
-        bucketDuration: given.rollingWindow?.bucketDuration ?? base.rollingWindow.bucketDuration
-      }
+        buckets: givenWindow?.buckets ?? base.rollingWindow.buckets,
+        bucketDuration: givenWindow?.bucketDuration ?? base.rollingWindow.bucketDuration,
+        ...(calls === undefined ? {} : { calls })
+      },
+      consecutiveFailures: given.consecutiveFailures ?? base.consecutiveFailures,
+      slowCallDuration: given.slowCallDuration ?? base.slowCallDuration,
+      slowCallPercentThreshold: given.slowCallPercentThreshold ?? base.slowCallPercentThreshold,
+      halfOpenProbes: given.halfOpenProbes ?? base.halfOpenProbes,
+      backoffReset: given.backoffReset ?? base.backoffReset
     }
     const total = config.rollingWindow.buckets * millisOf(config.rollingWindow.bucketDuration)
     if (!Number.isFinite(total)) {

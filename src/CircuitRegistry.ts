@@ -31,14 +31,15 @@
  *
  * @since 0.1.0
  */
-import { Config, Context, Effect, Exit, Layer, PubSub, Stream } from "effect"
+import { Config, Context, Duration, Effect, Exit, Layer, Option, PubSub, type Scope, Stream } from "effect"
 import type { CircuitCell } from "./CircuitCell.ts"
 import * as CircuitConfig from "./CircuitConfig.ts"
 import type { BreakerConfig } from "./core/BreakerConfig.ts"
 import type { CircuitEvent, CircuitLimitChange, CircuitTransition, EventKind } from "./CircuitEvent.ts"
 import { CircuitConfigError } from "./errors.ts"
 import { Cell, type Sink } from "./internal/cell.ts"
-import * as CircuitMetrics from "./observability/CircuitMetrics.ts"
+import * as FleetClient from "./store/FleetClient.ts"
+import { CircuitStore } from "./store/service.ts"
 
 /**
  * @since 0.1.0
@@ -76,6 +77,12 @@ export interface CircuitRegistryShape {
   readonly lookup: (name: string) => CircuitCell | undefined
   /** The names of every circuit created so far, in creation order. */
   readonly names: () => ReadonlyArray<string>
+  /**
+   * The circuits now, as a live iterator (a circuit added or removed while it
+   * runs is seen or skipped, never an error): readers that visit every
+   * circuit a slice at a time (metrics export, the Hystrix stream) use it.
+   */
+  readonly cells: () => IterableIterator<CircuitCell>
   /** Applies `input` on top of the circuit's settings, or changes nothing. */
   readonly configure: (name: string, input: unknown, now: number) => Exit.Exit<CircuitConfig.CircuitConfig, CircuitConfigError>
   /** Adds an observer; returns the function that removes it. */
@@ -89,6 +96,40 @@ export interface CircuitRegistryShape {
   /** Whether guarded calls are spans when a tracer is installed (`tracing` option). */
   readonly tracing: boolean
 }
+
+/**
+ * Settings of the metrics (`CircuitRegistry.layer({ metrics })`), read by
+ * `CircuitMetrics`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MetricsOptions {
+  /** The rolling percentile window. Default 6 buckets of 10 seconds (Hystrix's). */
+  readonly percentileWindow?: {
+    readonly buckets?: number | undefined
+    readonly bucketDuration?: Duration.Input | undefined
+  } | undefined
+  /** `log2` of the sub-buckets per power of two of the percentile histograms, 0–10. Default 5 (error ≤ 1/64). */
+  readonly precision?: number | undefined
+  /** Upper bounds (ms) of the `effect_circuit_latency_seconds` buckets. Default `CircuitMetrics.defaultLatencyBoundaries`. */
+  readonly latencyBoundaries?: ReadonlyArray<number> | undefined
+  /** Export the circuit series to Effect's `Metric` exporters. Default true; false keeps only the stats the Hystrix stream reads. */
+  readonly effectMetrics?: boolean | undefined
+}
+
+/**
+ * Starts the observers of a registry (metrics) for as long as the scope is
+ * open. The registry calls it, but never imports it: the public
+ * `CircuitRegistry` of `effect-circuit` passes `CircuitMetrics.install`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type MetricsInstaller = (
+  registry: CircuitRegistryShape,
+  options: MetricsOptions
+) => Effect.Effect<void, CircuitConfigError, Scope.Scope>
 
 /**
  * Options of `CircuitRegistry.layer`.
@@ -106,7 +147,7 @@ export interface CircuitRegistryOptions {
    * default; `false` turns them off (no observer, no `Metric` series, no
    * percentiles in the Hystrix stream).
    */
-  readonly metrics?: boolean | CircuitMetrics.MetricsOptions | undefined
+  readonly metrics?: boolean | MetricsOptions | undefined
   /**
    * Each guarded call is a span (`circuit <name>`, with its state, admission,
    * outcome and fallback) when a tracer is installed. On by default; it costs
@@ -182,7 +223,10 @@ const readOptions = (options: CircuitRegistryOptions): Exit.Exit<{
  * @since 0.1.0
  * @category constructors
  */
-export const make = Effect.fnUntraced(function*(input: CircuitRegistryOptions = {}) {
+export const make = Effect.fnUntraced(function*(
+  input: CircuitRegistryOptions = {},
+  installMetrics?: MetricsInstaller | undefined
+) {
   const options = yield* readOptions(input)
   const defaults = yield* CircuitConfig.decodeEffect(options.defaults)
   const preset = new Map<string, CircuitConfig.CircuitConfig>()
@@ -212,6 +256,9 @@ export const make = Effect.fnUntraced(function*(input: CircuitRegistryOptions = 
     })
   )
   let observers: ReadonlyArray<Observer> = []
+  // With a CircuitStore in context, circuits are shared through it (docs/fleet.md).
+  const store = yield* Effect.serviceOption(CircuitStore)
+  const fleet = Option.isSome(store) ? yield* FleetClient.start(store.value) : undefined
 
   // An event object is built and published only while someone subscribes to
   // `Circuit.events`: a call pays nothing for a stream nobody reads.
@@ -258,6 +305,7 @@ export const make = Effect.fnUntraced(function*(input: CircuitRegistryOptions = 
         ? defaultBreakerConfig
         : CircuitConfig.toBreakerConfig(config)
       found = new Cell(name, config ?? defaults, breakerConfig, sink, now)
+      if (fleet !== undefined) found.fleet = fleet.attach(found)
       cells.set(name, found)
     }
     return found
@@ -275,6 +323,7 @@ export const make = Effect.fnUntraced(function*(input: CircuitRegistryOptions = 
     cell,
     lookup: (name) => cells.get(name),
     names: () => Array.from(cells.keys()),
+    cells: () => cells.values(),
     configure,
     observe: (observer) => {
       observers = [...observers, observer]
@@ -290,8 +339,8 @@ export const make = Effect.fnUntraced(function*(input: CircuitRegistryOptions = 
     limitChanges,
     tracing: options.tracing
   })
-  if (options.metrics !== false) {
-    yield* CircuitMetrics.install(registry, options.metrics === true ? {} : options.metrics)
+  if (options.metrics !== false && installMetrics !== undefined) {
+    yield* installMetrics(registry, options.metrics === true || options.metrics === undefined ? {} : options.metrics)
   }
   return registry
 })
@@ -328,7 +377,7 @@ export class CircuitRegistry extends Context.Service<CircuitRegistry, CircuitReg
 ) {
   /**
    * A registry with the given settings. Fails with `CircuitConfigError` if
-   * one is bad; without options (the SPEC defaults for every circuit) it
+   * one is bad; without options (the defaults, those of Netflix Hystrix, for every circuit) it
    * cannot fail, and its type says so.
    *
    * @since 0.1.0
@@ -337,10 +386,7 @@ export class CircuitRegistry extends Context.Service<CircuitRegistry, CircuitReg
   static layer(): Layer.Layer<CircuitRegistry>
   static layer(options: CircuitRegistryOptions): Layer.Layer<CircuitRegistry, CircuitConfigError>
   static layer(options?: CircuitRegistryOptions): Layer.Layer<CircuitRegistry, CircuitConfigError> {
-    // The defaults are valid: without options the layer cannot fail, and says so.
-    return options === undefined
-      ? Layer.orDie(Layer.effect(CircuitRegistry, make({})))
-      : Layer.effect(CircuitRegistry, make(options))
+    return layerWith(options, undefined)
   }
 
   /**
@@ -350,21 +396,57 @@ export class CircuitRegistry extends Context.Service<CircuitRegistry, CircuitReg
    * @since 0.1.0
    * @category layers
    */
-  static layerConfig(
-    options: {
-      readonly circuits?: ReadonlyArray<string> | undefined
-      readonly eventBuffer?: number | undefined
-      readonly metrics?: CircuitRegistryOptions["metrics"]
-      readonly tracing?: boolean | undefined
-    } = {}
-  ): Layer.Layer<CircuitRegistry, CircuitConfigError | Config.ConfigError> {
-    return Layer.effect(
-      CircuitRegistry,
-      Effect.flatMap(
-        optionsFromConfig(options.circuits ?? []),
-        (read) =>
-          make({ ...read, eventBuffer: options.eventBuffer, metrics: options.metrics, tracing: options.tracing })
-      )
-    )
+  static layerConfig(options: LayerConfigOptions = {}): Layer.Layer<CircuitRegistry, CircuitConfigError | Config.ConfigError> {
+    return layerConfigWith(options, undefined)
   }
 }
+
+/**
+ * Options of `CircuitRegistry.layerConfig`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LayerConfigOptions {
+  readonly circuits?: ReadonlyArray<string> | undefined
+  readonly eventBuffer?: number | undefined
+  readonly metrics?: CircuitRegistryOptions["metrics"]
+  readonly tracing?: boolean | undefined
+}
+
+/**
+ * `CircuitRegistry.layer`, with the metrics installer to run (none: no metrics).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerWith = (
+  options: CircuitRegistryOptions | undefined,
+  installMetrics: MetricsInstaller | undefined
+): Layer.Layer<CircuitRegistry, CircuitConfigError> =>
+  // The defaults are valid: without options the layer cannot fail.
+  options === undefined
+    ? Layer.orDie(Layer.effect(CircuitRegistry, make({}, installMetrics)))
+    : Layer.effect(CircuitRegistry, make(options, installMetrics))
+
+/**
+ * `CircuitRegistry.layerConfig`, with the metrics installer to run (none: no metrics).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfigWith = (
+  options: LayerConfigOptions,
+  installMetrics: MetricsInstaller | undefined
+): Layer.Layer<CircuitRegistry, CircuitConfigError | Config.ConfigError> =>
+  Layer.effect(
+    CircuitRegistry,
+    Effect.flatMap(
+      optionsFromConfig(options.circuits ?? []),
+      (read) =>
+        make(
+          { ...read, eventBuffer: options.eventBuffer, metrics: options.metrics, tracing: options.tracing },
+          installMetrics
+        )
+    )
+  )

@@ -37,6 +37,10 @@ export class CircuitOpenError extends Schema.TaggedError<CircuitOpenError>()("Ci
   state: Schema.Literals(["open", "half-open", "forced-open"]),
   retryAfter: Schema.Duration
 }) {
+  /** `retryAfter` in milliseconds (`Infinity` when forced open), for code that does not use `Duration`. */
+  get retryAfterMillis(): number {
+    return Duration.toMillis(this.retryAfter)
+  }
   override get message(): string {
     const wait = Duration.isFinite(this.retryAfter) ? `retry after ${Duration.format(this.retryAfter)}` : "forced open"
     return `Circuit "${this.circuit}" is ${this.state}: call short-circuited (${wait})`

@@ -7,9 +7,16 @@ export * as Circuit from "./Circuit.ts"
 export * as CircuitConfig from "./CircuitConfig.ts"
 export type { CircuitConfigInput } from "./CircuitConfig.ts"
 export type { CircuitEvent, CircuitLimitChange, CircuitTransition, EventKind } from "./CircuitEvent.ts"
-export { CircuitRegistry } from "./CircuitRegistry.ts"
+export { CircuitRegistry } from "./CircuitRegistryLayer.ts"
 export type { CircuitCell } from "./CircuitCell.ts"
-export type { CircuitRegistryOptions, CircuitRegistryShape, Observer as CircuitObserver } from "./CircuitRegistry.ts"
+export { TypeId as CircuitRegistryTypeId } from "./CircuitRegistry.ts"
+export type {
+  CircuitRegistryOptions,
+  CircuitRegistryShape,
+  MetricsInstaller as CircuitMetricsInstaller,
+  MetricsOptions as CircuitMetricsOptions,
+  Observer as CircuitObserver
+} from "./CircuitRegistry.ts"
 export * from "./errors.ts"
 export { isCircuitError, withCircuit } from "./withCircuit.ts"
 export type { FallbackFailed, Failure, Options as WithCircuitOptions, OptionsWithFallback } from "./withCircuit.ts"

@@ -64,7 +64,7 @@
  *
  * @since 0.1.0
  */
-import { Cause, Clock, Context, Effect, Exit, Fiber } from "effect"
+import { Cause, Clock, Context, type Duration, Effect, Exit, Fiber } from "effect"
 import { dual } from "effect/Function"
 import { CircuitRegistry, type CircuitRegistryShape } from "./CircuitRegistry.ts"
 import {
@@ -107,6 +107,13 @@ export interface Options<E> {
   /** What counts as a failure. Default: every typed failure and every defect. */
   readonly isFailure?: ((failure: Failure<E>) => boolean) | undefined
   /**
+   * The downstream's Retry-After carried by a typed failure (an HTTP 429 or
+   * 503's header, say): when that failure opens the circuit, the opening
+   * lasts at least this long. `undefined` (or a negative, infinite or
+   * unreadable duration, or a throw) means none.
+   */
+  readonly retryAfter?: ((error: E) => Duration.Input | undefined) | undefined
+  /**
    * Whether the call is a span when a tracer is installed (see the module's
    * notes on tracing). Default: the registry's `tracing` setting (on).
    */
@@ -126,6 +133,7 @@ export interface OptionsWithFallback<E, A2, E2, R2> extends Options<E> {
 
 type AnyOptions = {
   readonly isFailure?: ((failure: unknown) => boolean) | undefined
+  readonly retryAfter?: ((error: unknown) => Duration.Input | undefined) | undefined
   readonly trace?: boolean | undefined
   readonly fallback?: ((error: unknown) => Effect.Effect<unknown, unknown, unknown>) | undefined
 }
@@ -226,7 +234,7 @@ const execute = (
     const cell = lastCell ??= cellOf(lastRegistry!.cell(name, now))
     if (lastTracing) return resume(traced(cell, now, options, (traceOptions) => execute(self, name, traceOptions, false)))
 
-    const generation = CallPath.admit(cell, now)
+    const generation = CallPath.admit(cell, now, options.fallback !== undefined)
     if (typeof generation !== "number") return resume(fail(cell, clock, options, now, now, generation))
     // Calls running now, this one included: what an adaptive limit learns the call's latency at.
     const inFlight = cell.active
@@ -297,10 +305,11 @@ const record = (
   generation: number,
   inFlight: number,
   outcome: CallPath.Outcome,
-  fallbackFollows = false
+  fallbackFollows = false,
+  retryAfterMillis?: number
 ): number => {
   const at = clock.currentTimeMillisUnsafe()
-  CallPath.record(cell, startedAt, at, generation, outcome, fallbackFollows, inFlight)
+  CallPath.record(cell, startedAt, at, generation, outcome, fallbackFollows, inFlight, retryAfterMillis)
   return at
 }
 
@@ -333,7 +342,10 @@ const complete = (
   // A throwing classifier counts the call as failed and surfaces the throw.
   const thrown = counts === true ? undefined : Cause.die(counts.thrown)
   const fallbackFollows = thrown === undefined && error._tag === "Some" && options.fallback !== undefined
-  const at = record(cell, clock, startedAt, generation, inFlight, "Failure", fallbackFollows)
+  const retryAfterMillis = options.retryAfter !== undefined && error._tag === "Some"
+    ? CallPath.retryAfterOf(options.retryAfter, error.value)
+    : undefined
+  const at = record(cell, clock, startedAt, generation, inFlight, "Failure", fallbackFollows, retryAfterMillis)
   if (thrown !== undefined) return Effect.failCause(Cause.combine(cause, thrown))
   if (fallbackFollows) {
     return fallback(cell, clock, options, startedAt, at, (error as { readonly value: unknown }).value, cause)

@@ -15,8 +15,11 @@ const guides = [
   "docs/configuration.md",
   "docs/migrating-from-hystrix-go.md",
   "docs/migrating-from-opossum.md",
+  "docs/migrating-from-cockatiel.md",
+  "docs/promise.md",
   "docs/testing.md",
-  "docs/persistence-circuit-breaker.md"
+  "docs/persistence-circuit-breaker.md",
+  "docs/fleet.md"
 ]
 
 const sourceFiles = (dir: string): Array<string> =>
@@ -115,6 +118,7 @@ const typeCheck = (name: string, snippets: ReadonlyArray<Snippet>): Array<string
           "effect-circuit/testing": [join(up, "src/testing/index.ts")],
           "effect-circuit/http": [join(up, "src/http/index.ts")],
           "effect-circuit/core": [join(up, "src/core/index.ts")],
+          "effect-circuit/promise": [join(up, "src/promise/index.ts")],
           "effect-circuit/store": [join(up, "src/store/index.ts")]
         }
       },

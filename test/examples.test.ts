@@ -22,10 +22,12 @@ const expected: Record<string, ReadonlyArray<string>> = {
     "effect_circuit_events_total{circuit=\"payments\",event=\"success\"} 2",
     "effect_circuit_events_total{circuit=\"payments\",event=\"failure\"} 2",
     "effect_circuit_events_total{circuit=\"payments\",event=\"short-circuited\"} 1",
-    "effect_circuit_state{circuit=\"payments\"} 1",
-    "effect_circuit_state{circuit=\"inventory\"} 0",
-    "effect_circuit_error_percentage{circuit=\"payments\"} 50",
-    "effect_circuit_latency_ms_count{circuit=\"payments\"} 4"
+    "effect_circuit_events_total{circuit=\"payments\",event=\"timeout\"} 0",
+    "effect_circuit_state{circuit=\"payments\",state=\"open\"} 1",
+    "effect_circuit_state{circuit=\"payments\",state=\"closed\"} 0",
+    "effect_circuit_state{circuit=\"inventory\",state=\"closed\"} 1",
+    "effect_circuit_error_ratio{circuit=\"payments\"} 0.5",
+    "effect_circuit_latency_seconds_count{circuit=\"payments\"} 4"
   ],
   "hystrix-dashboard.ts": [
     "stream: 200 text/event-stream",
@@ -36,10 +38,10 @@ const expected: Record<string, ReadonlyArray<string>> = {
     "done"
   ],
   "otlp.ts": [
-    "collector received effect_circuit_events_total{circuit=payments,event=success} = 3",
-    "collector received effect_circuit_events_total{circuit=payments,event=failure} = 1",
-    "collector received effect_circuit_state{circuit=payments} = 0",
-    "collector received effect_circuit_latency_ms{circuit=payments} = count 4",
+    "collector received effect_circuit_events_total{circuit=payments,event=success} = 3 (unit {event})",
+    "collector received effect_circuit_events_total{circuit=payments,event=failure} = 1 (unit {event})",
+    "collector received effect_circuit_state{circuit=payments,state=closed} = 1 (unit {state})",
+    "collector received effect_circuit_latency_seconds{circuit=payments} = count 4 (unit s)",
     "no collector: the program ended on time"
   ],
   "tracing.ts": [
@@ -66,6 +68,27 @@ const expected: Record<string, ReadonlyArray<string>> = {
     "probe: GET /recommendations/6 -> 200",
     "circuit GET /recommendations/:id: closed",
     "server closed"
+  ],
+  "promise-http-server.ts": [
+    "GET /price/lamp1 -> 502",
+    "circuit pricing: closed -> open",
+    "GET /price/lamp4 -> 503 (Retry-After: 1)",
+    "pricing service called 3 times for 5 requests",
+    "circuit pricing: half-open -> closed",
+    "probe: GET /price/lamp -> 200",
+    "state: closed",
+    "server closed"
+  ],
+  "promise-fetch-client.ts": [
+    "slow 1: (unavailable: CircuitTimeoutError)",
+    "requests the server saw aborted: 2",
+    "missing: HTTP 404",
+    "failing 2: (unavailable: Error: HTTP 503)",
+    "open: (unavailable: CircuitOpenError)",
+    "window: 2 timeouts, 2 failures, 1 short-circuited",
+    "probe: Ada",
+    "state: closed",
+    "done"
   ],
   "http-client.ts": [
     "request 3: fallback (CircuitOpenError)",

@@ -36,7 +36,6 @@ describe("CircuitStore settings", () => {
     ["probeLease", { probeLease: Number.NaN }],
     ["backoff.min", { backoff: { min: 0 } }],
     ["backoff.max", { backoff: { min: 100, max: 10 } }],
-    ["instance", { instance: "" }],
     ["local", { local: [1, 2] }],
     ["(store options)", null]
   ]

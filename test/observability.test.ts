@@ -95,45 +95,57 @@ describe("CircuitMetrics (SPEC 14)", () => {
         series.get(`effect_circuit_events_total{circuit="${circuit}",event="${event}"}`)
       assert.strictEqual(events("payments", "success"), 1)
       assert.strictEqual(events("payments", "failure"), 1)
-      assert.isUndefined(events("payments", "timeout"), "a kind's series appears at its first event")
+      assert.strictEqual(events("payments", "timeout"), 0, "every kind's series is there from the first call, at 0")
       assert.strictEqual(events("inventory", "success"), 1)
       assert.strictEqual(events("inventory", "short-circuited"), 1)
       assert.strictEqual(events("inventory", "fallback-success"), 1)
       for (const kind of ["rejected", "interrupted", "ignored", "fallback-failure"]) {
-        assert.isUndefined(events("payments", kind), `no ${kind} series before a ${kind} event`)
+        assert.strictEqual(events("payments", kind), 0, `the ${kind} series starts at 0`)
       }
-      assert.strictEqual(series.get(`effect_circuit_state{circuit="payments"}`), 0)
-      assert.strictEqual(series.get(`effect_circuit_state{circuit="inventory"}`), 3)
+      const state = (circuit: string, name: string) => series.get(`effect_circuit_state{circuit="${circuit}",state="${name}"}`)
+      assert.deepStrictEqual(
+        ["closed", "open", "half-open", "forced-open", "forced-closed"].map((name) => state("payments", name)),
+        [1, 0, 0, 0, 0]
+      )
+      assert.deepStrictEqual(
+        ["closed", "open", "half-open", "forced-open", "forced-closed"].map((name) => state("inventory", name)),
+        [0, 0, 0, 1, 0]
+      )
       assert.strictEqual(series.get(`effect_circuit_active_calls{circuit="payments"}`), 0)
-      assert.strictEqual(series.get(`effect_circuit_error_percentage{circuit="payments"}`), 50)
-      assert.strictEqual(series.get(`effect_circuit_latency_ms_count{circuit="payments"}`), 2)
-      assert.strictEqual(series.get(`effect_circuit_latency_ms_sum{circuit="payments"}`), 30)
-      assert.strictEqual(series.get(`effect_circuit_latency_ms_bucket{circuit="payments",le="20"}`), 1)
-      assert.strictEqual(series.get(`effect_circuit_latency_ms_bucket{circuit="payments",le="50"}`), 2)
-      assert.strictEqual(series.get(`effect_circuit_latency_ms_bucket{circuit="payments",le="+Inf"}`), 2)
+      assert.strictEqual(series.get(`effect_circuit_error_ratio{circuit="payments"}`), 0.5)
+      assert.strictEqual(series.get(`effect_circuit_latency_seconds_count{circuit="payments"}`), 2)
+      assert.strictEqual(series.get(`effect_circuit_latency_seconds_sum{circuit="payments"}`), 0.03)
+      assert.strictEqual(series.get(`effect_circuit_latency_seconds_bucket{circuit="payments",le="0.02"}`), 1)
+      assert.strictEqual(series.get(`effect_circuit_latency_seconds_bucket{circuit="payments",le="0.05"}`), 2)
+      assert.strictEqual(series.get(`effect_circuit_latency_seconds_bucket{circuit="payments",le="+Inf"}`), 2)
     }).pipe(withRegistry()))
 
-  it.effect("the state gauge follows every state: 0 closed, 1 open, 2 half-open, 3 forced-open, 4 forced-closed", () =>
+  it.effect("the state gauge: one 0/1 series per state, 1 for the state the circuit is in", () =>
     Effect.gen(function*() {
-      const state = Effect.map(
-        PrometheusMetrics.format(),
-        (text) => parsePrometheus(text).get(`effect_circuit_state{circuit="c"}`)
-      )
+      const names = ["closed", "open", "half-open", "forced-open", "forced-closed"]
+      // The state whose series reads 1, checking that exactly one does.
+      const state = Effect.map(PrometheusMetrics.format(), (text) => {
+        const series = parsePrometheus(text)
+        const values = names.map((name) => series.get(`effect_circuit_state{circuit="c",state="${name}"}`))
+        assert.deepStrictEqual(values.filter((v) => v === 1).length, 1)
+        assert.deepStrictEqual(values.filter((v) => v === 0).length, 4)
+        return names[values.indexOf(1)]
+      })
       yield* fail("c")
-      assert.strictEqual(yield* state, 0)
+      assert.strictEqual(yield* state, "closed")
       yield* fail("c")
-      assert.strictEqual(yield* state, 1)
+      assert.strictEqual(yield* state, "open")
       yield* TestClock.adjust("5 seconds")
       const probe = yield* Effect.forkChild(succeedAfter("c", 100))
       yield* Effect.yieldNow
-      assert.strictEqual(yield* state, 2)
+      assert.strictEqual(yield* state, "half-open")
       yield* TestClock.adjust("100 millis")
       yield* Fiber.join(probe)
-      assert.strictEqual(yield* state, 0)
+      assert.strictEqual(yield* state, "closed")
       yield* Circuit.forceOpen("c")
-      assert.strictEqual(yield* state, 3)
+      assert.strictEqual(yield* state, "forced-open")
       yield* Circuit.forceClosed("c")
-      assert.strictEqual(yield* state, 4)
+      assert.strictEqual(yield* state, "forced-closed")
     }).pipe(withRegistry({ defaults: { requestVolumeThreshold: 2, sleepWindow: "5 seconds" } })))
 
   it.effect("the active-calls gauge reads permits in use at scrape time", () =>
@@ -441,12 +453,14 @@ const scrape = (text: string, circuit: string) => {
   const series = parsePrometheus(text)
   assert.strictEqual(series.get(`effect_circuit_events_total{circuit="${circuit}",event="success"}`), 2)
   assert.strictEqual(series.get(`effect_circuit_events_total{circuit="${circuit}",event="failure"}`), 1)
-  assert.strictEqual(series.get(`effect_circuit_state{circuit="${circuit}"}`), 0)
+  assert.strictEqual(series.get(`effect_circuit_events_total{circuit="${circuit}",event="timeout"}`), 0)
+  assert.strictEqual(series.get(`effect_circuit_state{circuit="${circuit}",state="closed"}`), 1)
+  assert.strictEqual(series.get(`effect_circuit_state{circuit="${circuit}",state="open"}`), 0)
   assert.strictEqual(series.get(`effect_circuit_active_calls{circuit="${circuit}"}`), 0)
-  assert.strictEqual(series.get(`effect_circuit_latency_ms_count{circuit="${circuit}"}`), 3)
+  assert.strictEqual(series.get(`effect_circuit_latency_seconds_count{circuit="${circuit}"}`), 3)
   assert.match(text, /# TYPE effect_circuit_events_total counter/)
   assert.match(text, /# TYPE effect_circuit_state gauge/)
-  assert.match(text, /# TYPE effect_circuit_latency_ms histogram/)
+  assert.match(text, /# TYPE effect_circuit_latency_seconds histogram/)
 }
 
 const traffic = (name: string) =>

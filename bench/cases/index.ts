@@ -4,7 +4,8 @@
  */
 import { core } from "./core.ts"
 import { peers } from "./peers.ts"
+import { promise } from "./promise.ts"
 import { tracing } from "./tracing.ts"
 import type { CaseGroup } from "./types.ts"
 
-export const groups: ReadonlyArray<CaseGroup> = [core, peers, tracing]
+export const groups: ReadonlyArray<CaseGroup> = [core, peers, tracing, promise]

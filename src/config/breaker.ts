@@ -59,10 +59,24 @@ const sleepFunction = (sleepWindow: Duration.Duration | SleepSchedule): (opening
  * @since 0.1.0
  * @category conversions
  */
-export const toBreakerConfig = (config: CircuitConfig): BreakerConfig => ({
-  requestVolumeThreshold: config.requestVolumeThreshold,
-  errorPercentThreshold: config.errorPercentThreshold,
-  buckets: config.rollingWindow.buckets,
-  bucketMillis: Duration.toMillis(config.rollingWindow.bucketDuration),
-  sleepWindow: sleepFunction(config.sleepWindow)
-})
+export const toBreakerConfig = (config: CircuitConfig): BreakerConfig => {
+  const base: BreakerConfig = {
+    requestVolumeThreshold: config.requestVolumeThreshold,
+    errorPercentThreshold: config.errorPercentThreshold,
+    buckets: config.rollingWindow.buckets,
+    bucketMillis: Duration.toMillis(config.rollingWindow.bucketDuration),
+    sleepWindow: sleepFunction(config.sleepWindow)
+  }
+  const slowCallMillis = Duration.toMillis(config.slowCallDuration)
+  // The controls that are off stay absent: the core then keeps exactly Hystrix's rules.
+  return {
+    ...base,
+    ...(config.rollingWindow.calls === undefined ? {} : { windowCalls: config.rollingWindow.calls }),
+    ...(config.consecutiveFailures === Infinity ? {} : { consecutiveFailures: config.consecutiveFailures }),
+    ...(slowCallMillis === Infinity
+      ? {}
+      : { slowCallMillis, slowCallPercentThreshold: config.slowCallPercentThreshold }),
+    ...(config.halfOpenProbes === 1 ? {} : { halfOpenProbes: config.halfOpenProbes }),
+    ...(config.backoffReset === "close" ? {} : { backoffReset: config.backoffReset })
+  }
+}

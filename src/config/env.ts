@@ -45,6 +45,12 @@ const setting = <A>(
     Config.option
   )
 
+// A word, checked against its field's values by `decode`.
+const parseWord = (s: string): "close" | "stable" | undefined => {
+  const t = s.trim()
+  return t === "" ? undefined : t as "close" | "stable"
+}
+
 const durationExpected = "a duration such as \"2 seconds\" or \"250 millis\", or a number of milliseconds"
 const numberExpected = "a number"
 
@@ -60,18 +66,22 @@ const orInfinity = (d: number | Duration.Duration | "infinity"): Duration.Input 
 /**
  * Reads circuit settings with Effect `Config`, from the keys `TIMEOUT`,
  * `MAX_CONCURRENT_REQUESTS`, `REQUEST_VOLUME_THRESHOLD`,
- * `ERROR_PERCENT_THRESHOLD`, `SLEEP_WINDOW`, `ROLLING_WINDOW_BUCKETS` and
- * `ROLLING_WINDOW_BUCKET_DURATION`, all optional; and, for an adaptive limit
- * (`MAX_CONCURRENT_REQUESTS=aimd` or `gradient`), `MAX_CONCURRENT_REQUESTS_MIN`,
- * `_MAX`, `_INITIAL`, `_BACKOFF_RATIO`, `_LATENCY_THRESHOLD`, `_TOLERANCE`,
- * `_SMOOTHING` and `_PROBE_INTERVAL`.
+ * `ERROR_PERCENT_THRESHOLD`, `SLEEP_WINDOW`, `ROLLING_WINDOW_BUCKETS`,
+ * `ROLLING_WINDOW_BUCKET_DURATION`, `ROLLING_WINDOW_CALLS`,
+ * `CONSECUTIVE_FAILURES`, `SLOW_CALL_DURATION`, `SLOW_CALL_PERCENT_THRESHOLD`,
+ * `HALF_OPEN_PROBES` and `BACKOFF_RESET`, all optional; and, for an adaptive
+ * limit (`MAX_CONCURRENT_REQUESTS=aimd` or `gradient`),
+ * `MAX_CONCURRENT_REQUESTS_MIN`, `_MAX`, `_INITIAL`, `_BACKOFF_RATIO`,
+ * `_LATENCY_THRESHOLD`, `_TOLERANCE`, `_SMOOTHING` and `_PROBE_INTERVAL`.
  *
  * **Details**
  *
  * A key that is absent (or an empty string) is absent from the result, so
  * `decode` keeps the default (or the base's value) for it. Durations are
  * strings like `"2 seconds"` or a number of milliseconds (`"2000"`); `TIMEOUT`
- * also takes `"infinity"`, `MAX_CONCURRENT_REQUESTS` takes `"Infinity"`.
+ * and `SLOW_CALL_DURATION` also take `"infinity"`, `MAX_CONCURRENT_REQUESTS`
+ * and `CONSECUTIVE_FAILURES` take `"Infinity"`; `BACKOFF_RESET` is `close` or
+ * `stable`.
  *
  * **Gotchas**
  *
@@ -114,12 +124,19 @@ export const fromConfig = (): Config.Config<CircuitConfigInput> =>
     errorPercentThreshold: setting("ERROR_PERCENT_THRESHOLD", numberExpected, parseNumberSetting),
     sleepWindow: setting("SLEEP_WINDOW", durationExpected, parseDurationSetting),
     buckets: setting("ROLLING_WINDOW_BUCKETS", numberExpected, parseNumberSetting),
-    bucketDuration: setting("ROLLING_WINDOW_BUCKET_DURATION", durationExpected, parseDurationSetting)
+    bucketDuration: setting("ROLLING_WINDOW_BUCKET_DURATION", durationExpected, parseDurationSetting),
+    calls: setting("ROLLING_WINDOW_CALLS", numberExpected, parseNumberSetting),
+    consecutiveFailures: setting("CONSECUTIVE_FAILURES", `${numberExpected} or "Infinity"`, parseNumberSetting),
+    slowCallDuration: setting("SLOW_CALL_DURATION", `${durationExpected}, or "infinity"`, parseDurationSetting),
+    slowCallPercentThreshold: setting("SLOW_CALL_PERCENT_THRESHOLD", numberExpected, parseNumberSetting),
+    halfOpenProbes: setting("HALF_OPEN_PROBES", numberExpected, parseNumberSetting),
+    backoffReset: setting("BACKOFF_RESET", "\"close\" or \"stable\"", parseWord)
   }).pipe(
     Config.map((s): CircuitConfigInput => {
       const rollingWindow = {
         ...(Option.isSome(s.buckets) ? { buckets: s.buckets.value } : {}),
-        ...(Option.isSome(s.bucketDuration) ? { bucketDuration: orInfinity(s.bucketDuration.value) } : {})
+        ...(Option.isSome(s.bucketDuration) ? { bucketDuration: orInfinity(s.bucketDuration.value) } : {}),
+        ...(Option.isSome(s.calls) ? { calls: s.calls.value } : {})
       }
       // The sub-settings of an adaptive limit make it an object; a number
       // given with them is passed on as the algorithm for decode to refuse.
@@ -139,7 +156,12 @@ export const fromConfig = (): Config.Config<CircuitConfigInput> =>
         ...(Option.isSome(s.requestVolumeThreshold) ? { requestVolumeThreshold: s.requestVolumeThreshold.value } : {}),
         ...(Option.isSome(s.errorPercentThreshold) ? { errorPercentThreshold: s.errorPercentThreshold.value } : {}),
         ...(Option.isSome(s.sleepWindow) ? { sleepWindow: orInfinity(s.sleepWindow.value) } : {}),
-        ...(Option.isSome(s.buckets) || Option.isSome(s.bucketDuration) ? { rollingWindow } : {})
+        ...(Option.isSome(s.buckets) || Option.isSome(s.bucketDuration) || Option.isSome(s.calls) ? { rollingWindow } : {}),
+        ...(Option.isSome(s.consecutiveFailures) ? { consecutiveFailures: s.consecutiveFailures.value } : {}),
+        ...(Option.isSome(s.slowCallDuration) ? { slowCallDuration: s.slowCallDuration.value } : {}),
+        ...(Option.isSome(s.slowCallPercentThreshold) ? { slowCallPercentThreshold: s.slowCallPercentThreshold.value } : {}),
+        ...(Option.isSome(s.halfOpenProbes) ? { halfOpenProbes: s.halfOpenProbes.value } : {}),
+        ...(Option.isSome(s.backoffReset) ? { backoffReset: s.backoffReset.value } : {})
       }
     })
   )

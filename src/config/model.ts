@@ -39,11 +39,30 @@ export interface CircuitConfigInput {
   readonly errorPercentThreshold?: number | undefined
   /** Default 5 seconds; a `Schedule` for a growing sleep window. */
   readonly sleepWindow?: Duration.Input | SleepSchedule | undefined
-  /** Default 10 buckets of 1 second. */
+  /**
+   * Default 10 buckets of 1 second. `{ calls: n }` makes it a count window of
+   * the last n requests instead; `buckets` or `bucketDuration` alone make it
+   * a time window again.
+   */
   readonly rollingWindow?: {
     readonly buckets?: number | undefined
     readonly bucketDuration?: Duration.Input | undefined
+    readonly calls?: number | undefined
   } | undefined
+  /** Opens after this many errors in a row, whatever the volume. Default `Infinity` (off). */
+  readonly consecutiveFailures?: number | undefined
+  /** A call that takes longer is slow. Default `"infinity"` (off). */
+  readonly slowCallDuration?: Duration.Input | "infinity" | undefined
+  /** 0–100: with slow calls on, the slow percentage that opens (with the volume met). Default 100. */
+  readonly slowCallPercentThreshold?: number | undefined
+  /** Probes let through when half-open; all must succeed to close. Default 1. */
+  readonly halfOpenProbes?: number | undefined
+  /**
+   * When the count of openings (for a growing `sleepWindow`) restarts:
+   * `"close"` (default, at every close) or `"stable"` (once the circuit has
+   * stayed closed as long as it was last open).
+   */
+  readonly backoffReset?: "close" | "stable" | undefined
 }
 
 /**
@@ -63,11 +82,20 @@ export interface CircuitConfig {
   readonly rollingWindow: {
     readonly buckets: number
     readonly bucketDuration: Duration.Duration
+    /** Present: a count window of the last `calls` requests (the buckets then shape the metrics only). */
+    readonly calls?: number
   }
+  /** `Infinity` when off. */
+  readonly consecutiveFailures: number
+  /** `Duration.infinity` when off. */
+  readonly slowCallDuration: Duration.Duration
+  readonly slowCallPercentThreshold: number
+  readonly halfOpenProbes: number
+  readonly backoffReset: "close" | "stable"
 }
 
 /**
- * The SPEC defaults (those of Netflix Hystrix).
+ * The defaults: those of Netflix Hystrix.
  *
  * @since 0.1.0
  * @category constructors
@@ -78,5 +106,10 @@ export const defaults: CircuitConfig = {
   requestVolumeThreshold: 20,
   errorPercentThreshold: 50,
   sleepWindow: Duration.seconds(5),
-  rollingWindow: { buckets: 10, bucketDuration: Duration.seconds(1) }
+  rollingWindow: { buckets: 10, bucketDuration: Duration.seconds(1) },
+  consecutiveFailures: Infinity,
+  slowCallDuration: Duration.infinity,
+  slowCallPercentThreshold: 100,
+  halfOpenProbes: 1,
+  backoffReset: "close"
 }

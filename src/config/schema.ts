@@ -20,7 +20,14 @@ export const rules: Readonly<Record<string, string>> = {
   errorPercentThreshold: "must be a finite number between 0 and 100",
   sleepWindow:
     "must be a finite duration ≥ 0 (a Duration, a number of milliseconds, a string like \"5 seconds\") or a Schedule",
-  rollingWindow: "must be a plain object { buckets?, bucketDuration? }",
+  rollingWindow: "must be a plain object { buckets?, bucketDuration? } or { calls }",
+  "rollingWindow.calls": "must be an integer between 1 and 1000000",
+  consecutiveFailures: "must be an integer ≥ 1 or Infinity",
+  slowCallDuration:
+    "must be a duration > 0 (a Duration, a number of milliseconds, a string like \"2 seconds\") or \"infinity\"",
+  slowCallPercentThreshold: "must be a finite number between 0 and 100",
+  halfOpenProbes: "must be an integer between 1 and 1000000",
+  backoffReset: "must be \"close\" or \"stable\"",
   "rollingWindow.buckets": "must be an integer between 1 and 1000000",
   "rollingWindow.bucketDuration":
     "must be a finite duration ≥ 1 millisecond (a Duration, a number of milliseconds, a string like \"1 second\")"
@@ -32,9 +39,14 @@ export const topLevelKeys: ReadonlySet<string> = new Set([
   "requestVolumeThreshold",
   "errorPercentThreshold",
   "sleepWindow",
-  "rollingWindow"
+  "rollingWindow",
+  "consecutiveFailures",
+  "slowCallDuration",
+  "slowCallPercentThreshold",
+  "halfOpenProbes",
+  "backoffReset"
 ])
-export const rollingWindowKeys: ReadonlySet<string> = new Set(["buckets", "bucketDuration"])
+export const rollingWindowKeys: ReadonlySet<string> = new Set(["buckets", "bucketDuration", "calls"])
 
 // -----------------------------------------------------------------------------
 // decoding: the schema
@@ -87,7 +99,8 @@ const PositiveInfinity = Schema.Number.check(
 
 const RollingWindowInput = Schema.Struct({
   buckets: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 1_000_000 }))),
-  bucketDuration: Schema.optionalKey(BucketDuration)
+  bucketDuration: Schema.optionalKey(BucketDuration),
+  calls: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 1_000_000 })))
 })
 
 const ConfigInput = Schema.Struct({
@@ -98,7 +111,14 @@ const ConfigInput = Schema.Struct({
   requestVolumeThreshold: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
   errorPercentThreshold: Schema.optionalKey(Schema.Finite.check(Schema.isBetween({ minimum: 0, maximum: 100 }))),
   sleepWindow: Schema.optionalKey(SleepWindow),
-  rollingWindow: Schema.optionalKey(RollingWindowInput)
+  rollingWindow: Schema.optionalKey(RollingWindowInput),
+  consecutiveFailures: Schema.optionalKey(
+    Schema.Union([Schema.Int.check(Schema.isGreaterThanOrEqualTo(1)), PositiveInfinity])
+  ),
+  slowCallDuration: Schema.optionalKey(Timeout),
+  slowCallPercentThreshold: Schema.optionalKey(Schema.Finite.check(Schema.isBetween({ minimum: 0, maximum: 100 }))),
+  halfOpenProbes: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 1_000_000 }))),
+  backoffReset: Schema.optionalKey(Schema.Literals(["close", "stable"]))
 })
 
 export const decodeConfigInput = SchemaParser.decodeUnknownExit(ConfigInput, { onExcessProperty: "error" })

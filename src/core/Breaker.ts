@@ -26,7 +26,19 @@
  *   whatever it is, but moves the state only if the generation is still the
  *   current one. So a slow success from before a trip cannot close the circuit.
  * - `openings` counts consecutive openings; the n-th lasts
- *   `config.sleepWindow(n)`. A close (or a reset) sets it back to 0.
+ *   `config.sleepWindow(n)`, or the delay the shell drew for it
+ *   (`SleepDrawn`, for a jittered schedule), and at least the Retry-After of
+ *   the failure that opened it. A close (or a reset) sets it back to 0; with
+ *   `backoffReset: "stable"` only an opening that comes at least as long after
+ *   the last close as the circuit was open before it does.
+ * - Trip rules, whichever comes first, checked on an outcome of the current
+ *   generation while closed: the error percentage (Hystrix's rule); with
+ *   `slowCallMillis`, the slow-call percentage over the same volume; with
+ *   `consecutiveFailures`, that many errors in a row (no volume needed). A slow
+ *   failure counts in both percentages.
+ * - With `halfOpenProbes: n`, n probes are let through; each success is
+ *   counted, the n-th closes the circuit, any failure reopens it. `probing`
+ *   means "no probe slot is free".
  *
  * **Gotchas**
  *
@@ -68,6 +80,43 @@ export interface Breaker {
   readonly window: Window.Window
   readonly generation: number
   readonly openings: number
+  /** Errors in a row since the last success (or since the window was last emptied). */
+  readonly streak: number
+  /** What the current opening or half-open round holds besides its state. */
+  readonly episode: Episode
+}
+
+/**
+ * The parts of an opening and of a half-open round that the state's shape
+ * does not show. Replaced only at changes of state, so a call in a closed
+ * circuit copies one reference.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Episode {
+  /** Half-open: probes running. */
+  readonly probesRunning: number
+  /** Half-open: probes that succeeded in this round. */
+  readonly probesSucceeded: number
+  /** The current opening's sleep window as the shell drew it; `undefined`: `config.sleepWindow(openings)`. */
+  readonly drawnSleep: number | undefined
+  /** The Retry-After of the failure that opened the circuit, in milliseconds (0: none). */
+  readonly retryAfter: number
+  /** `backoffReset: "stable"`: an opening from closed at or after this time counts from 1 again. */
+  readonly backoffResetAt: number
+}
+
+/**
+ * An outcome's optional details: how long the call took (for the slow-call
+ * rule) and, for a failure, the downstream's Retry-After in milliseconds.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface OutcomeDetails {
+  readonly durationMillis?: number | undefined
+  readonly retryAfterMillis?: number | undefined
 }
 
 /**
@@ -76,7 +125,7 @@ export interface Breaker {
  * @since 0.1.0
  * @category models
  */
-export interface Outcome<Tag extends string> {
+export interface Outcome<Tag extends string> extends OutcomeDetails {
   readonly _tag: Tag
   readonly at: number
   readonly generation: number
@@ -112,6 +161,8 @@ export type Event =
   | Happened<"ForceClosed">
   | Happened<"Reset">
   | { readonly _tag: "Reconfigure"; readonly at: number; readonly config: BreakerConfig }
+  /** The shell drew the sleep window of the opening of `generation` (ignored once that opening is over). */
+  | { readonly _tag: "SleepDrawn"; readonly at: number; readonly generation: number; readonly millis: number }
 
 /**
  * What a new call may do.
@@ -126,12 +177,41 @@ const make = (
   state: State,
   window: Window.Window,
   generation: number,
-  openings: number
-): Breaker => ({ config, state, window, generation, openings })
+  openings: number,
+  streak: number,
+  episode: Episode
+): Breaker => ({ config, state, window, generation, openings, streak, episode })
 
 const closed: State = { _tag: "Closed" }
 const forcedOpen: State = { _tag: "ForcedOpen" }
 const forcedClosed: State = { _tag: "ForcedClosed" }
+
+const noEpisode: Episode = {
+  probesRunning: 0,
+  probesSucceeded: 0,
+  drawnSleep: undefined,
+  retryAfter: 0,
+  backoffResetAt: -Infinity
+}
+
+/**
+ * An empty window of the shape `config` asks for, its current bucket holding `at`.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const emptyWindow = (config: BreakerConfig, at: number): Window.Window =>
+  config.windowCalls === undefined
+    ? Window.empty(config.buckets, config.bucketMillis, at)
+    : Window.emptyCount(config.windowCalls)
+
+const probesOf = (config: BreakerConfig): number => config.halfOpenProbes ?? 1
+
+const halfOpen = (openedAt: number, running: number, succeeded: number, config: BreakerConfig): State => ({
+  _tag: "HalfOpen",
+  openedAt,
+  probing: running + succeeded >= probesOf(config)
+})
 
 /**
  * A closed breaker with an empty window whose current bucket holds `at`.
@@ -140,7 +220,7 @@ const forcedClosed: State = { _tag: "ForcedClosed" }
  * @category constructors
  */
 export const initial = (config: BreakerConfig, at = 0): Breaker =>
-  make(config, closed, Window.empty(config.buckets, config.bucketMillis, at), 0, 0)
+  make(config, closed, emptyWindow(config, at), 0, 0, 0, noEpisode)
 
 /**
  * The sleep window of the current opening, in milliseconds.
@@ -148,7 +228,8 @@ export const initial = (config: BreakerConfig, at = 0): Breaker =>
  * @since 0.1.0
  * @category queries
  */
-export const sleepMillis = (b: Breaker): number => b.config.sleepWindow(Math.max(1, b.openings))
+export const sleepMillis = (b: Breaker): number =>
+  Math.max(b.episode.drawnSleep ?? b.config.sleepWindow(Math.max(1, b.openings)), b.episode.retryAfter)
 
 /**
  * Whether a call starting at `now` runs, runs as the probe, or is
@@ -191,19 +272,47 @@ export const retryAfterMillis = (b: Breaker, now: number): number => {
 }
 
 /**
- * Whether the window, as it stands, trips the error-percentage rule.
+ * Whether the window, as it stands, trips the error-percentage rule or (when
+ * on) the slow-call percentage rule.
  *
  * @since 0.1.0
  * @category queries
  */
 export const exceedsThresholds = (config: BreakerConfig, w: Window.Window): boolean => {
   const requests = Window.totalRequests(w)
-  return requests >= config.requestVolumeThreshold &&
-    Window.totalErrors(w) * 100 >= config.errorPercentThreshold * requests
+  if (requests < config.requestVolumeThreshold) return false
+  if (Window.totalErrors(w) * 100 >= config.errorPercentThreshold * requests) return true
+  return config.slowCallMillis !== undefined && config.slowCallMillis !== Infinity &&
+    ((w.closedTotals.slow ?? 0) + (w.current.slow ?? 0)) * 100 >= (config.slowCallPercentThreshold ?? 100) * requests
 }
 
-const open = (b: Breaker, w: Window.Window, at: number): Breaker =>
-  make(b.config, { _tag: "Open", openedAt: at }, w, b.generation + 1, b.openings + 1)
+const open = (b: Breaker, w: Window.Window, at: number, streak: number, retryAfter: number | undefined): Breaker => {
+  const episode = b.episode
+  // From closed, a fresh count of openings unless the backoff survives the close.
+  const openings = b.state._tag === "HalfOpen" ||
+      (b.config.backoffReset === "stable" && at < episode.backoffResetAt)
+    ? b.openings + 1
+    : 1
+  return make(b.config, { _tag: "Open", openedAt: at }, w, b.generation + 1, openings, streak, {
+    probesRunning: 0,
+    probesSucceeded: 0,
+    drawnSleep: undefined,
+    retryAfter: retryAfter !== undefined && retryAfter > 0 && retryAfter !== Infinity ? retryAfter : 0,
+    backoffResetAt: episode.backoffResetAt
+  })
+}
+
+const close = (b: Breaker, at: number, openedAt: number): Breaker =>
+  b.config.backoffReset === "stable"
+    ? make(b.config, closed, emptyWindow(b.config, at), b.generation + 1, b.openings, 0, {
+      ...noEpisode,
+      backoffResetAt: at + (at - openedAt)
+    })
+    : make(b.config, closed, emptyWindow(b.config, at), b.generation + 1, 0, 0, noEpisode)
+
+const isSlow = (config: BreakerConfig, e: Outcome<string>): boolean =>
+  config.slowCallMillis !== undefined && e.durationMillis !== undefined && e._tag !== "Rejected" &&
+  e.durationMillis > config.slowCallMillis
 
 const outcomeKind = {
   Success: "success",
@@ -213,36 +322,107 @@ const outcomeKind = {
 } as const
 
 const onOutcome = (b: Breaker, e: Outcome<"Success" | "Failure" | "Timeout" | "Rejected">): Breaker => {
-  const w = Window.record(b.window, e.at, outcomeKind[e._tag])
+  const config = b.config
+  const w = Window.record(b.window, e.at, outcomeKind[e._tag], isSlow(config, e))
+  const streak = e._tag === "Success" ? 0 : b.streak + 1
   if (e.generation === b.generation) {
     switch (b.state._tag) {
       case "Closed":
-        return exceedsThresholds(b.config, w) ? open(b, w, e.at) : make(b.config, b.state, w, b.generation, b.openings)
-      case "HalfOpen":
-        // The probe's own outcome is not part of the fresh window.
-        return e._tag === "Success"
-          ? make(b.config, closed, Window.empty(b.config.buckets, b.config.bucketMillis, e.at), b.generation + 1, 0)
-          : open(b, w, e.at)
+        return exceedsThresholds(config, w) || streak >= (config.consecutiveFailures ?? Infinity)
+          ? open(b, w, e.at, streak, e.retryAfterMillis)
+          : make(config, b.state, w, b.generation, b.openings, streak, b.episode)
+      case "HalfOpen": {
+        if (e._tag !== "Success") return open(b, w, e.at, streak, e.retryAfterMillis)
+        const episode = b.episode
+        const succeeded = episode.probesSucceeded + 1
+        // The probes' own outcomes are not part of the fresh window.
+        if (succeeded >= probesOf(config)) return close(b, e.at, b.state.openedAt)
+        const running = Math.max(0, episode.probesRunning - 1)
+        return make(config, halfOpen(b.state.openedAt, running, succeeded, config), w, b.generation, b.openings, streak, {
+          ...episode,
+          probesRunning: running,
+          probesSucceeded: succeeded
+        })
+      }
     }
   }
-  return make(b.config, b.state, w, b.generation, b.openings)
+  return make(config, b.state, w, b.generation, b.openings, streak, b.episode)
 }
 
-const onNotARequest = (b: Breaker, e: Outcome<"Interrupted" | "Ignored">): Breaker =>
-  e.generation === b.generation && b.state._tag === "HalfOpen" && b.state.probing
-    ? make(b.config, { _tag: "HalfOpen", openedAt: b.state.openedAt, probing: false }, b.window, b.generation, b.openings)
-    : b
+const onNotARequest = (b: Breaker, e: Outcome<"Interrupted" | "Ignored">): Breaker => {
+  if (e.generation !== b.generation || b.state._tag !== "HalfOpen" || b.episode.probesRunning === 0) return b
+  const running = b.episode.probesRunning - 1
+  return make(
+    b.config,
+    halfOpen(b.state.openedAt, running, b.episode.probesSucceeded, b.config),
+    b.window,
+    b.generation,
+    b.openings,
+    b.streak,
+    { ...b.episode, probesRunning: running }
+  )
+}
+
+const onProbeAdmitted = (b: Breaker, at: number): Breaker => {
+  if (admit(b, at) !== "probe") return b
+  if (b.state._tag === "HalfOpen") {
+    const { probesRunning, probesSucceeded } = b.episode
+    // A fresh round (no probe running or succeeded) is a new generation, as
+    // the single probe always was; later probes of a round share it.
+    const fresh = probesRunning === 0 && probesSucceeded === 0
+    return make(
+      b.config,
+      halfOpen(b.state.openedAt, probesRunning + 1, probesSucceeded, b.config),
+      b.window,
+      fresh ? b.generation + 1 : b.generation,
+      b.openings,
+      b.streak,
+      { ...b.episode, probesRunning: probesRunning + 1 }
+    )
+  }
+  const openedAt = b.state._tag === "Open" ? b.state.openedAt : at
+  return make(b.config, halfOpen(openedAt, 1, 0, b.config), b.window, b.generation + 1, b.openings, b.streak, {
+    ...b.episode,
+    probesRunning: 1,
+    probesSucceeded: 0
+  })
+}
 
 const count = (b: Breaker, at: number, kind: Window.Kind): Breaker =>
-  make(b.config, b.state, Window.record(b.window, at, kind), b.generation, b.openings)
+  make(b.config, b.state, Window.record(b.window, at, kind), b.generation, b.openings, b.streak, b.episode)
 
 const reconfigure = (b: Breaker, config: BreakerConfig, at: number): Breaker => {
-  const sameShape = config.buckets === b.config.buckets && config.bucketMillis === b.config.bucketMillis
+  const sameShape = config.windowCalls === b.config.windowCalls &&
+    (config.windowCalls !== undefined ||
+      (config.buckets === b.config.buckets && config.bucketMillis === b.config.bucketMillis))
   // Counts cannot be re-bucketed into another shape without inventing times,
-  // so a new shape starts an empty window; thresholds apply from the next outcome.
-  const w = sameShape ? b.window : Window.empty(config.buckets, config.bucketMillis, at)
-  return make(config, b.state, w, b.generation, b.openings)
+  // so a new shape starts an empty window (and a fresh streak); thresholds
+  // apply from the next outcome.
+  const w = sameShape ? b.window : emptyWindow(config, at)
+  const streak = sameShape ? b.streak : 0
+  // A new sleep window applies to the current opening too, as it always did.
+  const episode = config.sleepWindow === b.config.sleepWindow || b.episode.drawnSleep === undefined
+    ? b.episode
+    : { ...b.episode, drawnSleep: undefined }
+  if (b.state._tag !== "HalfOpen") return make(config, b.state, w, b.generation, b.openings, streak, episode)
+  // Another number of probes starts the count of successes again; the probes
+  // running go on and count.
+  const succeeded = probesOf(config) === probesOf(b.config) ? b.episode.probesSucceeded : 0
+  return make(
+    config,
+    halfOpen(b.state.openedAt, b.episode.probesRunning, succeeded, config),
+    w,
+    b.generation,
+    b.openings,
+    streak,
+    { ...episode, probesSucceeded: succeeded }
+  )
 }
+
+const onSleepDrawn = (b: Breaker, generation: number, millis: number): Breaker =>
+  b.state._tag === "Open" && generation === b.generation && millis >= 0 && millis !== Infinity
+    ? make(b.config, b.state, b.window, b.generation, b.openings, b.streak, { ...b.episode, drawnSleep: millis })
+    : b
 
 /**
  * The one transition function: the breaker after `event`.
@@ -267,23 +447,17 @@ export const reduce = (b: Breaker, event: Event): Breaker => {
     case "FallbackFailure":
       return count(b, event.at, "fallbackFailure")
     case "ProbeAdmitted":
-      return admit(b, event.at) === "probe"
-        ? make(
-          b.config,
-          { _tag: "HalfOpen", openedAt: b.state._tag === "HalfOpen" || b.state._tag === "Open" ? b.state.openedAt : event.at, probing: true },
-          b.window,
-          b.generation + 1,
-          b.openings
-        )
-        : b
+      return onProbeAdmitted(b, event.at)
     case "ForceOpen":
-      return make(b.config, forcedOpen, b.window, b.generation + 1, 0)
+      return make(b.config, forcedOpen, b.window, b.generation + 1, 0, b.streak, noEpisode)
     case "ForceClosed":
-      return make(b.config, forcedClosed, b.window, b.generation + 1, 0)
+      return make(b.config, forcedClosed, b.window, b.generation + 1, 0, b.streak, noEpisode)
     case "Reset":
-      return make(b.config, closed, Window.empty(b.config.buckets, b.config.bucketMillis, event.at), b.generation + 1, 0)
+      return make(b.config, closed, emptyWindow(b.config, event.at), b.generation + 1, 0, 0, noEpisode)
     case "Reconfigure":
       return reconfigure(b, event.config, event.at)
+    case "SleepDrawn":
+      return onSleepDrawn(b, event.generation, event.millis)
   }
 }
 

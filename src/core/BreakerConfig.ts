@@ -31,6 +31,25 @@ export interface BreakerConfig {
    * close resets n. Must be pure: the same n always gives the same length.
    */
   readonly sleepWindow: (opening: number) => number
+  /**
+   * A count window of the last `windowCalls` requests instead of the time
+   * window (`buckets`, `bucketMillis` are then unused). Absent: the time window.
+   */
+  readonly windowCalls?: number | undefined
+  /** Opens after this many errors in a row, whatever the volume. Absent or `Infinity`: off. */
+  readonly consecutiveFailures?: number | undefined
+  /** A request that took longer than this many milliseconds is slow. Absent or `Infinity`: off. */
+  readonly slowCallMillis?: number | undefined
+  /** 0–100: with slow calls on, opens when `slow · 100 ≥ slowCallPercentThreshold · requests` (and the volume is met). Default 100. */
+  readonly slowCallPercentThreshold?: number | undefined
+  /** Probes let through when half-open; all must succeed to close, any failure reopens. Default 1. */
+  readonly halfOpenProbes?: number | undefined
+  /**
+   * When the count of consecutive openings goes back to 0: `"close"` (at
+   * every close, the default) or `"stable"` (at an opening that comes at
+   * least as long after the last close as the circuit was open before it).
+   */
+  readonly backoffReset?: "close" | "stable" | undefined
 }
 
 /**

@@ -1,6 +1,7 @@
 /**
- * The rolling statistical window of a circuit: a ring of `buckets` buckets of
- * `bucketMillis` each, holding counts per outcome kind.
+ * The rolling statistical window of a circuit, in one of two shapes: a ring of
+ * `buckets` buckets of `bucketMillis` each (a time window), or the last
+ * `buckets` requests (a count window), holding counts per outcome kind.
  *
  * **Details**
  *
@@ -14,6 +15,13 @@
  *   touched again when it expires, so the cost per call never depends on
  *   `buckets`.
  * - Empty buckets are never stored: memory is O(buckets), whatever the call rate.
+ * - A count window is the same structure with one bucket per request: a
+ *   bucket's index is the number of requests recorded before it, plus one, so
+ *   the window holds the last `buckets` requests. What is not a request (a
+ *   short-circuit, a fallback's outcome) joins the bucket of the latest
+ *   request and leaves with it. Time never moves a count window.
+ * - `slow` counts the requests that took longer than the slow-call duration;
+ *   a slow request is also counted under its own kind.
  *
  * **Gotchas**
  *
@@ -55,6 +63,12 @@ export interface Counts {
   readonly shortCircuited: number
   readonly fallbackSuccess: number
   readonly fallbackFailure: number
+  /**
+   * Requests slower than the slow-call duration, whatever their kind. Always
+   * present in the counts a window holds; optional so that counts built
+   * elsewhere (a store's totals) need not track it.
+   */
+  readonly slow?: number
 }
 
 /**
@@ -80,14 +94,15 @@ const counts = (
   rejected: number,
   shortCircuited: number,
   fallbackSuccess: number,
-  fallbackFailure: number
-): Counts => ({ success, failure, timeout, rejected, shortCircuited, fallbackSuccess, fallbackFailure })
+  fallbackFailure: number,
+  slow: number
+): Counts => ({ success, failure, timeout, rejected, shortCircuited, fallbackSuccess, fallbackFailure, slow })
 
 /**
  * @since 0.1.0
  * @category constructors
  */
-export const emptyCounts: Counts = counts(0, 0, 0, 0, 0, 0, 0)
+export const emptyCounts: Counts = counts(0, 0, 0, 0, 0, 0, 0, 0)
 
 /**
  * One more outcome of `kind`. A switch rather than a computed key keeps the
@@ -99,19 +114,19 @@ export const emptyCounts: Counts = counts(0, 0, 0, 0, 0, 0, 0)
 export const increment = (c: Counts, kind: Kind): Counts => {
   switch (kind) {
     case "success":
-      return counts(c.success + 1, c.failure, c.timeout, c.rejected, c.shortCircuited, c.fallbackSuccess, c.fallbackFailure)
+      return counts(c.success + 1, c.failure, c.timeout, c.rejected, c.shortCircuited, c.fallbackSuccess, c.fallbackFailure, c.slow ?? 0)
     case "failure":
-      return counts(c.success, c.failure + 1, c.timeout, c.rejected, c.shortCircuited, c.fallbackSuccess, c.fallbackFailure)
+      return counts(c.success, c.failure + 1, c.timeout, c.rejected, c.shortCircuited, c.fallbackSuccess, c.fallbackFailure, c.slow ?? 0)
     case "timeout":
-      return counts(c.success, c.failure, c.timeout + 1, c.rejected, c.shortCircuited, c.fallbackSuccess, c.fallbackFailure)
+      return counts(c.success, c.failure, c.timeout + 1, c.rejected, c.shortCircuited, c.fallbackSuccess, c.fallbackFailure, c.slow ?? 0)
     case "rejected":
-      return counts(c.success, c.failure, c.timeout, c.rejected + 1, c.shortCircuited, c.fallbackSuccess, c.fallbackFailure)
+      return counts(c.success, c.failure, c.timeout, c.rejected + 1, c.shortCircuited, c.fallbackSuccess, c.fallbackFailure, c.slow ?? 0)
     case "shortCircuited":
-      return counts(c.success, c.failure, c.timeout, c.rejected, c.shortCircuited + 1, c.fallbackSuccess, c.fallbackFailure)
+      return counts(c.success, c.failure, c.timeout, c.rejected, c.shortCircuited + 1, c.fallbackSuccess, c.fallbackFailure, c.slow ?? 0)
     case "fallbackSuccess":
-      return counts(c.success, c.failure, c.timeout, c.rejected, c.shortCircuited, c.fallbackSuccess + 1, c.fallbackFailure)
+      return counts(c.success, c.failure, c.timeout, c.rejected, c.shortCircuited, c.fallbackSuccess + 1, c.fallbackFailure, c.slow ?? 0)
     case "fallbackFailure":
-      return counts(c.success, c.failure, c.timeout, c.rejected, c.shortCircuited, c.fallbackSuccess, c.fallbackFailure + 1)
+      return counts(c.success, c.failure, c.timeout, c.rejected, c.shortCircuited, c.fallbackSuccess, c.fallbackFailure + 1, c.slow ?? 0)
   }
 }
 
@@ -127,7 +142,8 @@ export const addCounts = (a: Counts, b: Counts): Counts =>
     a.rejected + b.rejected,
     a.shortCircuited + b.shortCircuited,
     a.fallbackSuccess + b.fallbackSuccess,
-    a.fallbackFailure + b.fallbackFailure
+    a.fallbackFailure + b.fallbackFailure,
+    (a.slow ?? 0) + (b.slow ?? 0)
   )
 
 const subtractCounts = (a: Counts, b: Counts): Counts =>
@@ -138,7 +154,8 @@ const subtractCounts = (a: Counts, b: Counts): Counts =>
     a.rejected - b.rejected,
     a.shortCircuited - b.shortCircuited,
     a.fallbackSuccess - b.fallbackSuccess,
-    a.fallbackFailure - b.fallbackFailure
+    a.fallbackFailure - b.fallbackFailure,
+    (a.slow ?? 0) - (b.slow ?? 0)
   )
 
 /**
@@ -200,9 +217,11 @@ export interface Node {
  * @category models
  */
 export interface Window {
+  /** How many buckets the window holds: for a count window, how many requests. */
   readonly buckets: number
+  /** The length of a bucket; 0 for a count window. */
   readonly bucketMillis: number
-  /** `floor(t / bucketMillis)` of the bucket being filled. */
+  /** `floor(t / bucketMillis)` of the bucket being filled; for a count window, the requests recorded. */
   readonly currentIndex: number
   readonly current: Counts
   readonly front: Node | undefined
@@ -220,6 +239,23 @@ const window = (
   back: Node | undefined,
   closedTotals: Counts
 ): Window => ({ buckets, bucketMillis, currentIndex, current, front, back, closedTotals })
+
+/**
+ * Whether `w` is a count window (the last `buckets` requests).
+ *
+ * @since 0.2.0
+ * @category queries
+ */
+export const isCountWindow = (w: Window): boolean => w.bucketMillis === 0
+
+/**
+ * An empty count window: the last `size` requests.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const emptyCount = (size: number): Window =>
+  window(size, 0, 0, emptyCounts, undefined, undefined, emptyCounts)
 
 /**
  * The index of the bucket that holds time `at`.
@@ -252,8 +288,10 @@ const reverse = (list: Node | undefined): Node | undefined => {
  * @since 0.1.0
  * @category combinators
  */
-export const rollTo = (w: Window, at: number): Window => {
-  const index = bucketIndex(w.bucketMillis, at)
+export const rollTo = (w: Window, at: number): Window =>
+  w.bucketMillis === 0 ? w : rollToIndex(w, bucketIndex(w.bucketMillis, at))
+
+const rollToIndex = (w: Window, index: number): Window => {
   if (index <= w.currentIndex) return w
   if (index - w.currentIndex >= w.buckets) {
     // Everything, the current bucket included, is older than the window.
@@ -282,19 +320,26 @@ export const rollTo = (w: Window, at: number): Window => {
   return window(w.buckets, w.bucketMillis, index, emptyCounts, front, back, closedTotals)
 }
 
+const isRequestKind = (kind: Kind): boolean =>
+  kind === "success" || kind === "failure" || kind === "timeout" || kind === "rejected"
+
 /**
- * Records one outcome of `kind` completed at time `at`.
+ * Records one outcome of `kind` completed at time `at`; `slow`: a request
+ * that took longer than the slow-call duration.
  *
  * @since 0.1.0
  * @category combinators
  */
-export const record = (w: Window, at: number, kind: Kind): Window => {
-  const rolled = rollTo(w, at)
+export const record = (w: Window, at: number, kind: Kind, slow = false): Window => {
+  const rolled = w.bucketMillis === 0
+    ? (isRequestKind(kind) ? rollToIndex(w, w.currentIndex + 1) : w)
+    : rollToIndex(w, bucketIndex(w.bucketMillis, at))
+  const current = increment(rolled.current, kind)
   return window(
     rolled.buckets,
     rolled.bucketMillis,
     rolled.currentIndex,
-    increment(rolled.current, kind),
+    slow ? { ...current, slow: (current.slow ?? 0) + 1 } : current,
     rolled.front,
     rolled.back,
     rolled.closedTotals

@@ -25,15 +25,22 @@ import { withoutStack } from "./withoutStack.ts"
  * Returns the generation the call was admitted in (a number: the permit is
  * taken, give it back with `release`), or the circuit's refusal, already
  * recorded and emitted (a short-circuit takes no permit; a rejection is a
- * request of the window).
+ * request of the window). `hasFallback`: the caller's fallback will answer a
+ * refusal (observers count refusals that reach the caller).
  */
-export const admit = (cell: Cell, now: number): number | CircuitOpenError | CircuitRejectedError => {
-  const admission = Breaker.admit(cell.breaker, now)
-  if (admission === "short-circuit") return shortCircuit(cell, now)
+export const admit = (
+  cell: Cell,
+  now: number,
+  hasFallback = false
+): number | CircuitOpenError | CircuitRejectedError => {
+  // A shared circuit admits from its cached fleet view (src/store/FleetClient.ts).
+  const admission = cell.fleet === undefined ? Breaker.admit(cell.breaker, now) : cell.fleet.admit(now)
+  if (admission === "short-circuit") return shortCircuit(cell, now, hasFallback)
   if (admission === "probe") cell.apply({ _tag: "ProbeAdmitted", at: now })
   const generation = cell.breaker.generation
-  if (cell.active >= cell.maxConcurrent) return reject(cell, now, generation)
-  cell.active++
+  if (cell.active >= cell.maxConcurrent) return reject(cell, now, generation, hasFallback)
+  // The concurrency peak is taken with the permit (observers read it later).
+  if (++cell.active > cell.peak) cell.peak = cell.active
   return generation
 }
 
@@ -42,16 +49,16 @@ export const release = (cell: Cell): void => {
   cell.active--
 }
 
-const shortCircuit = (cell: Cell, now: number): CircuitOpenError => {
+const shortCircuit = (cell: Cell, now: number, hasFallback: boolean): CircuitOpenError => {
   const error = cell.openError(now)
   cell.apply({ _tag: "ShortCircuited", at: now })
-  cell.emit("short-circuited", now, 0)
+  cell.emit("short-circuited", now, 0, hasFallback)
   return error
 }
 
-const reject = (cell: Cell, now: number, generation: number): CircuitRejectedError => {
+const reject = (cell: Cell, now: number, generation: number, hasFallback: boolean): CircuitRejectedError => {
   cell.apply({ _tag: "Rejected", at: now, generation })
-  cell.emit("rejected", now, 0)
+  cell.emit("rejected", now, 0, hasFallback)
   return withoutStack(() => new CircuitRejectedError({ circuit: cell.name, maxConcurrentRequests: cell.maxConcurrent }))
 }
 
@@ -77,7 +84,7 @@ const samples = {
 /**
  * Records the outcome of a call admitted at `startedAt` in `generation`, at
  * `at`. `fallbackFollows`: the call goes on to its fallback (whose outcome is
- * a later event). Exactly one outcome per admitted call (SPEC 12).
+ * a later event). Exactly one outcome per admitted call.
  * `inFlight`: the calls running when it was admitted, itself included (read
  * `cell.active` right after `admit`), which an adaptive limit learns from;
  * interrupted and ignored calls teach it nothing.
@@ -89,14 +96,38 @@ export const record = (
   generation: number,
   outcome: Outcome,
   fallbackFollows = false,
-  inFlight = cell.active + 1
+  inFlight = cell.active + 1,
+  retryAfterMillis?: number
 ): void => {
-  cell.apply({ _tag: outcome, at, generation })
+  cell.apply(
+    retryAfterMillis === undefined
+      ? { _tag: outcome, at, generation, durationMillis: at - startedAt }
+      : { _tag: outcome, at, generation, durationMillis: at - startedAt, retryAfterMillis }
+  )
   if (cell.adaptiveLimit !== undefined) {
     const sample = samples[outcome]
     if (sample !== undefined) cell.sample(sample, startedAt, at, inFlight)
   }
   cell.emit(kinds[outcome], at, at - startedAt, fallbackFollows)
+}
+
+/**
+ * A failure's Retry-After, in milliseconds, by the caller's `retryAfter`
+ * option; undefined for none. User code: whatever goes wrong reading it
+ * (a throw, a negative, infinite or unreadable duration) means "no hint".
+ */
+export const retryAfterOf = (
+  f: (error: never) => Duration.Input | undefined,
+  error: unknown
+): number | undefined => {
+  try {
+    const input = (f as (error: unknown) => Duration.Input | undefined)(error)
+    if (input === undefined) return undefined
+    const millis = Duration.toMillis(Duration.fromInputUnsafe(input))
+    return Number.isFinite(millis) && millis > 0 ? millis : undefined
+  } catch {
+    return undefined
+  }
 }
 
 /** The error a caller gets at its deadline. */

@@ -7,7 +7,7 @@
  *
  * @internal
  */
-import { Duration } from "effect"
+import { Duration, Schedule } from "effect"
 import * as Breaker from "../core/Breaker.ts"
 import * as Limit from "../core/Limit.ts"
 import * as Adaptive from "../config/adaptive.ts"
@@ -15,14 +15,15 @@ import type { BreakerConfig } from "../core/BreakerConfig.ts"
 import type { CircuitCell } from "../CircuitCell.ts"
 import type { CircuitConfig } from "../CircuitConfig.ts"
 import type { CircuitLimitChange, CircuitTransition, EventKind } from "../CircuitEvent.ts"
-import type { CircuitStats } from "../observability/CircuitStats.ts"
+import type { FleetLink } from "../store/FleetClient.ts"
 import { Deadlines } from "./deadline.ts"
 import { CircuitOpenError } from "../errors.ts"
 import { withoutStack } from "./withoutStack.ts"
+import { SleepDraws } from "./sleepDraws.ts"
 
 /**
  * Where a registry's cells report to. Kept as plain callbacks so that a
- * cell holds no fiber, timer or queue of its own (SPEC 16).
+ * cell holds no fiber, timer or queue of its own.
  */
 export interface Sink {
   readonly event: (cell: Cell, kind: EventKind, at: number, durationMillis: number, fallbackFollows: boolean) => void
@@ -45,11 +46,26 @@ export class Cell implements CircuitCell {
   readonly name: string
   readonly sink: Sink
   /**
-   * Observability state (counts, latency percentiles), created by the
-   * registry's metrics observer on the circuit's first event: a circuit that
-   * was never called holds nothing here (SPEC 16).
+   * The largest `active` since the last `takePeak()`: concurrency peaks are
+   * taken when a permit is taken, so a call that ends (or times out) before
+   * any observer looks still counts in them.
    */
-  stats: CircuitStats | undefined = undefined
+  peak = 0
+  /**
+   * What an observer keeps for this circuit (counts, latency percentiles),
+   * created by it on the circuit's first event: a circuit that was never
+   * called holds nothing here. Opaque to the shell: only the
+   * observer that stored it reads it.
+   */
+  stats: object | undefined = undefined
+  /** The circuit's fleet view when the registry has a `CircuitStore`; `undefined` (local only) otherwise. */
+  fleet: FleetLink | undefined = undefined
+  /** The peak concurrency since the last call, then starts a new peak from the calls running now. */
+  takePeak(): number {
+    const peak = this.peak
+    this.peak = this.active
+    return peak
+  }
   /** Returns one permit; handed to the effect's fiber as its end observer. */
   readonly release = (): void => {
     this.active--
@@ -59,6 +75,8 @@ export class Cell implements CircuitCell {
   private lastOpenErrorAt = -1
   private lastOpenErrorGeneration = -1
   private lastOpenErrorConfig: BreakerConfig | undefined = undefined
+  /** Draws each opening's delay from a `Schedule` sleep window (jitter); undefined for a fixed one. */
+  private sleepDraws: SleepDraws | undefined
 
   /**
    * The error for a call short-circuited at `now`. Built without a stack (it
@@ -67,9 +85,12 @@ export class Cell implements CircuitCell {
    * calls a second without building millions of errors.
    */
   openError(now: number): CircuitOpenError {
+    if (this.fleet !== undefined && this.fleet.decides()) return this.fleet.openError(now)
     const breaker = this.breaker
+    // Per whole millisecond: a shell on `performance.now()` reads fractions.
+    const millis = Math.floor(now)
     if (
-      this.lastOpenError !== undefined && this.lastOpenErrorAt === now &&
+      this.lastOpenError !== undefined && this.lastOpenErrorAt === millis &&
       this.lastOpenErrorGeneration === breaker.generation && this.lastOpenErrorConfig === breaker.config
     ) return this.lastOpenError
     const state = Breaker.stateName(breaker)
@@ -81,7 +102,7 @@ export class Cell implements CircuitCell {
       })
     )
     this.lastOpenError = error
-    this.lastOpenErrorAt = now
+    this.lastOpenErrorAt = millis
     this.lastOpenErrorGeneration = breaker.generation
     this.lastOpenErrorConfig = breaker.config
     return error
@@ -95,6 +116,8 @@ export class Cell implements CircuitCell {
   /** Stops the circuit's deadline watcher, if it has one (the registry is closing). */
   shutdown(): void {
     this.deadlineQueue?.shutdown()
+    // The registry's flusher stops sending this circuit's batches.
+    if (this.fleet !== undefined) this.fleet.client.detach(this.fleet)
   }
 
   constructor(name: string, config: CircuitConfig, breakerConfig: BreakerConfig, sink: Sink, now: number) {
@@ -105,6 +128,7 @@ export class Cell implements CircuitCell {
     this.adaptiveLimit = Adaptive.isAdaptive(limit) ? Limit.initial(Adaptive.toLimitSettings(limit), now) : undefined
     this.maxConcurrent = this.adaptiveLimit === undefined ? limit as number : Limit.current(this.adaptiveLimit)
     this.timeoutMillis = timeoutMillisOf(config)
+    this.sleepDraws = drawsOf(config)
     this.breaker = Breaker.initial(breakerConfig, now)
   }
 
@@ -129,9 +153,17 @@ export class Cell implements CircuitCell {
   /** Advances the breaker by one event and reports a change of state. */
   apply(event: Breaker.Event): Breaker.Breaker {
     const before = this.breaker
-    const after = Breaker.reduce(before, event)
+    let after = Breaker.reduce(before, event)
     this.breaker = after
     if (after.generation !== before.generation) {
+      if (this.sleepDraws !== undefined && after.state._tag === "Open") {
+        // A new opening: its own delay, drawn with the calling fiber's Random.
+        const millis = this.sleepDraws.draw(after.openings)
+        if (millis !== undefined) {
+          after = Breaker.reduce(after, { _tag: "SleepDrawn", at: event.at, generation: after.generation, millis })
+          this.breaker = after
+        }
+      }
       const from = Breaker.stateName(before)
       const to = Breaker.stateName(after)
       // A reset of a closed circuit, or the next probe after an interrupted
@@ -143,10 +175,13 @@ export class Cell implements CircuitCell {
 
   /** `fallbackFollows`: the call goes on to its fallback (whose outcome is a later event). */
   emit(kind: EventKind, at: number, durationMillis: number, fallbackFollows = false): void {
+    if (this.fleet !== undefined) this.fleet.event(kind, at, durationMillis)
     this.sink.event(this, kind, at, durationMillis, fallbackFollows)
   }
 
   reconfigure(config: CircuitConfig, breakerConfig: BreakerConfig, now: number): void {
+    // The same schedule keeps its draws going; another one starts afresh.
+    if (config.sleepWindow !== this.config.sleepWindow) this.sleepDraws = drawsOf(config)
     const previous = this.config.maxConcurrentRequests
     this.config = config
     const limit = config.maxConcurrentRequests
@@ -169,6 +204,9 @@ export class Cell implements CircuitCell {
     this.apply({ _tag: "Reconfigure", at: now, config: breakerConfig })
   }
 }
+
+const drawsOf = (config: CircuitConfig): SleepDraws | undefined =>
+  Schedule.isSchedule(config.sleepWindow) ? new SleepDraws(config.sleepWindow) : undefined
 
 const timeoutMillisOf = (config: CircuitConfig): number | undefined =>
   Duration.isFinite(config.timeout) ? Duration.toMillis(config.timeout) : undefined

@@ -7,7 +7,7 @@
  * itself by clearing its entry. A single watcher fiber sleeps (on the
  * `Clock` of the fiber that armed it, so `TestClock` drives it) until the
  * earliest live deadline, fires every expired entry, and ends when nothing
- * is pending: an idle circuit holds no fiber and no timer (SPEC 16).
+ * is pending: an idle circuit holds no fiber and no timer.
  *
  * A shorter timeout set at run time can put a deadline before the one the
  * watcher sleeps for; the entry is then inserted in order and the watcher

@@ -8,10 +8,13 @@
  * **Details**
  *
  * - Created on a circuit's first event or transition, and held in the
- *   circuit's cell: a circuit that was never called holds nothing (SPEC 16).
+ *   circuit's cell: a circuit that was never called holds nothing.
+ *   What a circuit holds grows with what it saw: the latency histograms are
+ *   created by its first call whose effect ran, the rolling extras by the
+ *   first event that needs them, so a circuit used once stays small.
  * - Updated synchronously by `record`, a few array increments per event; read
- *   by the Prometheus/OTLP hooks, the Hystrix stream and `CircuitMetrics.latency`,
- *   none of which changes anything.
+ *   at export time by the metric collectors, the Hystrix stream and
+ *   `CircuitMetrics.latency`, none of which changes anything.
  *
  * @since 0.1.0
  */
@@ -102,15 +105,28 @@ export interface RollingExtras {
   readonly ignored: number
   readonly interrupted: number
   readonly maxActive: number
+  /** Errors that reached the caller: failures, timeouts, short-circuits and rejections without a fallback, failed fallbacks. */
+  readonly exceptionsThrown: number
+  /** Failures, timeouts, short-circuits and rejections of calls that had no fallback. */
+  readonly fallbackMissing: number
 }
 
-// A small ring over the breaker's window shape: per bucket its epoch, the
-// ignored and interrupted counts, and the largest concurrency seen, in one
-// array of 4 numbers per bucket.
+const IGNORED = 1
+const INTERRUPTED = 2
+const MAX_ACTIVE = 3
+const THROWN = 4
+const MISSING = 5
+const WIDTH = 6
+
+// A small ring over the breaker's window shape: per bucket its epoch, then
+// the ignored, interrupted, thrown and fallback-missing counts and the
+// largest concurrency seen, WIDTH numbers per bucket in one array. It starts
+// with the one bucket its first event needs (a circuit used once holds one),
+// and takes the whole ring at the first event of another bucket.
 class Extras {
   readonly buckets: number
   readonly bucketMillis: number
-  readonly data: Float64Array
+  data: Array<number>
   private currentStart = Infinity
   private currentEnd = -Infinity
   private currentSlot = -1
@@ -118,23 +134,37 @@ class Extras {
   constructor(buckets: number, bucketMillis: number) {
     this.buckets = buckets
     this.bucketMillis = bucketMillis
-    this.data = new Float64Array(4 * buckets)
-    for (let i = 0; i < buckets; i++) this.data[4 * i] = -Infinity
+    this.data = [-Infinity, 0, 0, 0, 0, 0]
   }
 
   // The offset of time `at`'s bucket, emptied if it held an older bucket; -1 if `at` is too old.
   slot(at: number): number {
     if (at >= this.currentStart && at < this.currentEnd) return this.currentSlot
     const epoch = Math.floor(at / this.bucketMillis)
-    const i = 4 * (((epoch % this.buckets) + this.buckets) % this.buckets)
+    if (this.data.length === WIDTH && this.buckets > 1) {
+      const solo = this.data[0]!
+      if (solo === -Infinity || solo === epoch) {
+        this.data[0] = epoch
+        return this.current(epoch, 0)
+      }
+      // A second bucket: spread into the whole ring, the first at its place.
+      const ring = new Array<number>(WIDTH * this.buckets).fill(0)
+      for (let k = 0; k < ring.length; k += WIDTH) ring[k] = -Infinity
+      const at0 = WIDTH * (((solo % this.buckets) + this.buckets) % this.buckets)
+      for (let k = 0; k < WIDTH; k++) ring[at0 + k] = this.data[k]!
+      this.data = ring
+    }
+    const i = WIDTH * (((epoch % this.buckets) + this.buckets) % this.buckets)
     const held = this.data[i]!
     if (epoch < held) return -1
     if (held !== epoch) {
       this.data[i] = epoch
-      this.data[i + IGNORED] = 0
-      this.data[i + INTERRUPTED] = 0
-      this.data[i + MAX_ACTIVE] = 0
+      for (let k = 1; k < WIDTH; k++) this.data[i + k] = 0
     }
+    return this.current(epoch, i)
+  }
+
+  private current(epoch: number, i: number): number {
     this.currentStart = epoch * this.bucketMillis
     this.currentEnd = this.currentStart + this.bucketMillis
     this.currentSlot = i
@@ -146,20 +176,22 @@ class Extras {
     let ignored = 0
     let interrupted = 0
     let maxActive = 0
-    for (let i = 0; i < this.data.length; i += 4) {
+    let exceptionsThrown = 0
+    let fallbackMissing = 0
+    for (let i = 0; i < this.data.length; i += WIDTH) {
       const epoch = this.data[i]!
       if (epoch > current || epoch <= current - this.buckets) continue
       ignored += this.data[i + IGNORED]!
       interrupted += this.data[i + INTERRUPTED]!
+      exceptionsThrown += this.data[i + THROWN]!
+      fallbackMissing += this.data[i + MISSING]!
       if (this.data[i + MAX_ACTIVE]! > maxActive) maxActive = this.data[i + MAX_ACTIVE]!
     }
-    return { ignored, interrupted, maxActive }
+    return { ignored, interrupted, maxActive, exceptionsThrown, fallbackMissing }
   }
 }
 
-const IGNORED = 1
-const INTERRUPTED = 2
-const MAX_ACTIVE = 3
+const noExtras: RollingExtras = { ignored: 0, interrupted: 0, maxActive: 0, exceptionsThrown: 0, fallbackMissing: 0 }
 
 /**
  * The per-circuit state of the metrics observer.
@@ -169,9 +201,9 @@ const MAX_ACTIVE = 3
  */
 export class CircuitStats {
   /** Events since the circuit's stats were created, per kind, in `eventKinds` order. */
-  readonly counts = new Float64Array(9)
-  /** Rolling run time of calls whose effect ran (success, failure, timeout, ignored). */
-  readonly execute: Percentiles.RollingHistogram
+  readonly counts: Array<number> = [0, 0, 0, 0, 0, 0, 0, 0, 0]
+  /** Rolling run time of calls whose effect ran (success, failure, timeout, ignored); created by the first. */
+  execute: Percentiles.RollingHistogram | undefined = undefined
   /**
    * Rolling whole-call time, once the circuit has run a fallback: one sample
    * per call, its run time or, when a fallback followed, admission to the
@@ -179,17 +211,18 @@ export class CircuitStats {
    * (as a copy of `execute`) by the first call with a fallback.
    */
   total: Percentiles.RollingHistogram | undefined = undefined
-  /** Cumulative latency histogram (run time): one count per boundary, then the overflow. */
-  readonly latencyCounts: Float64Array
+  /** Cumulative latency histogram (run time, ms): one count per boundary, then the overflow; created by the first call whose effect ran. */
+  latencyCounts: Array<number> | undefined = undefined
   latencySum = 0
   latencyMin = Infinity
   latencyMax = -Infinity
   /** The largest number of calls seen running at once. */
   largestActive = 0
-  /** Handles of the `Metric` series registered for the circuit. */
-  readonly registrations: Array<{ readonly remove: () => void }> = []
-  /** Which `Metric` series are registered: bit i for `eventKinds[i]`, the next bit for the latency histogram. */
-  seriesMask = 0
+  // The first call whose effect ran, kept inline until a second one: a
+  // circuit used once then holds no histogram and no ring (NaN: none).
+  private firstAt = NaN
+  private firstMillis = 0
+  private firstPeak = 0
 
   readonly settings: StatsSettings
   private extras: Extras | undefined = undefined
@@ -197,56 +230,48 @@ export class CircuitStats {
 
   constructor(settings: StatsSettings) {
     this.settings = settings
-    this.execute = new Percentiles.RollingHistogram({
-      buckets: settings.percentileBuckets,
-      bucketMillis: settings.percentileBucketMillis,
-      precision: settings.precision
-    })
-    this.latencyCounts = new Float64Array(settings.boundaries.length + 1)
   }
 
   /**
    * Counts one event of `cell`'s circuit. Reads the cell's permits in use,
-   * its limit and its window's shape; changes nothing but these stats.
+   * its concurrency peak, its limit and its window's shape; changes nothing
+   * but these stats (and starts the cell's next peak).
    */
   record(kind: EventKind, at: number, durationMillis: number, cell: Cell, fallbackFollows = false): void {
     switch (kind) {
       case "success":
         this.counts[0]!++
-        this.executed(at, durationMillis, cell.active + 1, cell, fallbackFollows)
+        this.executed(at, durationMillis, cell, fallbackFollows)
         return
       case "failure":
         this.counts[1]!++
-        this.executed(at, durationMillis, cell.active + 1, cell, fallbackFollows)
+        this.executed(at, durationMillis, cell, fallbackFollows)
+        if (!fallbackFollows) this.unhandled(at, cell)
         return
       case "timeout":
-        // The timed-out effect may still hold its permit.
         this.counts[2]!++
-        this.executed(at, durationMillis, cell.active, cell, fallbackFollows)
+        this.executed(at, durationMillis, cell, fallbackFollows)
+        if (!fallbackFollows) this.unhandled(at, cell)
         return
       case "rejected":
         this.counts[3]!++
-        this.peak(at, cell.active, cell)
+        this.peak(at, cell)
+        if (!fallbackFollows) this.unhandled(at, cell)
         return
       case "short-circuited":
         this.counts[4]!++
+        if (!fallbackFollows) this.unhandled(at, cell)
         return
-      case "interrupted": {
+      case "interrupted":
         this.counts[5]!++
-        const extras = this.extrasFor(cell)
-        const i = extras.slot(at)
-        if (i >= 0) extras.data[i + INTERRUPTED]!++
-        this.peak(at, cell.active + 1, cell)
+        this.bump(at, cell, INTERRUPTED)
+        this.peak(at, cell)
         return
-      }
-      case "ignored": {
+      case "ignored":
         this.counts[6]!++
-        this.executed(at, durationMillis, cell.active + 1, cell, fallbackFollows)
-        const extras = this.extrasFor(cell)
-        const i = extras.slot(at)
-        if (i >= 0) extras.data[i + IGNORED]!++
+        this.executed(at, durationMillis, cell, fallbackFollows)
+        this.bump(at, cell, IGNORED)
         return
-      }
       case "fallback-success":
         this.counts[7]!++
         this.totalHistogram().record(at, durationMillis)
@@ -254,36 +279,89 @@ export class CircuitStats {
       case "fallback-failure":
         this.counts[8]!++
         this.totalHistogram().record(at, durationMillis)
+        this.bump(at, cell, THROWN)
         return
     }
   }
 
-  private totalHistogram(): Percentiles.RollingHistogram {
-    return this.total ??= this.execute.clone()
+  // An error the caller sees, with no fallback to replace it.
+  private unhandled(at: number, cell: Cell): void {
+    const extras = this.extrasFor(cell)
+    const i = extras.slot(at)
+    if (i < 0) return
+    extras.data[i + THROWN]!++
+    extras.data[i + MISSING]!++
   }
 
-  private executed(at: number, durationMillis: number, running: number, cell: Cell, fallbackFollows: boolean): void {
+  private bump(at: number, cell: Cell, field: number): void {
+    const extras = this.extrasFor(cell)
+    const i = extras.slot(at)
+    if (i >= 0) extras.data[i + field]!++
+  }
+
+  private executeHistogram(): Percentiles.RollingHistogram {
+    if (this.execute !== undefined) return this.execute
+    const execute = this.execute = new Percentiles.RollingHistogram({
+      buckets: this.settings.percentileBuckets,
+      bucketMillis: this.settings.percentileBucketMillis,
+      precision: this.settings.precision
+    })
+    const counts = this.latencyCounts = new Array<number>(this.settings.boundaries.length + 1).fill(0)
+    const at = this.firstAt
+    const cell = this.firstCell
+    if (!Number.isNaN(at) && cell !== undefined) {
+      // The inline first call joins the structures it stood for.
+      this.firstAt = NaN
+      this.firstCell = undefined
+      execute.record(at, this.firstMillis)
+      counts[latencyBucket(this.settings.boundaries, this.firstMillis)]!++
+      if (this.firstPeak > 0) this.peakAt(at, this.firstPeak, cell)
+    }
+    return execute
+  }
+  private firstCell: Cell | undefined = undefined
+
+  private totalHistogram(): Percentiles.RollingHistogram {
+    return this.total ??= this.executeHistogram().clone()
+  }
+
+  private executed(at: number, durationMillis: number, cell: Cell, fallbackFollows: boolean): void {
+    this.latencySum += durationMillis
+    if (durationMillis < this.latencyMin) this.latencyMin = durationMillis
+    if (durationMillis > this.latencyMax) this.latencyMax = durationMillis
+    if (this.execute === undefined && Number.isNaN(this.firstAt) && !fallbackFollows && this.extras === undefined) {
+      this.firstAt = at
+      this.firstMillis = durationMillis
+      this.firstCell = cell
+      const peak = cell.takePeak()
+      this.firstPeak = peak > cell.maxConcurrent ? cell.maxConcurrent : peak
+      if (this.firstPeak > this.largestActive) this.largestActive = this.firstPeak
+      return
+    }
     // A call whose fallback follows counts in the total time once, at the fallback's end.
     if (fallbackFollows) this.totalHistogram()
     else this.total?.record(at, durationMillis)
-    const index = this.execute.record(at, durationMillis)
+    const index = this.executeHistogram().record(at, durationMillis)
     // The latency bucket, from the value bucket when that one does not
     // straddle a bound (whole milliseconds), else by search.
     let bucket = this.settings.bucketOfIndex[index]!
     if (bucket < 0 || durationMillis !== Math.floor(durationMillis)) {
       bucket = latencyBucket(this.settings.boundaries, durationMillis)
     }
-    this.latencyCounts[bucket]!++
-    this.latencySum += durationMillis
-    if (durationMillis < this.latencyMin) this.latencyMin = durationMillis
-    if (durationMillis > this.latencyMax) this.latencyMax = durationMillis
-    this.peak(at, running, cell)
+    this.latencyCounts![bucket]!++
+    this.peak(at, cell)
   }
 
-  // Concurrency is sampled at each event: `running` calls held a permit.
-  private peak(at: number, running: number, cell: Cell): void {
-    const value = running > cell.maxConcurrent ? cell.maxConcurrent : running
+  // The cell's concurrency peak since the last event (taken when permits
+  // were taken), counted in the bucket of this event.
+  private peak(at: number, cell: Cell): void {
+    const peak = cell.takePeak()
+    const value = peak > cell.maxConcurrent ? cell.maxConcurrent : peak
     if (value > this.largestActive) this.largestActive = value
+    if (value > 0) this.peakAt(at, value, cell)
+  }
+
+  private peakAt(at: number, value: number, cell: Cell): void {
     const extras = this.extrasFor(cell)
     const i = extras.slot(at)
     if (i >= 0 && value > extras.data[i + MAX_ACTIVE]!) extras.data[i + MAX_ACTIVE] = value
@@ -291,6 +369,9 @@ export class CircuitStats {
 
   private extrasFor(cell: Cell): Extras {
     const config = cell.breaker.config
+    if (this.extrasConfig === config) return this.extras!
+    // The inline first call's peak goes into the ring first.
+    if (this.extras === undefined && !Number.isNaN(this.firstAt)) this.executeHistogram()
     if (this.extrasConfig === config) return this.extras!
     const extras = this.extras
     this.extrasConfig = config
@@ -301,14 +382,44 @@ export class CircuitStats {
     return this.extras = new Extras(config.buckets, config.bucketMillis)
   }
 
-  /** Rolling whole-call time at `now`: one sample per call (see `total`). */
-  totalAt(now: number): Percentiles.Distribution {
-    return (this.total ?? this.execute).snapshot(now)
+  /** Rolling run time at `now`. */
+  executeAt(now: number): Percentiles.Distribution {
+    if (this.execute !== undefined) return this.execute.snapshot(now)
+    if (Number.isNaN(this.firstAt)) return Percentiles.emptyDistribution
+    const bucketMillis = this.settings.percentileBucketMillis
+    const current = Math.floor(now / bucketMillis)
+    const epoch = Math.floor(this.firstAt / bucketMillis)
+    if (epoch > current || epoch <= current - this.settings.percentileBuckets) return Percentiles.emptyDistribution
+    const v = Percentiles.normalize(this.firstMillis)
+    return {
+      count: 1,
+      mean: v,
+      min: v,
+      max: v,
+      percentiles: Object.fromEntries(Percentiles.hystrixPercentiles.map((p) => [String(p), v]))
+    }
   }
 
-  /** Ignored and interrupted calls and peak concurrency in the breaker's window at `now`. */
+  /** Rolling whole-call time at `now`: one sample per call (see `total`). */
+  totalAt(now: number): Percentiles.Distribution {
+    return this.total === undefined ? this.executeAt(now) : this.total.snapshot(now)
+  }
+
+  /** Calls whose effect ran with a run time in latency bucket `i` (`boundaries.length`: overflow), since the stats were created. */
+  latencyCount(i: number): number {
+    if (this.latencyCounts !== undefined) return this.latencyCounts[i]!
+    return !Number.isNaN(this.firstAt) && latencyBucket(this.settings.boundaries, this.firstMillis) === i ? 1 : 0
+  }
+
+  /** Ignored, interrupted, thrown and fallback-missing calls and peak concurrency in the breaker's window at `now`. */
   rollingExtras(now: number): RollingExtras {
-    return this.extras === undefined ? { ignored: 0, interrupted: 0, maxActive: 0 } : this.extras.sum(now)
+    if (this.extras !== undefined) return this.extras.sum(now)
+    if (Number.isNaN(this.firstAt) || this.firstCell === undefined) return noExtras
+    const config = this.firstCell.breaker.config
+    const current = Math.floor(now / config.bucketMillis)
+    const epoch = Math.floor(this.firstAt / config.bucketMillis)
+    if (epoch > current || epoch <= current - config.buckets) return noExtras
+    return { ...noExtras, maxActive: this.firstPeak }
   }
 
   /** Calls whose effect ran and ended, since the stats were created. */
@@ -317,3 +428,13 @@ export class CircuitStats {
     return c[0]! + c[1]! + c[2]! + c[5]! + c[6]!
   }
 }
+
+/**
+ * The stats the metrics observer keeps in `cell`, if any.
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const statsOf = (cell: Cell): CircuitStats | undefined =>
+  // Only the metrics observer stores anything in a cell's `stats` slot.
+  cell.stats as CircuitStats | undefined

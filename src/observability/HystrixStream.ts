@@ -1,5 +1,5 @@
 /**
- * The Hystrix dashboard stream (SPEC 15): a `text/event-stream` that sends,
+ * The Hystrix dashboard stream: a `text/event-stream` that sends,
  * every interval (default 1 second), one `HystrixCommand` and one
  * `HystrixThreadPool` JSON object per circuit, each framed `data: {...}\n\n`,
  * with the field names the Hystrix dashboard, Turbine and hystrix-go's
@@ -20,8 +20,17 @@
  *   `rollingCountSemaphoreRejected`, the isolation strategy `SEMAPHORE`; the
  *   `HystrixThreadPool` object describes that semaphore (pool size = limit,
  *   active count = permits in use, no queue).
- * - Ticks come from Effect's `Clock` (one fiber per connected client, none
- *   per circuit). Reading never changes or creates a circuit.
+ * - One batch per interval, shared by every reader of an endpoint: built
+ *   once, a slice of circuits at a time (`circuitsPerSlice`), yielding to the
+ *   event loop between slices, so a registry of 100,000 circuits never blocks
+ *   the service for the whole batch. Ticks come from Effect's `Clock`: one
+ *   fiber per endpoint, none per reader or circuit. Reading never changes or
+ *   creates a circuit.
+ * - At most `maxReaders` readers at once (default 16); one more gets
+ *   `503 Service Unavailable` with a `Retry-After` and a one-line reason.
+ * - A reader that cannot keep up loses whole frames, never memory: frames
+ *   are dropped for it while more than `readerBuffer` bytes (default 1 MiB)
+ *   wait for it.
  * - Besides the Hystrix fields, each command carries `state` (`"closed"`,
  *   `"open"`, `"half-open"`, `"forced-open"`, `"forced-closed"`), which
  *   Hystrix's boolean `isCircuitBreakerOpen` cannot tell apart.
@@ -54,14 +63,16 @@
  *
  * @since 0.1.0
  */
-import { Clock, Duration, Effect, Fiber, Layer, Schedule, type Scope, Stream } from "effect"
+import { Clock, Duration, Effect, Layer, Schedule, type Scope, Stream } from "effect"
+import * as Slices from "./Slices.ts"
 import { HttpRouter, HttpServerResponse } from "effect/http"
 import * as Breaker from "../core/Breaker.ts"
 import * as Limit from "../core/Limit.ts"
 import { CircuitRegistry, type CircuitRegistryShape } from "../CircuitRegistry.ts"
 import type { CircuitCell } from "../CircuitCell.ts"
-import { cellOf } from "../internal/cell.ts"
-import type { Distribution } from "./Percentiles.ts"
+import { type Cell, cellOf } from "../internal/cell.ts"
+import { statsOf } from "./CircuitStats.ts"
+import { type Distribution, emptyDistribution } from "./Percentiles.ts"
 
 /**
  * The latency percentiles of one command, keyed as Hystrix keys them.
@@ -281,6 +292,12 @@ export interface Options {
   readonly interval?: Duration.Input | undefined
   /** The command group of a circuit. Default: the circuit's name (as hystrix-go). */
   readonly group?: ((circuit: string) => string) | undefined
+  /** Readers served at once by an endpoint; one more gets a 503. Default 16. */
+  readonly maxReaders?: number | undefined
+  /** Bytes that may wait for one reader before its frames are dropped. Default 1 MiB. */
+  readonly readerBuffer?: number | undefined
+  /** Circuits per slice of a batch (the work done between two yields to the event loop). Default 100. */
+  readonly circuitsPerSlice?: number | undefined
 }
 
 // JSON has no infinity: Hystrix's consumers read 32-bit integers.
@@ -302,8 +319,6 @@ const latencyOf = (d: Distribution): HystrixLatency => {
   }
 }
 
-const emptyDistribution: Distribution = { count: 0, mean: 0, min: 0, max: 0, percentiles: {} }
-
 // A user's sleep-window Schedule may throw: the stream reports 0 rather than die.
 const sleepWindowMillis = (breaker: Breaker.Breaker): number => {
   try {
@@ -311,6 +326,13 @@ const sleepWindowMillis = (breaker: Breaker.Breaker): number => {
   } catch {
     return 0
   }
+}
+
+// A recorded peak, or the one of calls still running (taken when their
+// permits were taken, not yet counted by an event).
+const peakOf = (cell: Cell, recorded: number): number => {
+  const live = cell.peak > cell.maxConcurrent ? cell.maxConcurrent : cell.peak
+  return Math.max(recorded, live, cell.active)
 }
 
 const windowMillis = (cell: CircuitCell): number => cell.breaker.config.buckets * cell.breaker.config.bucketMillis
@@ -322,12 +344,14 @@ const windowMillis = (cell: CircuitCell): number => cell.breaker.config.buckets 
  * @category constructors
  */
 export const commandOf = (cell: CircuitCell, now: number, options: Options = {}): HystrixCommand => {
-  const { stats, timeoutMillis } = cellOf(cell)
+  const inner = cellOf(cell)
+  const timeoutMillis = inner.timeoutMillis
   const breaker = cell.breaker
   const state = Breaker.stateName(breaker)
   const window = Breaker.summaryAt(breaker, now)
+  const stats = statsOf(inner)
   const extras = stats?.rollingExtras(now)
-  const execute = stats === undefined ? emptyDistribution : stats.execute.snapshot(now)
+  const execute = stats === undefined ? emptyDistribution : stats.executeAt(now)
   const total = stats === undefined ? emptyDistribution : stats.totalAt(now)
   const timeout = timeoutMillis === undefined ? 0 : int(timeoutMillis)
   return {
@@ -342,11 +366,11 @@ export const commandOf = (cell: CircuitCell, now: number, options: Options = {})
     rollingCountBadRequests: extras?.ignored ?? 0,
     rollingCountCollapsedRequests: 0,
     rollingCountEmit: 0,
-    rollingCountExceptionsThrown: 0,
+    rollingCountExceptionsThrown: extras?.exceptionsThrown ?? 0,
     rollingCountFailure: window.failure,
     rollingCountFallbackEmit: 0,
     rollingCountFallbackFailure: window.fallbackFailure,
-    rollingCountFallbackMissing: 0,
+    rollingCountFallbackMissing: extras?.fallbackMissing ?? 0,
     rollingCountFallbackRejection: 0,
     rollingCountFallbackSuccess: window.fallbackSuccess,
     rollingCountResponsesFromCache: 0,
@@ -356,7 +380,7 @@ export const commandOf = (cell: CircuitCell, now: number, options: Options = {})
     rollingCountThreadPoolRejected: 0,
     rollingCountTimeout: window.timeout,
     currentConcurrentExecutionCount: cell.active,
-    rollingMaxConcurrentExecutionCount: Math.max(extras?.maxActive ?? 0, cell.active),
+    rollingMaxConcurrentExecutionCount: peakOf(inner, extras?.maxActive ?? 0),
     latencyExecute_mean: int(execute.mean),
     latencyExecute: latencyOf(execute),
     latencyTotal_mean: int(total.mean),
@@ -391,8 +415,9 @@ export const commandOf = (cell: CircuitCell, now: number, options: Options = {})
  * @category constructors
  */
 export const threadPoolOf = (cell: CircuitCell, now: number): HystrixThreadPool => {
+  const inner = cellOf(cell)
   const window = Breaker.summaryAt(cell.breaker, now)
-  const stats = cellOf(cell).stats
+  const stats = statsOf(inner)
   const extras = stats?.rollingExtras(now)
   const size = int(cell.maxConcurrent)
   const completed = stats === undefined ? 0 : stats.executions()
@@ -403,14 +428,14 @@ export const threadPoolOf = (cell: CircuitCell, now: number): HystrixThreadPool 
     currentActiveCount: cell.active,
     currentCompletedTaskCount: completed,
     currentCorePoolSize: size,
-    currentLargestPoolSize: Math.max(stats?.largestActive ?? 0, cell.active),
+    currentLargestPoolSize: peakOf(inner, stats?.largestActive ?? 0),
     currentMaximumPoolSize: size,
     currentPoolSize: size,
     currentQueueSize: 0,
     currentTaskCount: completed + cell.active,
     rollingCountThreadsExecuted: window.success + window.failure + window.timeout + (extras?.ignored ?? 0) +
       (extras?.interrupted ?? 0),
-    rollingMaxActiveThreads: Math.max(extras?.maxActive ?? 0, cell.active),
+    rollingMaxActiveThreads: peakOf(inner, extras?.maxActive ?? 0),
     rollingCountCommandRejections: window.rejected,
     propertyValue_queueSizeRejectionThreshold: 0,
     propertyValue_metricsRollingStatisticalWindowInMilliseconds: int(windowMillis(cell)),
@@ -427,25 +452,52 @@ export const threadPoolOf = (cell: CircuitCell, now: number): HystrixThreadPool 
 export const frame = (value: unknown): string => `data: ${JSON.stringify(value)}\n\n`
 
 /**
- * The text of one batch at `now`: a command and a thread pool frame per
- * circuit, or a `: ping` comment when there is no circuit.
+ * The text of one batch at `now`, a slice at a time: a command and a thread
+ * pool frame per circuit, `circuitsPerSlice` circuits per string, or a
+ * `: ping` comment when there is no circuit. Every string holds whole frames.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export function* batchSlices(
+  registry: CircuitRegistryShape,
+  now: number,
+  options: Options = {}
+): Generator<string, void, unknown> {
+  const per = options.circuitsPerSlice ?? 100
+  let out = ""
+  let n = 0
+  let any = false
+  for (const cell of registry.cells()) {
+    any = true
+    out += frame(commandOf(cell, now, options)) + frame(threadPoolOf(cell, now))
+    if (++n >= per) {
+      yield out
+      out = ""
+      n = 0
+    }
+  }
+  if (!any) yield ": ping\n\n"
+  else if (out !== "") yield out
+}
+
+/**
+ * The text of one batch at `now` as one string (for a small registry, or a
+ * test; the endpoints send `batchSlices`).
  *
  * @since 0.1.0
  * @category constructors
  */
 export const batchAt = (registry: CircuitRegistryShape, now: number, options: Options = {}): string => {
   let out = ""
-  for (const name of registry.names()) {
-    const cell = registry.lookup(name)
-    if (cell === undefined) continue
-    out += frame(commandOf(cell, now, options))
-    out += frame(threadPoolOf(cell, now))
-  }
-  return out === "" ? ": ping\n\n" : out
+  for (const slice of batchSlices(registry, now, options)) out += slice
+  return out
 }
 
 /**
- * The stream's text, one batch per interval, the first at once.
+ * The stream's text, one batch per interval, the first at once, each batch
+ * as one string. For one reader and a small registry; the endpoints share a
+ * `Hub` instead.
  *
  * @since 0.1.0
  * @category streams
@@ -458,7 +510,179 @@ export const batches = (options: Options = {}): Stream.Stream<string, never, Cir
     )))
 
 /**
- * The stream's bytes (UTF-8).
+ * Where a hub sends the slices of its batches. `send` must not block; it
+ * may drop a slice (a reader that cannot keep up).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Reader {
+  /** Takes one slice (whole frames); returns false if it dropped it. */
+  readonly send: (slice: string) => boolean
+}
+
+/**
+ * What a hub has done so far.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface HubStats {
+  readonly readers: number
+  /** Batches built (one per interval while anyone reads, whatever the number of readers). */
+  readonly batches: number
+  /** Slices dropped for readers that could not keep up. */
+  readonly dropped: number
+}
+
+/**
+ * One batch per interval for every reader of an endpoint.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Hub {
+  /** Adds a reader; returns the function that removes it, or `undefined` if `maxReaders` are reading. */
+  readonly join: (reader: Reader) => (() => void) | undefined
+  readonly stats: () => HubStats
+  readonly maxReaders: number
+  readonly readerBuffer: number
+}
+
+/**
+ * A hub over the registry, running until the scope closes. It builds
+ * nothing while nobody reads; the first reader of an idle hub gets a batch
+ * at once, later ones join at the next batch.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeHub = (
+  options: Options = {}
+): Effect.Effect<Hub, never, CircuitRegistry | Scope.Scope> =>
+  Effect.gen(function*() {
+    const registry = yield* CircuitRegistry
+    const interval = Duration.toMillis(Duration.fromInputUnsafe(options.interval ?? Duration.seconds(1)))
+    const maxReaders = options.maxReaders ?? 16
+    const readerBuffer = options.readerBuffer ?? 1024 * 1024
+    const readers = new Set<Reader>()
+    let batches = 0
+    let dropped = 0
+    let wake: (() => void) | undefined
+    const idle = Effect.callback<void>((resume) => {
+      wake = () => {
+        wake = undefined
+        resume(Effect.void)
+      }
+      return Effect.sync(() => {
+        wake = undefined
+      })
+    })
+    const loop = Effect.gen(function*() {
+      while (true) {
+        if (readers.size === 0) yield* idle
+        const started = yield* Clock.currentTimeMillis
+        batches++
+        // The readers of this batch: one that joins meanwhile starts at the next.
+        const to = Array.from(readers)
+        for (const slice of batchSlices(registry, started, options)) {
+          for (const reader of to) {
+            if (!reader.send(slice)) dropped++
+          }
+          yield* Slices.yieldToLoop
+        }
+        const spent = (yield* Clock.currentTimeMillis) - started
+        yield* Effect.sleep(Duration.millis(Math.max(0, interval - spent)))
+      }
+    })
+    yield* Effect.forkScoped(loop)
+    return {
+      maxReaders,
+      readerBuffer,
+      join: (reader) => {
+        if (readers.size >= maxReaders) return undefined
+        readers.add(reader)
+        wake?.()
+        return () => {
+          readers.delete(reader)
+        }
+      },
+      stats: () => ({ readers: readers.size, batches, dropped })
+    } satisfies Hub
+  })
+
+/**
+ * The answer to one reader too many.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const tooManyReaders = (maxReaders: number): string =>
+  `too many Hystrix stream readers: ${maxReaders} are reading; try again later\n`
+
+// A reader for an Effect stream: slices wait in a buffer of at most
+// `limit` bytes (one slice more at worst); past it they are dropped.
+const bufferedReader = (limit: number) => {
+  const slices: Array<string> = []
+  let bytes = 0
+  let waiting: ((slice: string) => void) | undefined
+  const reader: Reader = {
+    send: (slice) => {
+      if (waiting !== undefined) {
+        const resume = waiting
+        waiting = undefined
+        resume(slice)
+        return true
+      }
+      if (bytes > limit) return false
+      slices.push(slice)
+      bytes += slice.length
+      return true
+    }
+  }
+  const take = Effect.callback<string>((resume) => {
+    const slice = slices.shift()
+    if (slice !== undefined) {
+      bytes -= slice.length
+      return resume(Effect.succeed(slice))
+    }
+    waiting = (next) => resume(Effect.succeed(next))
+    return Effect.sync(() => {
+      waiting = undefined
+    })
+  })
+  return { reader, take }
+}
+
+/**
+ * The `text/event-stream` response of one reader of `hub`, or a 503 when
+ * `maxReaders` are reading.
+ *
+ * @since 0.1.0
+ * @category http
+ */
+export const responseFrom = (hub: Hub): HttpServerResponse.HttpServerResponse => {
+  const { reader, take } = bufferedReader(hub.readerBuffer)
+  const leave = hub.join(reader)
+  if (leave === undefined) {
+    return HttpServerResponse.text(tooManyReaders(hub.maxReaders), {
+      status: 503,
+      headers: { "retry-after": "5", "cache-control": "no-store" }
+    })
+  }
+  const text = Stream.ensuring(Stream.fromEffectRepeat(take), Effect.sync(leave))
+  return HttpServerResponse.stream(Stream.encodeText(text), {
+    contentType: headers["content-type"]!,
+    headers: {
+      "cache-control": headers["cache-control"]!,
+      "pragma": headers["pragma"]!,
+      "x-accel-buffering": headers["x-accel-buffering"]!
+    }
+  })
+}
+
+/**
+ * The stream's bytes (UTF-8), one batch per interval, for one reader.
  *
  * @since 0.1.0
  * @category streams
@@ -467,7 +691,9 @@ export const stream = (options: Options = {}): Stream.Stream<Uint8Array, never, 
   Stream.encodeText(batches(options))
 
 /**
- * The `text/event-stream` response, for a route of your own.
+ * The `text/event-stream` response, for a route of your own. Each call
+ * serves one reader from a batch built for it alone; a route serving many
+ * readers should share a hub (`makeHub` and `responseFrom`, as `layerHttp`).
  *
  * @since 0.1.0
  * @category http
@@ -486,7 +712,8 @@ export const response = (
     }))
 
 /**
- * Adds `GET <path>` (default `/hystrix.stream`) to the `HttpRouter`.
+ * Adds `GET <path>` (default `/hystrix.stream`) to the `HttpRouter`: every
+ * reader of the route shares one hub.
  *
  * @since 0.1.0
  * @category http
@@ -496,8 +723,8 @@ export const layerHttp = (
 ): Layer.Layer<never, never, HttpRouter.HttpRouter | CircuitRegistry> =>
   Layer.effectDiscard(Effect.gen(function*() {
     const router = yield* HttpRouter.HttpRouter
-    const context = yield* Effect.context<CircuitRegistry>()
-    yield* router.add("GET", options.path ?? "/hystrix.stream", Effect.provideContext(response(options), context))
+    const hub = yield* makeHub(options)
+    yield* router.add("GET", options.path ?? "/hystrix.stream", Effect.sync(() => responseFrom(hub)))
   }))
 
 /**
@@ -525,19 +752,50 @@ export interface NodeResponse {
   once(event: "drain", listener: () => void): unknown
   off(event: "drain", listener: () => void): unknown
   readonly writableEnded: boolean
+  /** Bytes written but not yet sent (Node's `writableLength`). */
+  readonly writableLength?: number | undefined
 }
 
-// Writes one batch, waiting for the socket to drain when its buffer is full.
-const write = (res: NodeResponse, text: string): Effect.Effect<void> =>
-  Effect.callback<void>((resume) => {
-    if (res.writableEnded || res.write(text)) return resume(Effect.void)
-    const drained = () => resume(Effect.void)
-    res.once("drain", drained)
-    return Effect.sync(() => res.off("drain", drained))
+/**
+ * Serves one Node response from `hub`: `true` if it joined, `false` if it
+ * was answered 503 (`maxReaders` are reading).
+ *
+ * @since 0.1.0
+ * @category http
+ */
+export const serveNodeFrom = (hub: Hub, res: NodeResponse): boolean => {
+  if (hub.stats().readers >= hub.maxReaders) {
+    res.writeHead(503, { "content-type": "text/plain; charset=utf-8", "retry-after": "5", "cache-control": "no-store" })
+    res.end(tooManyReaders(hub.maxReaders))
+    return false
+  }
+  // Headers first: joining an idle hub may send the first slice at once.
+  res.writeHead(200, { ...headers })
+  let leave: (() => void) | undefined
+  leave = hub.join({
+    send: (slice) => {
+      if (res.writableEnded) return false
+      // A reader that does not read: its socket's buffer fills, and the
+      // slices are dropped rather than queued.
+      if ((res.writableLength ?? 0) > hub.readerBuffer) return false
+      res.write(slice)
+      return true
+    }
   })
+  if (leave === undefined) {
+    res.end()
+    return false
+  }
+  res.on("close", () => {
+    leave?.()
+    leave = undefined
+  })
+  return true
+}
 
 /**
- * Streams to a Node response until the client leaves or the scope closes.
+ * Streams to a Node response until the client leaves or the scope closes,
+ * from a batch built for it alone (`nodeHandler` shares one hub instead).
  *
  * @since 0.1.0
  * @category http
@@ -550,26 +808,49 @@ export const serveNode = (
   return Stream.runForEach(batches(options), (text) => write(res, text))
 }
 
+// Writes one batch, waiting for the socket to drain when its buffer is full.
+const write = (res: NodeResponse, text: string): Effect.Effect<void> =>
+  Effect.callback<void>((resume) => {
+    if (res.writableEnded || res.write(text)) return resume(Effect.void)
+    const drained = () => resume(Effect.void)
+    res.once("drain", drained)
+    return Effect.sync(() => res.off("drain", drained))
+  })
+
 /**
- * A plain Node `(req, res)` handler that streams to every request, for
- * programs that do not use `effect/http`. Each client gets one fiber, ended
- * when it disconnects or when the scope of this effect closes.
+ * A plain Node handler; `hub` tells what it has done.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface NodeHandler {
+  (req: NodeRequest, res: NodeResponse): void
+  readonly hub: Hub
+}
+
+/**
+ * A plain Node `(req, res)` handler for programs that do not use
+ * `effect/http`: every request shares one hub; its responses end when the
+ * scope of this effect closes.
  *
  * @since 0.1.0
  * @category http
  */
 export const nodeHandler = (
   options: Options = {}
-): Effect.Effect<(req: NodeRequest, res: NodeResponse) => void, never, CircuitRegistry | Scope.Scope> =>
+): Effect.Effect<NodeHandler, never, CircuitRegistry | Scope.Scope> =>
   Effect.gen(function*() {
-    const context = yield* Effect.context<CircuitRegistry | Scope.Scope>()
-    const scope = yield* Effect.scope
-    const run = Effect.runForkWith(context)
-    return (_req: NodeRequest, res: NodeResponse) => {
-      const fiber = Fiber.runIn(
-        run(Effect.ensuring(serveNode(res, options), Effect.sync(() => res.writableEnded || res.end()))),
-        scope
-      )
-      res.on("close", () => fiber.interruptUnsafe())
+    const hub = yield* makeHub(options)
+    const open = new Set<NodeResponse>()
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        for (const res of open) if (!res.writableEnded) res.end()
+      })
+    )
+    const handler = (_req: NodeRequest, res: NodeResponse) => {
+      if (!serveNodeFrom(hub, res)) return
+      open.add(res)
+      res.on("close", () => open.delete(res))
     }
+    return Object.assign(handler, { hub })
   })

@@ -9,9 +9,13 @@
  * | --- | --- |
  * | `GET /dashboard` | the live dashboard page (`Dashboard`) |
  * | `GET /hystrix.stream` | the Hystrix `text/event-stream` (`HystrixStream`) |
- * | `GET /metrics` | Prometheus text of every Effect metric (`PrometheusMetrics.format`) |
+ * | `GET /metrics` | Prometheus text of every Effect metric and every circuit series (`CircuitMetrics.prometheusChunks`) |
  *
  * Any of them can be moved with its option, or left out with `false`.
+ *
+ * `/metrics` is written a slice of circuits at a time, yielding to the event
+ * loop between slices (never one string of the whole scrape), and at most
+ * `maxScrapes` scrapes run at once (default 2; one more gets a 503).
  *
  * **Gotchas**
  *
@@ -39,12 +43,14 @@
  *
  * @since 0.1.0
  */
-import { Effect, Layer, type Scope } from "effect"
-import type { HttpRouter } from "effect/http"
+import { type Context, Effect, Layer, type Scope, Stream } from "effect"
+import { HttpRouter, HttpServerResponse } from "effect/http"
 import { PrometheusMetrics } from "effect/observability"
 import type { CircuitRegistry } from "../CircuitRegistry.ts"
+import * as CircuitMetrics from "./CircuitMetrics.ts"
 import * as Dashboard from "./Dashboard.ts"
 import * as HystrixStream from "./HystrixStream.ts"
+import * as Slices from "./Slices.ts"
 
 /**
  * Where each endpoint is served, `false` for none.
@@ -61,7 +67,58 @@ export interface Options extends HystrixStream.Options {
   readonly metrics?: HttpRouter.PathInput | false | undefined
   /** The page's title. */
   readonly title?: string | undefined
+  /** Scrapes of `/metrics` served at once; one more gets a 503. Default 2. */
+  readonly maxScrapes?: number | undefined
 }
+
+const metricsContentType = "text/plain; version=0.0.4; charset=utf-8"
+
+/**
+ * The answer to one scrape too many.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const tooManyScrapes = (maxScrapes: number): string =>
+  `too many /metrics scrapes: ${maxScrapes} are running; try again later\n`
+
+const chunks = (context: Context.Context<never>) =>
+  CircuitMetrics.prometheusChunks(context, (c) => PrometheusMetrics.formatUnsafe(c))
+
+/**
+ * A `/metrics` route: the scrape as a stream of slices, with a bound on
+ * scrapes at once.
+ *
+ * @since 0.1.0
+ * @category http
+ */
+export const layerMetricsHttp = (
+  options: { readonly path?: HttpRouter.PathInput | undefined; readonly maxScrapes?: number | undefined } = {}
+): Layer.Layer<never, never, HttpRouter.HttpRouter> =>
+  Layer.effectDiscard(Effect.gen(function*() {
+    const router = yield* HttpRouter.HttpRouter
+    const context = yield* Effect.context<never>()
+    const max = options.maxScrapes ?? 2
+    let running = 0
+    yield* router.add(
+      "GET",
+      options.path ?? "/metrics",
+      Effect.sync(() => {
+        if (running >= max) {
+          return HttpServerResponse.text(tooManyScrapes(max), { status: 503, headers: { "retry-after": "1" } })
+        }
+        running++
+        const body = Stream.fromIteratorSucceed(chunks(context), 1).pipe(
+          Stream.mapEffect((chunk) => Effect.as(Slices.yieldToLoop, chunk)),
+          Stream.ensuring(Effect.sync(() => {
+            running--
+          })),
+          Stream.encodeText
+        )
+        return HttpServerResponse.stream(body, { contentType: metricsContentType })
+      })
+    )
+  }))
 
 const paths = (options: Options) => ({
   dashboard: options.dashboard ?? "/dashboard",
@@ -95,7 +152,7 @@ export const layerHttp = (
       streamUrl: p.stream === false ? "/hystrix.stream" : streamUrl(p.dashboard, p.stream)
     }))
   }
-  if (p.metrics !== false) layers.push(PrometheusMetrics.layerHttp({ path: p.metrics }))
+  if (p.metrics !== false) layers.push(layerMetricsHttp({ path: p.metrics, maxScrapes: options.maxScrapes }))
   return Layer.mergeAll(Layer.empty, ...layers)
 }
 
@@ -122,6 +179,44 @@ export const nodeHandler = (
       streamUrl: p.stream === false ? "/hystrix.stream" : streamUrl(p.dashboard || "/", p.stream)
     })
     const context = yield* Effect.context<never>()
+    const maxScrapes = options.maxScrapes ?? 2
+    let scrapes = 0
+    const scrape = (res: HystrixStream.NodeResponse) => {
+      if (scrapes >= maxScrapes) {
+        res.writeHead(503, { "content-type": "text/plain; charset=utf-8", "retry-after": "1" })
+        res.end(tooManyScrapes(maxScrapes))
+        return
+      }
+      scrapes++
+      res.writeHead(200, { "content-type": metricsContentType })
+      const it = chunks(context)
+      let done = false
+      const finish = () => {
+        if (done) return
+        done = true
+        scrapes--
+        it.return()
+      }
+      res.on("close", finish)
+      // One slice per turn of the event loop, waiting for the socket when its buffer is full.
+      const step = () => {
+        if (done) return
+        let next: IteratorResult<string>
+        try {
+          next = it.next()
+        } catch {
+          finish()
+          return void res.end()
+        }
+        if (next.done === true) {
+          finish()
+          return void res.end()
+        }
+        if (res.write(next.value)) setImmediate(step)
+        else res.once("drain", step)
+      }
+      step()
+    }
     return (req, res) => {
       if (req.method !== undefined && req.method !== "GET") return false
       const path = (req.url ?? "/").split("?")[0]
@@ -134,8 +229,7 @@ export const nodeHandler = (
         return true
       }
       if (p.metrics !== false && path === p.metrics) {
-        res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" })
-        res.end(PrometheusMetrics.formatUnsafe(context))
+        scrape(res)
         return true
       }
       return false

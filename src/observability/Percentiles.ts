@@ -8,7 +8,7 @@
  *   (Hystrix: 6 buckets of 10 seconds). A sample lands in the time bucket of
  *   its own `at`; at time `now` the window holds the last `buckets` time
  *   buckets, the current one included, and a sample leaves the window a whole
- *   time bucket at a time (like the breaker's window, SPEC 1).
+ *   time bucket at a time (like the breaker's window).
  * - Each time bucket counts samples per value bucket. Values are whole
  *   milliseconds. Below `2·S` (with `S = 2^precision` sub-buckets) every value
  *   has a bucket of its own; above, each power of two `[2^e, 2^(e+1))` is cut
@@ -171,6 +171,20 @@ export interface Distribution {
 }
 
 /**
+ * The distribution of no samples: every figure 0.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const emptyDistribution: Distribution = {
+  count: 0,
+  mean: 0,
+  min: 0,
+  max: 0,
+  percentiles: Object.fromEntries(hystrixPercentiles.map((p) => [String(p), 0]))
+}
+
+/**
  * Options of a `RollingHistogram`.
  *
  * @since 0.1.0
@@ -186,6 +200,9 @@ export interface Options {
 }
 
 // One time bucket: the counts of the value buckets [offset, offset + counts.length).
+// While every sample of the bucket has the same value bucket, there is no
+// array: the `n` samples are all in value bucket `offset` (a circuit called
+// once, or always as fast, holds no counts at all).
 /** @internal One time bucket of a `RollingHistogram`. */
 export class Slot {
   epoch = -1
@@ -267,10 +284,14 @@ export class RollingHistogram {
     const slot = at >= this.currentStart && at < this.currentEnd ? this.current! : this.slotAt(at)
     if (slot === undefined) return index
     let counts = slot.counts
-    if (counts === undefined || index < slot.offset || index >= slot.offset + counts.length) {
-      counts = this.grow(slot, index)
+    if (counts === undefined && (slot.n === 0 || index === slot.offset)) {
+      slot.offset = index
+    } else {
+      if (counts === undefined || index < slot.offset || index >= slot.offset + counts.length) {
+        counts = this.grow(slot, index)
+      }
+      counts[index - slot.offset]!++
     }
-    counts[index - slot.offset]!++
     slot.n++
     slot.sum += v
     if (v < slot.min) slot.min = v
@@ -288,7 +309,7 @@ export class RollingHistogram {
       if (epoch < slot.epoch) return undefined
       slot.epoch = epoch
       if (slot.n > 0) {
-        slot.counts!.fill(0)
+        slot.counts?.fill(0)
         slot.n = 0
         slot.sum = 0
         slot.min = Infinity
@@ -308,8 +329,9 @@ export class RollingHistogram {
     let lo: number
     let hi: number
     if (old === undefined) {
-      lo = index - slack
-      hi = index + slack
+      // The first two value buckets: the one all earlier samples share, and `index`.
+      lo = Math.min(index, slot.offset) - slack
+      hi = Math.max(index, slot.offset) + slack
     } else if (index < slot.offset) {
       lo = index - slack
       hi = slot.offset + old.length
@@ -321,6 +343,7 @@ export class RollingHistogram {
     hi = Math.min(this.limit, hi)
     const counts = new Uint32Array(hi - lo)
     if (old !== undefined) counts.set(old, slot.offset - lo)
+    else counts[slot.offset - lo] = slot.n
     slot.counts = counts
     slot.offset = lo
     return counts
@@ -385,7 +408,7 @@ export const merge = (
       if (slot.min < min) min = slot.min
       if (slot.max > max) max = slot.max
       if (slot.offset < lo) lo = slot.offset
-      const end = slot.offset + slot.counts!.length
+      const end = slot.offset + (slot.counts === undefined ? 1 : slot.counts.length)
       if (end > hi) hi = end
     }
   }
@@ -396,8 +419,12 @@ export const merge = (
   }
   const merged = new Float64Array(hi - lo)
   for (const slot of live) {
-    const counts = slot.counts!
+    const counts = slot.counts
     const base = slot.offset - lo
+    if (counts === undefined) {
+      merged[base]! += slot.n
+      continue
+    }
     for (let i = 0; i < counts.length; i++) merged[base + i]! += counts[i]!
   }
   // Ranks in ascending order, then one walk over the merged counts.

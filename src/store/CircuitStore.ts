@@ -18,8 +18,9 @@
  *   cache each registry keeps; outcomes go out in one batch per registry
  *   every `flushInterval` (at once when they would trip the circuit); when
  *   the sleep window ends, one round trip takes the probe lease, and the
- *   next call of the process that won it is the fleet's only probe. See
- *   `docs/fleet.md` for the protocol and its figures.
+ *   next call of the process that won it is the fleet's only probe. A change
+ *   of state is announced (Redis pub/sub), so idle processes hear of it at
+ *   once too. See `docs/fleet.md` for the protocol and its figures.
  * - Fail-open: a command slower than `commandTimeout` or failing opens a
  *   store-health breaker in each registry; until the store answers again
  *   (tried after `backoff`, doubling up to its max) every circuit runs on its
@@ -43,7 +44,7 @@
  * import { CircuitStore } from "effect-circuit/store"
  *
  * const Circuits = CircuitRegistry.layer({ defaults: { timeout: "2 seconds" } }).pipe(
- *   Layer.provide(CircuitStore.layerRedis({ prefix: "shop:circuits:", instance: "web-1" })),
+ *   Layer.provide(CircuitStore.layerRedis({ prefix: "shop:circuits:" })),
  *   Layer.provide(NodeRedis.layer({ url: "redis://127.0.0.1:6379", disableOfflineQueue: true }))
  * )
  *
@@ -53,7 +54,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Duration, Effect, Exit, Layer } from "effect"
+import { Clock, Duration, Effect, Exit, Layer, Queue } from "effect"
 import * as Redis from "effect/persistence/Redis"
 import { CircuitConfigError } from "../errors.ts"
 import * as FleetModel from "./FleetModel.ts"
@@ -120,8 +121,6 @@ export interface FleetOptions {
   readonly probeLease?: Duration.Input | undefined
   /** The store-health breaker's wait before trying the store again: `min`, doubling up to `max`. Default 50 ms to 500 ms. */
   readonly backoff?: { readonly min?: Duration.Input | undefined; readonly max?: Duration.Input | undefined } | undefined
-  /** This process's name, added as the `instance` attribute of its metrics. */
-  readonly instance?: string | undefined
   /** Circuits that stay local to each process (never shared): names, or a predicate. */
   readonly local?: ReadonlyArray<string> | ((circuit: string) => boolean) | undefined
 }
@@ -181,10 +180,6 @@ export const settingsOf = Effect.fnUntraced(function*(options: FleetOptions = {}
   const backoff = options.backoff ?? {}
   const backoffMinMillis = yield* millisIn("backoff.min", backoff.min, 50, 1, 60_000)
   const backoffMaxMillis = yield* millisIn("backoff.max", backoff.max, Math.max(500, backoffMinMillis), backoffMinMillis, 600_000)
-  const instance = options.instance
-  if (instance !== undefined && (typeof instance !== "string" || instance.length === 0 || instance.length > 256)) {
-    return yield* new CircuitConfigError({ field: "instance", reason: "must be a string of 1 to 256 characters" })
-  }
   const local = options.local
   let isLocal: (circuit: string) => boolean
   if (local === undefined) isLocal = () => false
@@ -200,7 +195,6 @@ export const settingsOf = Effect.fnUntraced(function*(options: FleetOptions = {}
     leaseMarginMillis: 1000,
     backoffMinMillis,
     backoffMaxMillis,
-    instance,
     isLocal
   } satisfies FleetSettings
 })
@@ -227,14 +221,17 @@ export const layerMemory = (options: FleetOptions = {}): Layer.Layer<CircuitStor
  */
 export const memoryBackend = (): FleetBackend => {
   const circuits = new Map<string, FleetModel.FleetCircuit>()
+  const listeners = new Set<(circuit: string) => void>()
   const change = <A>(
     circuit: string,
     rule: FleetModel.FleetRule,
     f: (c: FleetModel.FleetCircuit, now: number) => readonly [FleetModel.FleetCircuit, A]
   ) =>
     Effect.map(Clock.currentTimeMillis, (now) => {
-      const [next, a] = f(circuits.get(circuit) ?? FleetModel.initial(rule, now), now)
+      const current = circuits.get(circuit) ?? FleetModel.initial(rule, now)
+      const [next, a] = f(current, now)
       circuits.set(circuit, next)
+      if (next.generation !== current.generation) for (const listener of listeners) listener(circuit)
       return [FleetModel.view(next, now), a] as const
     })
   return {
@@ -253,6 +250,12 @@ export const memoryBackend = (): FleetBackend => {
       Effect.map(
         change(circuit, rule, (c, now) => [FleetModel.settle(c, rule, now, generation, outcome), undefined]),
         ([view]) => view
+      ),
+    changes: (onChange) =>
+      Effect.acquireUseRelease(
+        Effect.sync(() => listeners.add(onChange)),
+        () => Effect.never,
+        () => Effect.sync(() => listeners.delete(onChange))
       )
   }
 }
@@ -296,6 +299,8 @@ export const redisBackend = (
   const record = redis.eval(FleetScripts.record)
   const acquire = redis.eval(FleetScripts.acquire)
   const settle = redis.eval(FleetScripts.settle)
+  const channel = `${prefix}changes`
+  const announce = (circuit: string): FleetScripts.Announce => ({ channel, circuit })
   const decode = (operation: "record" | "acquire" | "settle", circuit: string) => (reply: unknown) => {
     const decoded = FleetScripts.decodeReply(reply)
     return decoded === undefined
@@ -308,22 +313,42 @@ export const redisBackend = (
     record: (entries: ReadonlyArray<RecordEntry>) =>
       // Sent in one tick: node-redis writes them as one pipeline.
       Effect.forEach(entries, (e) =>
-        record(FleetScripts.keyOf(prefix, e.circuit), now(), idleMillis, e.rule, e.generation, e.counts).pipe(
+        record(FleetScripts.keyOf(prefix, e.circuit), now(), idleMillis, e.rule, e.generation, e.counts, announce(e.circuit)).pipe(
           Effect.mapError(failed("record", e.circuit)),
           Effect.flatMap(decode("record", e.circuit)),
           Effect.map((decoded) => decoded.view)
         ), { concurrency: "unbounded" }),
     acquire: (circuit, rule, generation, sleepMillis, leaseMillis) =>
-      acquire(FleetScripts.keyOf(prefix, circuit), now(), idleMillis, rule, generation, sleepMillis, leaseMillis).pipe(
+      acquire(
+        FleetScripts.keyOf(prefix, circuit),
+        now(),
+        idleMillis,
+        rule,
+        generation,
+        sleepMillis,
+        leaseMillis,
+        announce(circuit)
+      ).pipe(
         Effect.mapError(failed("acquire", circuit)),
         Effect.flatMap(decode("acquire", circuit)),
         Effect.map(({ tag, view }) => ({ acquired: tag === "probe" ? "probe" as const : "denied" as const, view }))
       ),
     settle: (circuit, rule, generation, outcome) =>
-      settle(FleetScripts.keyOf(prefix, circuit), now(), idleMillis, rule, generation, outcome).pipe(
+      settle(FleetScripts.keyOf(prefix, circuit), now(), idleMillis, rule, generation, outcome, announce(circuit)).pipe(
         Effect.mapError(failed("settle", circuit)),
         Effect.flatMap(decode("settle", circuit)),
         Effect.map((decoded) => decoded.view)
+      ),
+    // One subscription per registry; after a failure it subscribes again a second later.
+    changes: (onChange) =>
+      Effect.forever(
+        Effect.andThen(
+          Effect.exit(Effect.scoped(Effect.flatMap(
+            redis.subscribe(channel),
+            (queue) => Effect.forever(Effect.map(Queue.take(queue), (message) => onChange(message.message)))
+          ))),
+          Effect.sleep(1000)
+        )
       )
   }
 }

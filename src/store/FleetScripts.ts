@@ -16,6 +16,9 @@
  *   a test's clock.
  * - Every script answers the circuit as it stands (`FleetModel.view`), all
  *   numbers as exact decimal strings, and refreshes the key's time to live.
+ * - A change of generation (a trip, a probe taken, a close) is published on
+ *   the channel given (`<prefix>changes`), with the circuit's name, so that
+ *   processes that have not used the circuit lately read it at once.
  * - Bad arguments fail the script before it writes anything.
  *
  * **Gotchas**
@@ -31,7 +34,8 @@ import type { FleetRule, FleetStateName, FleetView, ProbeOutcome } from "./Fleet
 
 // Shared by every script: arguments, the hash as a table, the window as a
 // ring, the answer. ARGV: now, idle, volume, percent, buckets, bucketMillis,
-// generation, then the script's own.
+// generation, then the script's own, then the channel to announce a change of
+// generation on ("" for none) and the circuit's name.
 const prelude = `
 local key = KEYS[1]
 local function bad(name) error({ err = "ERR effect-circuit: bad argument " .. name }) end
@@ -54,6 +58,8 @@ local percent = number(4, "errorPercentThreshold", 0)
 local buckets = number(5, "buckets", 1)
 local bucketMillis = number(6, "bucketMillis", 0)
 local generation = number(7, "generation", 0)
+local channel = ARGV[#ARGV - 1]
+local circuit = ARGV[#ARGV]
 if bucketMillis <= 0 or buckets ~= math.floor(buckets) then bad("shape") end
 
 local raw = redis.call("HGETALL", key)
@@ -65,6 +71,7 @@ local g = tonumber(h.g) or 0
 local oa = tonumber(h.oa) or 0
 local n = tonumber(h.n) or 0
 local lu = tonumber(h.lu) or 0
+local loaded = g
 local bk = tonumber(h.bk) or buckets
 local bm = tonumber(h.bm) or bucketMillis
 local ci = tonumber(h.ci) or math.floor(now / bucketMillis)
@@ -156,6 +163,8 @@ local function save(tag)
   if #kept > 0 then redis.call("HDEL", key, unpack(kept)) end
   redis.call("HSET", key, unpack(args))
   redis.call("PEXPIRE", key, fmt(idle))
+  -- Processes that have not used the circuit lately hear of a state change at once.
+  if channel ~= "" and g ~= loaded then redis.call("PUBLISH", channel, circuit) end
   local t = totals()
   local out = { tag, st, fmt(g), fmt(oa), fmt(n), fmt(lu), fmt(now) }
   for k = 1, 7 do out[#out + 1] = fmt(t[k]) end
@@ -237,6 +246,20 @@ return save("ok")
 `
 
 /**
+ * Where a script announces a change of generation: the channel ("" for
+ * nowhere) and the circuit's name to publish.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Announce {
+  readonly channel: string
+  readonly circuit: string
+}
+
+const noAnnounce: Announce = { channel: "", circuit: "" }
+
+/**
  * A script's raw answer: a tag, then the view's fields as strings.
  *
  * @since 0.1.0
@@ -271,8 +294,15 @@ export const record = Redis.script(
     idleMillis: number,
     rule: FleetRule,
     generation: number,
-    counts: Window.Counts
-  ) => [key, ...common(now, idleMillis, rule, generation), ...Window.kinds.map((kind) => String(counts[kind]))],
+    counts: Window.Counts,
+    channel: Announce = noAnnounce
+  ) => [
+    key,
+    ...common(now, idleMillis, rule, generation),
+    ...Window.kinds.map((kind) => String(counts[kind])),
+    channel.channel,
+    channel.circuit
+  ],
   { lua: recordLua, numberOfKeys: 1 }
 ).withReturnType<Reply>()
 
@@ -288,8 +318,16 @@ export const acquire = Redis.script(
     rule: FleetRule,
     generation: number,
     sleepMillis: number,
-    leaseMillis: number
-  ) => [key, ...common(now, idleMillis, rule, generation), String(sleepMillis), String(leaseMillis)],
+    leaseMillis: number,
+    channel: Announce = noAnnounce
+  ) => [
+    key,
+    ...common(now, idleMillis, rule, generation),
+    String(sleepMillis),
+    String(leaseMillis),
+    channel.channel,
+    channel.circuit
+  ],
   { lua: acquireLua, numberOfKeys: 1 }
 ).withReturnType<Reply>()
 
@@ -304,8 +342,9 @@ export const settle = Redis.script(
     idleMillis: number,
     rule: FleetRule,
     generation: number,
-    outcome: ProbeOutcome
-  ) => [key, ...common(now, idleMillis, rule, generation), outcome],
+    outcome: ProbeOutcome,
+    channel: Announce = noAnnounce
+  ) => [key, ...common(now, idleMillis, rule, generation), outcome, channel.channel, channel.circuit],
   { lua: settleLua, numberOfKeys: 1 }
 ).withReturnType<Reply>()
 
@@ -344,7 +383,9 @@ export const decodeReply = (reply: unknown): { readonly tag: string; readonly vi
         rejected: n[8]!,
         shortCircuited: n[9]!,
         fallbackSuccess: n[10]!,
-        fallbackFailure: n[11]!
+        fallbackFailure: n[11]!,
+        // The fleet store does not track slow calls (issue 12's slow-call rule is per process).
+        slow: 0
       }
     }
   }

@@ -57,6 +57,13 @@ export interface FleetBackend {
     generation: number,
     outcome: ProbeOutcome
   ) => Effect.Effect<FleetView, CircuitStoreError>
+  /**
+   * Calls `onChange(circuit)` whenever a circuit's generation changes in the
+   * store (a trip, a probe taken, a close), by whichever process; runs until
+   * interrupted, reconnecting by itself. Best effort: a change missed while
+   * disconnected is read at the circuit's next round anyway.
+   */
+  readonly changes?: ((onChange: (circuit: string) => void) => Effect.Effect<never>) | undefined
 }
 
 /**
@@ -76,8 +83,6 @@ export interface FleetSettings {
   /** The store-health breaker's first and longest wait before it tries the store again. */
   readonly backoffMinMillis: number
   readonly backoffMaxMillis: number
-  /** Names this process in metrics (`instance` attribute), if given. */
-  readonly instance: string | undefined
   /** Circuits that stay local (never shared), by name. */
   readonly isLocal: (circuit: string) => boolean
 }
