@@ -24,7 +24,7 @@ const argv = process.argv.slice(2)
 const quick = argv.includes("--quick")
 const secondsAt = argv.indexOf("--seconds")
 const seconds = secondsAt >= 0 ? Number(argv[secondsAt + 1]) : quick ? 2 : 5
-const ROUNDS = quick ? 5 : 11
+const ROUNDS = quick ? 5 : 21
 const CALLS = quick ? 50_000 : 200_000
 
 const median = (xs: ReadonlyArray<number>): number => {

@@ -761,8 +761,12 @@ describe("any string is a circuit name, isolated from the others", () => {
   it("the registry's own names do not leak into lookups", async () => {
     const program = Effect.gen(function*() {
       for (const name of ["__proto__", "constructor", "toString", "hasOwnProperty"]) {
+        // Unknown: a fresh circuit's values, and nothing created (SPEC 17).
+        const unknown = yield* Circuit.snapshot(name)
+        assert.strictEqual(unknown.window.total, 0, name)
+        yield* Effect.succeed(1).pipe(withCircuit(name))
         const snap = yield* Circuit.snapshot(name)
-        assert.strictEqual(snap.window.total, 0, name)
+        assert.strictEqual(snap.window.total, 1, name)
         assert.strictEqual(snap.state, "closed", name)
       }
       assert.deepStrictEqual([...(yield* Circuit.names)], ["__proto__", "constructor", "toString", "hasOwnProperty"])

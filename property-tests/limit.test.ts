@@ -192,18 +192,35 @@ describe("Limit: AIMD", () => {
 const notProbing = (l: Limit.Limit): l is Limit.Gradient.Gradient => l._tag === "Gradient" && l.probe === undefined
 
 describe("Limit: gradient", () => {
-  it("starts with a probe at min; its fastest call is the baseline, then the limit is `initial`", () => {
+  it("starts by probing at `initial`, halving while calls get faster; the fastest call is the baseline, then the limit is `initial`", () => {
     fc.assert(
-      fc.property(gradientArb, fc.array(fc.integer({ min: 1, max: 1000 }), { minLength: 20, maxLength: 20 }), (settings, latencies) => {
+      fc.property(gradientArb, fc.integer({ min: 1, max: 100 }), fc.integer({ min: 1, max: 200 }), (settings, C, L) => {
+        if (settings._tag !== "Gradient") return
         let l = Limit.initial(settings, 0)
-        assert.strictEqual(Limit.current(l), settings.min)
-        for (let i = 0; i < settings.min; i++) {
-          l = Limit.reduce(l, { outcome: "success", at: 2000 + i, latency: latencies[i % 20]!, inFlight: 1 })
+        const start = Math.min(settings.max, Math.max(settings.min, settings.initial))
+        assert.strictEqual(Limit.current(l), start)
+        // A queueing dependency answers each probe at L · max(1, limit / C).
+        let at = 0
+        const limits: Array<number> = []
+        while (l._tag === "Gradient" && l.probe !== undefined && limits.length < 100) {
+          const n = l.probe.limit
+          limits.push(n)
+          at += 1_000_000
+          for (let i = 0; i < n; i++) {
+            l = Limit.reduce(l, { outcome: "success", at, latency: L * Math.max(1, n / C), inFlight: n })
+          }
         }
         if (l._tag !== "Gradient") return
         assert.isUndefined(l.probe)
-        assert.strictEqual(l.baseline, Math.min(...latencies.slice(0, settings.min)))
-        assert.strictEqual(Limit.current(l), Math.round(Math.min(settings.max, Math.max(settings.min, settings.initial))))
+        // Each probe halves the one before, down to min at the lowest.
+        for (let i = 1; i < limits.length; i++) assert.strictEqual(limits[i], Math.max(settings.min, Math.floor(limits[i - 1]! / 2)))
+        // It stops at the first probe not more than √2 × faster than the one before (or at min).
+        const latencies = limits.map((n) => L * Math.max(1, n / C))
+        const last = latencies.length - 1
+        for (let i = 1; i < last; i++) assert.isBelow(latencies[i]! * Math.SQRT2, latencies[i - 1]!)
+        if (last > 0 && limits[last]! > settings.min) assert.isAtLeast(latencies[last]! * Math.SQRT2, latencies[last - 1]!)
+        assert.strictEqual(l.baseline, Math.min(...latencies))
+        assert.strictEqual(Limit.current(l), Math.round(start))
       }),
       { numRuns }
     )
@@ -303,7 +320,7 @@ describe("Limit: gradient", () => {
             for (let i = 0; i < rounds; i++) {
               at += latency
               l = Limit.reduce(l, { outcome: "success", at, latency, inFlight: Limit.current(l) })
-              if (l._tag === "Gradient" && l.probe !== undefined && l.probe.previous !== Infinity) {
+              if (l._tag === "Gradient" && l.baseline !== Infinity && l.probe !== undefined && l.probe.previous !== Infinity) {
                 // A second round: at half the first one's limit, and never a third.
                 const first = Math.max(1, Math.floor(l.probe.restore * 0.75))
                 deepest = Math.min(deepest, l.probe.limit)

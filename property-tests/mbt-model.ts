@@ -20,6 +20,11 @@
  * - Changing the window's shape (buckets or bucket duration) starts an empty
  *   window; other settings keep it. New thresholds apply from the next outcome.
  * - The timeout of a call is the one configured when it was admitted.
+ * - Issue 12's trip rules, off unless set: `consecutive` errors in a row (a
+ *   success breaks the run; counted since the window was last emptied)
+ *   open whatever the volume; a request that took longer than `slowMillis`
+ *   (admission to outcome; a rejection never) is slow, and the slow
+ *   percentage opens like the error percentage, with the same volume.
  */
 
 /** What the guarded effect does. */
@@ -77,6 +82,11 @@ export interface ModelConfig {
   readonly sleep: Sleep
   readonly buckets: number
   readonly bucketMillis: number
+  /** `Infinity`: off. */
+  readonly consecutive: number
+  /** `Infinity`: off. */
+  readonly slowMillis: number
+  readonly slowPercent: number
 }
 
 /** A change of settings, field by field (absent: unchanged). */
@@ -88,6 +98,9 @@ export interface ModelPatch {
   readonly sleep?: Sleep
   readonly buckets?: number
   readonly bucketMillis?: number
+  readonly consecutive?: number
+  readonly slowMillis?: number
+  readonly slowPercent?: number
 }
 
 /** What a caller must get. */
@@ -158,6 +171,7 @@ export interface ModelCall {
 interface Entry {
   readonly at: number
   readonly kind: Kind
+  readonly slow?: boolean
 }
 
 export interface Finished {
@@ -177,6 +191,8 @@ export class Model {
   epoch = 0
   /** Consecutive openings since the last close. */
   openings = 0
+  /** Errors in a row since the last success or since the window was emptied. */
+  streak = 0
   /** Permits in use. */
   active = 0
   /** Outcomes since the window was last emptied, oldest first (old ones pruned). */
@@ -293,11 +309,27 @@ export class Model {
     return sleepMillis(this.config.sleep, this.openings)
   }
 
-  private count(kind: Kind, at: number): void {
-    this.entries.push({ at, kind })
+  private count(kind: Kind, at: number, slow = false): void {
+    this.entries.push(slow ? { at, kind, slow } : { at, kind })
   }
 
-  private outcome(kind: "success" | "failure" | "timeout" | "rejected" | "interrupted" | "ignored", at: number, epoch: number): void {
+  private slowAt(now: number): number {
+    let n = 0
+    for (const e of this.entries) if (e.slow === true && e.at <= now && this.inWindow(e.at, now)) n++
+    return n
+  }
+
+  private emptyWindow(): void {
+    this.entries = []
+    this.streak = 0
+  }
+
+  private outcome(
+    kind: "success" | "failure" | "timeout" | "rejected" | "interrupted" | "ignored",
+    at: number,
+    epoch: number,
+    took = 0
+  ): void {
     if (kind === "interrupted" || kind === "ignored") {
       // Not a request: only a probe of the current epoch cares (its slot is freed).
       if (epoch === this.epoch && this.state.name === "half-open" && this.state.probeInFlight) {
@@ -305,17 +337,23 @@ export class Model {
       }
       return
     }
-    this.count(kind, at)
+    this.count(kind, at, kind !== "rejected" && took > this.config.slowMillis)
+    this.streak = kind === "success" ? 0 : this.streak + 1
     if (epoch !== this.epoch) return
     switch (this.state.name) {
       case "closed": {
         const s = this.summaryAt(at)
-        if (s.total >= this.config.volume && s.errors * 100 >= this.config.percent * s.total) this.trip(at)
+        const volume = s.total >= this.config.volume
+        if (
+          (volume && s.errors * 100 >= this.config.percent * s.total) ||
+          (volume && this.config.slowMillis !== Infinity && this.slowAt(at) * 100 >= this.config.slowPercent * s.total) ||
+          this.streak >= this.config.consecutive
+        ) this.trip(at)
         return
       }
       case "half-open":
         if (kind === "success") {
-          this.entries = []
+          this.emptyWindow()
           this.openings = 0
           this.setState({ name: "closed" }, at)
         } else {
@@ -479,18 +517,18 @@ export class Model {
         switch (c.behaviour) {
           case "succeed":
           case "stubborn":
-            this.outcome("success", at, c.epoch)
+            this.outcome("success", at, c.epoch, took)
             this.emit("success", at, took)
             this.finish(c.id, { _tag: "Success", value: "ok" }, at)
             return
           case "fail":
-            this.outcome("failure", at, c.epoch)
+            this.outcome("failure", at, c.epoch, took)
             this.emit("failure", at, took)
             this.answerWithError(c.id, c.fallback, { _tag: "Boom" }, at, c.start)
             return
           case "die":
             // A defect counts as a failure; the fallback is only for errors.
-            this.outcome("failure", at, c.epoch)
+            this.outcome("failure", at, c.epoch, took)
             this.emit("failure", at, took)
             this.finish(c.id, { _tag: "Defect" }, at)
             return
@@ -506,7 +544,7 @@ export class Model {
       // The deadline: the caller is answered now; the effect is interrupted
       // and keeps its permit until it has ended.
       c.callerWaiting = false
-      this.outcome("timeout", at, c.epoch)
+      this.outcome("timeout", at, c.epoch, at - c.start)
       this.emit("timeout", at, at - c.start)
       this.answerWithError(c.id, c.fallback, { _tag: "Timeout", timeout: c.timeout! }, at, c.start)
       if (c.behaviour !== "stubborn") {
@@ -600,10 +638,13 @@ export class Model {
       percent: patch.percent ?? old.percent,
       sleep: patch.sleep ?? old.sleep,
       buckets: patch.buckets ?? old.buckets,
-      bucketMillis: patch.bucketMillis ?? old.bucketMillis
+      bucketMillis: patch.bucketMillis ?? old.bucketMillis,
+      consecutive: patch.consecutive ?? old.consecutive,
+      slowMillis: patch.slowMillis ?? old.slowMillis,
+      slowPercent: patch.slowPercent ?? old.slowPercent
     }
     this.config = next
-    if (next.buckets !== old.buckets || next.bucketMillis !== old.bucketMillis) this.entries = []
+    if (next.buckets !== old.buckets || next.bucketMillis !== old.bucketMillis) this.emptyWindow()
   }
 
   forceOpen(): void {
@@ -618,7 +659,7 @@ export class Model {
 
   reset(): void {
     this.openings = 0
-    this.entries = []
+    this.emptyWindow()
     this.setState({ name: "closed" }, this.now)
   }
 

@@ -69,6 +69,16 @@ const bucketDurations: ReadonlyArray<Pair<Duration.Input, number>> = [
   ["1 second", 1000]
 ]
 
+// Issue 12's trip rules: off often, so Hystrix's rules keep most of the runs.
+const consecutives: ReadonlyArray<number> = [Infinity, Infinity, 1, 2, 3]
+const slowCalls: ReadonlyArray<Pair<Duration.Input | "infinity", number>> = [
+  ["infinity", Infinity],
+  ["infinity", Infinity],
+  [20, 20],
+  ["100 millis", 100]
+]
+const slowPercents: ReadonlyArray<number> = [0, 50, 100]
+
 interface Settings {
   readonly input: Record<string, unknown>
   readonly patch: ModelPatch
@@ -86,7 +96,10 @@ const settingsArb = (all: boolean): fc.Arbitrary<Settings> => {
     percent: field(pick(percents)),
     sleep: field(pick(sleeps)),
     buckets: field(pick(bucketCounts)),
-    bucketDuration: field(pick(bucketDurations))
+    bucketDuration: field(pick(bucketDurations)),
+    consecutive: field(pick(consecutives)),
+    slowCall: field(pick(slowCalls)),
+    slowPercent: field(pick(slowPercents))
   }).map((s): Settings => {
     const input: Record<string, unknown> = {}
     const patch: { -readonly [K in keyof ModelPatch]: ModelPatch[K] } = {}
@@ -129,6 +142,21 @@ const settingsArb = (all: boolean): fc.Arbitrary<Settings> => {
       input.rollingWindow = rollingWindow
       text.push(`rollingWindow: ${JSON.stringify(rollingWindow)}`)
     }
+    if (s.consecutive !== undefined) {
+      input.consecutiveFailures = s.consecutive
+      patch.consecutive = s.consecutive
+      text.push(`consecutiveFailures: ${s.consecutive}`)
+    }
+    if (s.slowCall !== undefined) {
+      input.slowCallDuration = s.slowCall[0]
+      patch.slowMillis = s.slowCall[1]
+      text.push(`slowCallDuration: ${JSON.stringify(s.slowCall[0])}`)
+    }
+    if (s.slowPercent !== undefined) {
+      input.slowCallPercentThreshold = s.slowPercent
+      patch.slowPercent = s.slowPercent
+      text.push(`slowCallPercentThreshold: ${s.slowPercent}`)
+    }
     return { input, patch, text: `{ ${text.join(", ")} }` }
   })
 }
@@ -140,7 +168,10 @@ const toModelConfig = (patch: ModelPatch): ModelConfig => ({
   percent: patch.percent!,
   sleep: patch.sleep!,
   buckets: patch.buckets!,
-  bucketMillis: patch.bucketMillis!
+  bucketMillis: patch.bucketMillis!,
+  consecutive: patch.consecutive!,
+  slowMillis: patch.slowMillis!,
+  slowPercent: patch.slowPercent!
 })
 
 /** One bad field on top of good ones: the whole input must be refused, naming that field. */

@@ -519,6 +519,13 @@ const localNamesOf = (source: string): Array<LocalName> => {
   return names
 }
 
+// `import * as X from "./y.ts"` of a declaration file, for relative paths.
+const namespaceImportsOf = (source: string): Array<{ readonly alias: string; readonly source: string }> =>
+  readFileSync(dtsOf(source), "utf8").split("\n").flatMap((line) => {
+    const match = /^import \* as ([A-Za-z_$][\w$]*) from ["'](\.[^"']*)["']/.exec(line)
+    return match === null ? [] : [{ alias: match[1]!, source: resolveSpecifier(source, match[2]!.replace(/\.js$/, ".ts")) }]
+  })
+
 // The namespace a source file is exported as, if any (`Breaker` for src/core/Breaker.ts).
 const namespaceOf = new Map<string, string>()
 
@@ -548,6 +555,29 @@ const publicNames = (section: Section, member: Section["members"][number]): Decl
       if (namespace !== undefined && namespaceOf.get(member.source) !== namespace) {
         out = out.replace(bare(local), `${namespace}.${imported.name}`)
       }
+    }
+    // `import * as Registry from "./CircuitRegistry.ts"`: `Registry.X` is
+    // shown by the name the package gives X.
+    for (const { alias, source } of namespaceImportsOf(member.source)) {
+      const namespace = namespaceOf.get(source)
+      // The same name, or one the module re-exports (`export { Aimd }`): readable as it is.
+      if (namespace === alias || exportedNames(member.source).includes(alias)) continue
+      // `class CircuitRegistry extends Registry.CircuitRegistry`, a base the
+      // package does not export: show what that base extends.
+      out = out.replace(new RegExp(`^((?:export )?(?:declare )?(?:abstract )?class [^\\n]*?extends )${alias}\\.([A-Za-z_$][\\w$]*)`), (whole, head: string, name: string) => {
+        const base = findDeclaration(source, name)
+        const baseHead = base === undefined || base.kind !== "class" ? undefined : classHead(base.texts[base.texts.length - 1]!)
+        const extended = baseHead === undefined ? undefined : /\bextends ([\s\S]*)$/.exec(baseHead)?.[1]
+        return extended === undefined ? whole : `${head}${extended}`
+      })
+      out = out.replace(new RegExp(`(?<![\\w$.])${alias}\\.([A-Za-z_$][\\w$]*)`, "g"), (whole, name: string) => {
+        if (namespace !== undefined) return `${namespace}.${name}`
+        const renamed = renames.find((r) => r.source === source && r.local === name)
+        if (renamed !== undefined) return renamed.exported
+        if (publicTopLevel.has(name)) return name
+        problems.push(`${member.qualified} (${relative(root, member.source)}): \`${whole}\` is not exported by the package`)
+        return whole
+      })
     }
     return out
   }

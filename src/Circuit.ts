@@ -36,16 +36,17 @@
  *
  * @since 0.1.0
  */
-import { Clock, Effect, Stream } from "effect"
+import { type Clock, Effect, Stream } from "effect"
 import * as Breaker from "./core/Breaker.ts"
 import * as Limit from "./core/Limit.ts"
 import type { CircuitConfig, CircuitConfigInput } from "./CircuitConfig.ts"
 import type { CircuitEvent, CircuitLimitChange, CircuitTransition } from "./CircuitEvent.ts"
 import { CircuitRegistry, type CircuitRegistryShape } from "./CircuitRegistry.ts"
-import type { CircuitConfigError } from "./errors.ts"
+import { CircuitBadRequest, type CircuitConfigError } from "./errors.ts"
 import type { CircuitCell } from "./CircuitCell.ts"
 import * as Window from "./core/Window.ts"
 import { type Cell, cellOf } from "./internal/cell.ts"
+import { withMonotonicNow } from "./internal/time.ts"
 import type { FleetLink } from "./store/FleetClient.ts"
 
 /**
@@ -94,15 +95,22 @@ export interface FleetSnapshot {
   readonly window: Breaker.WindowSummary
 }
 
-// Every reader and setter needs the registry and the time it acts at.
+// Every reader and setter needs the registry and the (monotonic) time it acts at.
 const withRegistry = <A, E>(
-  f: (registry: CircuitRegistryShape, now: number) => Effect.Effect<A, E>
+  f: (registry: CircuitRegistryShape, now: number, clock: Clock.Clock) => Effect.Effect<A, E>
 ): Effect.Effect<A, E, CircuitRegistry> =>
-  Effect.flatMap(Effect.service(CircuitRegistry), (registry) =>
-    Effect.flatMap(Clock.currentTimeMillis, (now) => f(registry, now)))
+  Effect.flatMap(Effect.service(CircuitRegistry), (registry) => withMonotonicNow((now, clock) => f(registry, now, clock)))
 
-const withCell = <A>(name: string, f: (cell: Cell, now: number) => A): Effect.Effect<A, never, CircuitRegistry> =>
-  withRegistry((registry, now) => Effect.succeed(f(cellOf(registry.cell(name, now)), now)))
+const withCell = <A>(
+  name: string,
+  f: (cell: Cell, now: number, clock: Clock.Clock) => A
+): Effect.Effect<A, never, CircuitRegistry> =>
+  withRegistry((registry, now, clock) => Effect.succeed(f(cellOf(registry.cell(name, now)), now, clock)))
+
+// Readers never create a circuit: an unknown name reads as the
+// circuit a first call would create now, which is not kept.
+const peekCell = <A>(name: string, f: (cell: CircuitCell, now: number) => A): Effect.Effect<A, never, CircuitRegistry> =>
+  withRegistry((registry, now) => Effect.succeed(f(registry.peek(name, now), now)))
 
 /**
  * The snapshot of a cell at `now`. Used by the observability layer too.
@@ -152,7 +160,7 @@ const fleetSnapshotOf = (link: FleetLink): FleetSnapshot => {
  * @category getters
  */
 export const snapshot = (name: string): Effect.Effect<CircuitSnapshot, never, CircuitRegistry> =>
-  withCell(name, snapshotOf)
+  peekCell(name, snapshotOf)
 
 /**
  * Snapshots of every circuit created so far.
@@ -163,7 +171,7 @@ export const snapshot = (name: string): Effect.Effect<CircuitSnapshot, never, Ci
 export const snapshots: Effect.Effect<ReadonlyArray<CircuitSnapshot>, never, CircuitRegistry> = withRegistry((
   registry,
   now
-) => Effect.succeed(registry.names().map((name) => snapshotOf(registry.cell(name, now), now))))
+) => Effect.succeed(registry.names().map((name) => snapshotOf(registry.peek(name, now), now))))
 
 /**
  * Just the state's name.
@@ -172,7 +180,7 @@ export const snapshots: Effect.Effect<ReadonlyArray<CircuitSnapshot>, never, Cir
  * @category getters
  */
 export const state = (name: string): Effect.Effect<Breaker.StateName, never, CircuitRegistry> =>
-  withCell(name, (cell) => Breaker.stateName(cell.breaker))
+  peekCell(name, (cell) => Breaker.stateName(cell.breaker))
 
 /**
  * The names of every circuit created so far.
@@ -205,8 +213,8 @@ export const configure = (
  * @category setters
  */
 export const forceOpen = (name: string): Effect.Effect<void, never, CircuitRegistry> =>
-  withCell(name, (cell, now) => {
-    cell.apply({ _tag: "ForceOpen", at: now })
+  withCell(name, (cell, now, clock) => {
+    cell.apply({ _tag: "ForceOpen", at: now }, clock)
   })
 
 /**
@@ -216,8 +224,8 @@ export const forceOpen = (name: string): Effect.Effect<void, never, CircuitRegis
  * @category setters
  */
 export const forceClosed = (name: string): Effect.Effect<void, never, CircuitRegistry> =>
-  withCell(name, (cell, now) => {
-    cell.apply({ _tag: "ForceClosed", at: now })
+  withCell(name, (cell, now, clock) => {
+    cell.apply({ _tag: "ForceClosed", at: now }, clock)
   })
 
 /**
@@ -227,9 +235,39 @@ export const forceClosed = (name: string): Effect.Effect<void, never, CircuitReg
  * @category setters
  */
 export const reset = (name: string): Effect.Effect<void, never, CircuitRegistry> =>
-  withCell(name, (cell, now) => {
-    cell.apply({ _tag: "Reset", at: now })
+  withRegistry((registry, now, clock) => {
+    // An unknown name is already what a reset makes: nothing to create.
+    const found = registry.lookup(name)
+    if (found !== undefined) cellOf(found).apply({ _tag: "Reset", at: now }, clock)
+    return Effect.void
   })
+
+/**
+ * Fails with `error` marked as a bad request (`CircuitBadRequest`): the
+ * guarded call returns it to its caller, the circuit does not count it and
+ * the fallback does not replace it (Hystrix's `HystrixBadRequestException`).
+ *
+ * **Example** (Refusing invalid input without tripping the circuit)
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Circuit, CircuitRegistry, withCircuit } from "effect-circuit"
+ *
+ * const lookup = (id: string) =>
+ *   Effect.gen(function*() {
+ *     if (!/^\d+$/.test(id)) return yield* Circuit.badRequest(`not an id: ${id}`)
+ *     return { id }
+ *   }).pipe(withCircuit("users", { fallback: () => Effect.succeed({ id: "cached" }) }))
+ *
+ * // Fails with CircuitBadRequest { error: "not an id: x" }; the fallback does not run.
+ * Effect.runPromiseExit(lookup("x").pipe(Effect.provide(CircuitRegistry.layer())))
+ * ```
+ *
+ * @since 0.2.0
+ * @category bad requests
+ */
+export const badRequest = <E>(error: E): Effect.Effect<never, CircuitBadRequest<E>> =>
+  Effect.fail(new CircuitBadRequest({ error }) as CircuitBadRequest<E>)
 
 /**
  * Every execution event of every circuit, from the moment of subscription.

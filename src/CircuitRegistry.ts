@@ -31,13 +31,16 @@
  *
  * @since 0.1.0
  */
-import { Config, Context, Duration, Effect, Exit, Layer, Option, PubSub, type Scope, Stream } from "effect"
+import { type Clock, Config, Context, Duration, Effect, Exit, Layer, Option, PubSub, type Scope, Stream } from "effect"
 import type { CircuitCell } from "./CircuitCell.ts"
 import * as CircuitConfig from "./CircuitConfig.ts"
 import type { BreakerConfig } from "./core/BreakerConfig.ts"
 import type { CircuitEvent, CircuitLimitChange, CircuitTransition, EventKind } from "./CircuitEvent.ts"
 import { CircuitConfigError } from "./errors.ts"
 import { Cell, type Sink } from "./internal/cell.ts"
+import { toDuration } from "./config/duration.ts"
+import { CellTable } from "./internal/cellTable.ts"
+import { Deadlines, register as registerDeadlines } from "./internal/deadline.ts"
 import * as FleetClient from "./store/FleetClient.ts"
 import { CircuitStore } from "./store/service.ts"
 
@@ -56,13 +59,19 @@ export const TypeId: "~effect-circuit/CircuitRegistry" = "~effect-circuit/Circui
  * @category models
  */
 export interface Observer {
-  /** Called with the event's parts rather than a `CircuitEvent`, so that no object is built per call for it. */
+  /**
+   * Called with the event's parts rather than a `CircuitEvent`, so that no
+   * object is built per call for it. `at` is monotonic milliseconds (the
+   * time the circuit's window uses), not a wall-clock timestamp.
+   */
   readonly event?:
     | ((cell: CircuitCell, kind: EventKind, at: number, durationMillis: number, fallbackFollows: boolean) => void)
     | undefined
   readonly transition?: ((transition: CircuitTransition, cell: CircuitCell) => void) | undefined
   /** An adaptive limit changed. */
   readonly limitChange?: ((change: CircuitLimitChange, cell: CircuitCell) => void) | undefined
+  /** The registry evicted the circuit (see `capacity`): forget what is kept for it. */
+  readonly removed?: ((cell: CircuitCell) => void) | undefined
 }
 
 /**
@@ -71,10 +80,16 @@ export interface Observer {
  */
 export interface CircuitRegistryShape {
   readonly [TypeId]: typeof TypeId
-  /** The circuit of `name`, created with its settings at `now` if new. */
+  /** The circuit of `name`, created with its settings at `now` (monotonic) if new. */
   readonly cell: (name: string, now: number) => CircuitCell
   /** The circuit of `name` if it exists. */
   readonly lookup: (name: string) => CircuitCell | undefined
+  /**
+   * The circuit of `name` if it exists; otherwise the circuit a first call
+   * would create at `now` (with its settings), which is not kept. What a
+   * reader shows for an unknown name: reading never creates a circuit.
+   */
+  readonly peek: (name: string, now: number) => CircuitCell
   /** The names of every circuit created so far, in creation order. */
   readonly names: () => ReadonlyArray<string>
   /**
@@ -93,6 +108,8 @@ export interface CircuitRegistryShape {
   readonly transitions: PubSub.PubSub<CircuitTransition>
   /** Changes of adaptive limits. */
   readonly limitChanges: PubSub.PubSub<CircuitLimitChange>
+  /** True once the registry's scope has closed. */
+  readonly closed: boolean
   /** Whether guarded calls are spans when a tracer is installed (`tracing` option). */
   readonly tracing: boolean
 }
@@ -149,6 +166,22 @@ export interface CircuitRegistryOptions {
    */
   readonly metrics?: boolean | MetricsOptions | undefined
   /**
+   * How many circuits the registry keeps (like `Cache`'s `capacity`). Past
+   * it, creating a circuit evicts the least recently used idle one: closed,
+   * no call running, no error in its window, not named in `circuits` and not
+   * configured at run time. Open, half-open and forced circuits are never
+   * evicted, so the registry can exceed `capacity` while more than that many
+   * are busy or tripped. An evicted name used again starts fresh with its
+   * settings. A positive integer, or `Infinity` for no bound. Default 10,000.
+   */
+  readonly capacity?: number | undefined
+  /**
+   * How long an idle circuit is kept without a call (like `LayerMap`'s
+   * `idleTimeToLive`), checked when a circuit is created; no timer is held
+   * per circuit. `Duration.Input`, more than zero, or `"Infinity"`. Default 1 hour.
+   */
+  readonly idleTimeToLive?: Duration.Input | undefined
+  /**
    * Each guarded call is a span (`circuit <name>`, with its state, admission,
    * outcome and fallback) when a tracer is installed. On by default; it costs
    * nothing without a tracer. `false` turns it off for every circuit; a call's
@@ -156,6 +189,11 @@ export interface CircuitRegistryOptions {
    */
   readonly tracing?: boolean | undefined
 }
+
+/** Default `capacity` of a registry. */
+const defaultCapacity = 10_000
+/** Default `idleTimeToLive` of a registry. */
+const defaultIdleTimeToLive: Duration.Input = "1 hour"
 
 // Publishes without waiting. `publishUnsafe` refuses an item when a
 // subscriber's buffer is full, which would drop the newest; the sliding
@@ -178,6 +216,8 @@ const readOptions = (options: CircuitRegistryOptions): Exit.Exit<{
   readonly circuits: ReadonlyArray<readonly [string, unknown]>
   readonly eventBuffer: number
   readonly metrics: CircuitRegistryOptions["metrics"]
+  readonly capacity: number
+  readonly idleMillis: number
   readonly tracing: boolean
 }, CircuitConfigError> => {
   let field = "(options)"
@@ -206,12 +246,28 @@ const readOptions = (options: CircuitRegistryOptions): Exit.Exit<{
     }
     field = "metrics"
     const metrics = options.metrics
+    field = "capacity"
+    const capacity: unknown = options.capacity ?? defaultCapacity
+    if (typeof capacity !== "number" || !(capacity === Infinity || (Number.isInteger(capacity) && capacity >= 1))) {
+      return Exit.fail(
+        new CircuitConfigError({ field, reason: `must be a positive integer or Infinity, got ${String(capacity)}` })
+      )
+    }
+    field = "idleTimeToLive"
+    const ttl: unknown = options.idleTimeToLive ?? defaultIdleTimeToLive
+    const duration = toDuration(ttl)
+    if (duration === undefined || !(Duration.toMillis(duration) > 0)) {
+      return Exit.fail(
+        new CircuitConfigError({ field, reason: `must be a duration over zero, or "Infinity", got ${String(ttl)}` })
+      )
+    }
+    const idleMillis = Duration.toMillis(duration)
     field = "tracing"
     const tracing: unknown = options.tracing ?? true
     if (typeof tracing !== "boolean") {
       return Exit.fail(new CircuitConfigError({ field, reason: `must be a boolean, got ${String(tracing)}` }))
     }
-    return Exit.succeed({ defaults, circuits, eventBuffer, metrics, tracing })
+    return Exit.succeed({ defaults, circuits, eventBuffer, metrics, capacity, idleMillis, tracing })
   } catch (error) {
     return Exit.fail(new CircuitConfigError({ field, reason: `could not be read (${String(error)})` }))
   }
@@ -247,15 +303,38 @@ export const make = Effect.fnUntraced(function*(
   // Circuits on the defaults share one BreakerConfig (and one memo of a
   // sleep schedule), which keeps an idle circuit small.
   const defaultBreakerConfig = CircuitConfig.toBreakerConfig(defaults)
-  const cells = new Map<string, Cell>()
-  // No deadline watcher outlives the registry: its timer would keep the
-  // process alive until the deadline of a call that has long ended.
+  let observers: ReadonlyArray<Observer> = []
+  const cells = new CellTable(options.capacity, options.idleMillis, (evicted) => {
+    evicted.shutdown()
+    for (const observer of observers) observer.removed?.(evicted)
+  })
+  // One queue of calls in flight per clock (a registry can be shared by
+  // fibers on different clocks, as tests with their own TestClock are).
+  const queues = new WeakMap<Clock.Clock, Deadlines>()
+  const busy = new Set<Deadlines>()
+  const deadlines = (clock: Clock.Clock): Deadlines => {
+    let queue = queues.get(clock)
+    if (queue === undefined) {
+      queue = new Deadlines(clock, busy)
+      queues.set(clock, queue)
+    }
+    return queue
+  }
+  let closed = false
+  // Closing answers every call in flight (it is interrupted, and so is its
+  // effect, whose permit comes back when it ends), stops every timer, and
+  // retires every cell, so that a later call fails with
+  // CircuitRegistryClosedError instead of running on a dead registry.
   yield* Effect.addFinalizer(() =>
     Effect.sync(() => {
-      for (const cell of cells.values()) cell.shutdown()
+      closed = true
+      for (const queue of Array.from(busy)) queue.close()
+      for (const cell of cells.values()) {
+        cell.retired = true
+        cell.shutdown()
+      }
     })
   )
-  let observers: ReadonlyArray<Observer> = []
   // With a CircuitStore in context, circuits are shared through it (docs/fleet.md).
   const store = yield* Effect.serviceOption(CircuitStore)
   const fleet = Option.isSome(store) ? yield* FleetClient.start(store.value) : undefined
@@ -265,8 +344,12 @@ export const make = Effect.fnUntraced(function*(
   let eventSubscribers = 0
   let eventObservers: ReadonlyArray<NonNullable<Observer["event"]>> = []
   const sink: Sink = {
-    event: (cell, kind, at, durationMillis, fallbackFollows) => {
-      if (eventSubscribers > 0) publish(events, { circuit: cell.name, kind, at, durationMillis })
+    event: (cell, kind, at, durationMillis, fallbackFollows, clock) => {
+      if (eventSubscribers > 0) {
+        // A shown timestamp: wall-clock time, read only for a subscriber.
+        const wall = clock === undefined ? at : clock.currentTimeMillisUnsafe()
+        publish(events, { circuit: cell.name, kind, at: wall, durationMillis })
+      }
       for (let i = 0; i < eventObservers.length; i++) eventObservers[i]!(cell, kind, at, durationMillis, fallbackFollows)
     },
     transition: (cell, transition) => {
@@ -297,24 +380,34 @@ export const make = Effect.fnUntraced(function*(
     )
   )
 
+  const fresh = (name: string, now: number): Cell => {
+    const config = preset.get(name)
+    const breakerConfig: BreakerConfig = config === undefined
+      ? defaultBreakerConfig
+      : CircuitConfig.toBreakerConfig(config)
+    const created = new Cell(name, config ?? defaults, breakerConfig, sink, now)
+    created.pinned = config !== undefined
+    return created
+  }
+
   const cell = (name: string, now: number): Cell => {
     let found = cells.get(name)
     if (found === undefined) {
-      const config = preset.get(name)
-      const breakerConfig: BreakerConfig = config === undefined
-        ? defaultBreakerConfig
-        : CircuitConfig.toBreakerConfig(config)
-      found = new Cell(name, config ?? defaults, breakerConfig, sink, now)
+      found = fresh(name, now)
       if (fleet !== undefined) found.fleet = fleet.attach(found)
-      cells.set(name, found)
+      cells.add(found, now)
     }
     return found
   }
 
   const configure = (name: string, input: unknown, now: number) => {
-    const target = cell(name, now)
-    const decoded = CircuitConfig.decode(input, { base: target.config, circuit: name })
-    if (Exit.isSuccess(decoded)) target.reconfigure(decoded.value, CircuitConfig.toBreakerConfig(decoded.value), now)
+    const decoded = CircuitConfig.decode(input, { base: (cells.get(name) ?? fresh(name, now)).config, circuit: name })
+    if (Exit.isSuccess(decoded)) {
+      const target = cell(name, now)
+      // Its settings now exist only in the circuit: never evicted.
+      target.pinned = true
+      target.reconfigure(decoded.value, CircuitConfig.toBreakerConfig(decoded.value), now)
+    }
     return decoded
   }
 
@@ -322,7 +415,8 @@ export const make = Effect.fnUntraced(function*(
     [TypeId]: TypeId,
     cell,
     lookup: (name) => cells.get(name),
-    names: () => Array.from(cells.keys()),
+    peek: (name, now) => cells.get(name) ?? fresh(name, now),
+    names: () => cells.names(),
     cells: () => cells.values(),
     configure,
     observe: (observer) => {
@@ -337,8 +431,12 @@ export const make = Effect.fnUntraced(function*(
     events,
     transitions,
     limitChanges,
-    tracing: options.tracing
+    tracing: options.tracing,
+    get closed() {
+      return closed
+    }
   })
+  registerDeadlines(registry, deadlines)
   if (options.metrics !== false && installMetrics !== undefined) {
     yield* installMetrics(registry, options.metrics === true || options.metrics === undefined ? {} : options.metrics)
   }
@@ -412,6 +510,8 @@ export interface LayerConfigOptions {
   readonly eventBuffer?: number | undefined
   readonly metrics?: CircuitRegistryOptions["metrics"]
   readonly tracing?: boolean | undefined
+  readonly capacity?: number | undefined
+  readonly idleTimeToLive?: Duration.Input | undefined
 }
 
 /**
@@ -445,7 +545,14 @@ export const layerConfigWith = (
       optionsFromConfig(options.circuits ?? []),
       (read) =>
         make(
-          { ...read, eventBuffer: options.eventBuffer, metrics: options.metrics, tracing: options.tracing },
+          {
+            ...read,
+            eventBuffer: options.eventBuffer,
+            metrics: options.metrics,
+            tracing: options.tracing,
+            capacity: options.capacity,
+            idleTimeToLive: options.idleTimeToLive
+          },
           installMetrics
         )
     )

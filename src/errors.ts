@@ -79,6 +79,26 @@ export class CircuitRejectedError extends Schema.TaggedError<CircuitRejectedErro
 }
 
 /**
+ * The registry's scope has closed: the call was refused and the effect never
+ * ran. Calls in flight when it closed were interrupted (their effects too).
+ *
+ * Like the other circuit errors it goes to the fallback, if one is given
+ * (nothing is recorded: the circuit is gone).
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class CircuitRegistryClosedError
+  extends Schema.TaggedError<CircuitRegistryClosedError>()("CircuitRegistryClosedError", {
+    circuit: Schema.String
+  })
+{
+  override get message(): string {
+    return `Circuit "${this.circuit}": the CircuitRegistry is closed (its scope has ended)`
+  }
+}
+
+/**
  * A setting was refused. `field` is its path (`"rollingWindow.buckets"`),
  * `reason` the rule it broke. Nothing was applied.
  *
@@ -122,9 +142,83 @@ export class CircuitFallbackError<E, E2> extends Schema.TaggedError<CircuitFallb
 }
 
 /**
+ * The marker of a bad request (Hystrix's `HystrixBadRequestException`): an
+ * error that is the caller's fault, not the dependency's.
+ *
+ * @since 0.2.0
+ * @category bad requests
+ */
+export const BadRequestTypeId: unique symbol = Symbol.for("effect-circuit/BadRequest")
+
+/**
+ * An error that is the caller's fault (invalid input, a refused request). A
+ * guarded call that fails with one returns it to the caller as it is; the
+ * circuit does not count it (it is not a request of the window, like an
+ * error `isFailure` rejects) and the fallback does not replace it.
+ *
+ * Mark an error class of your own with the `BadRequestTypeId` field, or wrap
+ * any error in `CircuitBadRequest` (`Circuit.badRequest`).
+ *
+ * **Example** (An error class that is always a bad request)
+ *
+ * ```ts
+ * import { Data } from "effect"
+ * import { BadRequestTypeId } from "effect-circuit"
+ *
+ * class InvalidInput extends Data.TaggedError("InvalidInput")<{ readonly field: string }> {
+ *   readonly [BadRequestTypeId] = true as const
+ * }
+ * ```
+ *
+ * @since 0.2.0
+ * @category bad requests
+ */
+export interface BadRequest {
+  readonly [BadRequestTypeId]: true
+}
+
+/**
+ * Whether a value is a bad request (carries the `BadRequestTypeId` marker).
+ *
+ * @since 0.2.0
+ * @category bad requests
+ */
+export const isBadRequest = (u: unknown): u is BadRequest =>
+  typeof u === "object" && u !== null && (u as { readonly [BadRequestTypeId]?: unknown })[BadRequestTypeId] === true
+
+/**
+ * The bad requests among the errors `E`: what a guarded call with a fallback
+ * can still fail with.
+ *
+ * @since 0.2.0
+ * @category bad requests
+ */
+export type BadRequestOf<E> = Extract<E, BadRequest>
+
+/**
+ * Wraps an error that is the caller's fault, so that the circuit does not
+ * count it and the fallback does not replace it (see `BadRequest`). The
+ * caller gets this wrapper, with the original as `error`.
+ *
+ * @since 0.2.0
+ * @category bad requests
+ */
+export class CircuitBadRequest<E = unknown>
+  extends Schema.TaggedError<CircuitBadRequest<unknown>>()("CircuitBadRequest", { error: Schema.Any })
+  implements BadRequest
+{
+  declare readonly error: E
+  readonly [BadRequestTypeId] = true as const
+  override get message(): string {
+    const error: unknown = this.error
+    return `Bad request: ${error instanceof Error ? error.message : String(error)}`
+  }
+}
+
+/**
  * Every error that the circuit itself can raise around a call.
  *
  * @since 0.1.0
  * @category errors
  */
-export type CircuitError = CircuitOpenError | CircuitTimeoutError | CircuitRejectedError
+export type CircuitError = CircuitOpenError | CircuitTimeoutError | CircuitRejectedError | CircuitRegistryClosedError

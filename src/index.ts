@@ -13,6 +13,7 @@ export { TypeId as CircuitRegistryTypeId } from "./CircuitRegistry.ts"
 export type {
   CircuitRegistryOptions,
   CircuitRegistryShape,
+  LayerConfigOptions as CircuitRegistryLayerConfigOptions,
   MetricsInstaller as CircuitMetricsInstaller,
   MetricsOptions as CircuitMetricsOptions,
   Observer as CircuitObserver

@@ -68,15 +68,19 @@ import { Cause, Clock, Context, type Duration, Effect, Exit, Fiber } from "effec
 import { dual } from "effect/Function"
 import { CircuitRegistry, type CircuitRegistryShape } from "./CircuitRegistry.ts"
 import {
+  type BadRequestOf,
   type CircuitError,
   CircuitFallbackError,
   CircuitOpenError,
+  CircuitRegistryClosedError,
   CircuitRejectedError,
-  CircuitTimeoutError
+  CircuitTimeoutError,
+  isBadRequest
 } from "./errors.ts"
 import * as CallPath from "./internal/callPath.ts"
 import { type Cell, cellOf } from "./internal/cell.ts"
-import type { Entry } from "./internal/deadline.ts"
+import { type Deadlines, deadlinesOf, type Entry } from "./internal/deadline.ts"
+import { monotonicMillis } from "./internal/time.ts"
 import { isTracing, traced } from "./internal/tracing.ts"
 
 /**
@@ -146,7 +150,8 @@ type AnyOptions = {
  * @category guards
  */
 export const isCircuitError = (u: unknown): u is CircuitError =>
-  u instanceof CircuitOpenError || u instanceof CircuitRejectedError || u instanceof CircuitTimeoutError
+  u instanceof CircuitOpenError || u instanceof CircuitRejectedError || u instanceof CircuitTimeoutError ||
+  u instanceof CircuitRegistryClosedError
 
 /**
  * Runs an effect under the circuit `name` (created with the registry's
@@ -163,7 +168,9 @@ export const withCircuit: {
   <E, A2, E2, R2>(
     name: string,
     options: OptionsWithFallback<E, A2, E2, R2>
-  ): <A, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A | A2, FallbackFailed<E, E2>, R | R2 | CircuitRegistry>
+  ): <A, R>(
+    self: Effect.Effect<A, E, R>
+  ) => Effect.Effect<A | A2, BadRequestOf<E> | FallbackFailed<E, E2>, R | R2 | CircuitRegistry>
   <E>(
     name: string,
     options?: Options<E>
@@ -177,7 +184,7 @@ export const withCircuit: {
     self: Effect.Effect<A, E, R>,
     name: string,
     options: OptionsWithFallback<E, A2, E2, R2>
-  ): Effect.Effect<A | A2, FallbackFailed<E, E2>, R | R2 | CircuitRegistry>
+  ): Effect.Effect<A | A2, BadRequestOf<E> | FallbackFailed<E, E2>, R | R2 | CircuitRegistry>
   <A, E, R>(
     self: Effect.Effect<A, E, R>,
     name: string,
@@ -207,15 +214,17 @@ const execute = (
   // false for the untraced call inside a call's span
   traceable = true
 ): Effect.Effect<unknown, unknown, unknown> => {
-  // The registry, clock and circuit of the last run of this guarded effect.
-  // Contexts are immutable, so the same context means the same registry and
-  // clock; a registry never drops a circuit, so the cell stays valid. A loop
-  // of calls then skips three lookups per call.
+  // The registry, clock, deadline queue and circuit of the last run of this
+  // guarded effect. Contexts are immutable, so the same context means the
+  // same registry and clock; a cell the registry has dropped (evicted, or the
+  // registry closed) is marked `retired` and looked up again. A loop of calls
+  // then skips four lookups per call.
   // (Copied into constants first: the effect may run this same guarded effect
   // again, nested, in another context, before this call has ended.)
   let lastContext: Context.Context<never> | undefined
   let lastRegistry: CircuitRegistryShape | undefined
   let lastClock: Clock.Clock | undefined
+  let lastDeadlines: Deadlines | undefined
   let lastCell: Cell | undefined
   // Whether calls in that context are spans: decided once per context, so a
   // program without a tracing backend pays one boolean test per call.
@@ -226,15 +235,21 @@ const execute = (
       lastContext = fiber.context
       lastRegistry = Context.get(fiber.context as Context.Context<CircuitRegistry>, CircuitRegistry)
       lastClock = fiber.getRef(Clock.Clock)
+      lastDeadlines = deadlinesOf(lastRegistry, lastClock)
       lastCell = undefined
       lastTracing = traceable && (options.trace ?? lastRegistry.tracing) && isTracing(fiber)
     }
     const clock = lastClock!
-    const now = clock.currentTimeMillisUnsafe()
-    const cell = lastCell ??= cellOf(lastRegistry!.cell(name, now))
+    const now = monotonicMillis(clock)
+    let cell = lastCell
+    if (cell === undefined || cell.retired) {
+      if (lastRegistry!.closed) return resume(closed(name, options))
+      cell = lastCell = cellOf(lastRegistry!.cell(name, now))
+    }
+    cell.lastUsed = now
     if (lastTracing) return resume(traced(cell, now, options, (traceOptions) => execute(self, name, traceOptions, false)))
 
-    const generation = CallPath.admit(cell, now, options.fallback !== undefined)
+    const generation = CallPath.admit(cell, now, options.fallback !== undefined, clock)
     if (typeof generation !== "number") return resume(fail(cell, clock, options, now, now, generation))
     // Calls running now, this one included: what an adaptive limit learns the call's latency at.
     const inFlight = cell.active
@@ -249,15 +264,37 @@ const execute = (
       return resume(complete(cell, clock, options, now, generation, inFlight, exit))
     }
     child.addObserver(cell.release)
-    return wait(cell, clock, options, now, generation, inFlight, child, fiber.context, resume)
+    return wait(cell, clock, lastDeadlines!, options, now, generation, inFlight, child, fiber.context, resume)
   })
 }
 
-// The effect suspended: wait for its end or its deadline, whichever is first.
-// Returns what to do if the caller is interrupted meanwhile.
+// A call after the registry closed: no circuit to run in or record to; the
+// fallback, if any, still answers (the error type promises it).
+const closed = (name: string, options: AnyOptions): Effect.Effect<unknown, unknown, unknown> => {
+  const error = new CircuitRegistryClosedError({ circuit: name })
+  if (options.fallback === undefined) return Effect.fail(error)
+  let effect: Effect.Effect<unknown, unknown, unknown>
+  try {
+    effect = options.fallback(error)
+    if (!Effect.isEffect(effect)) effect = Effect.die(new TypeError(`the fallback of circuit "${name}" did not return an Effect`))
+  } catch (defect) {
+    effect = Effect.die(defect)
+  }
+  return Effect.catchCause(effect, (fallbackCause) =>
+    Cause.hasInterruptsOnly(fallbackCause)
+      ? Effect.failCause(fallbackCause)
+      : Cause.findErrorOption(fallbackCause)._tag === "Some"
+      ? Effect.fail(new CircuitFallbackError({ circuit: name, cause: Cause.fail(error), fallbackCause }))
+      : Effect.failCause(Cause.combine(Cause.fail(error), fallbackCause)))
+}
+
+// The effect suspended: wait for its end, its deadline or the registry's
+// close, whichever is first. Returns what to do if the caller is interrupted
+// meanwhile.
 const wait = (
   cell: Cell,
   clock: Clock.Clock,
+  deadlines: Deadlines,
   options: AnyOptions,
   startedAt: number,
   generation: number,
@@ -267,31 +304,45 @@ const wait = (
   resume: (effect: Effect.Effect<unknown, unknown, unknown>) => void
 ): Effect.Effect<void> => {
   let settled = false
-  let entry: Entry | undefined
   const timeoutMillis = cell.timeoutMillis
   const removeObserver = child.addObserver((exit) => {
     if (settled) return
     settled = true
-    if (entry !== undefined) cell.deadlines().cancel(entry)
+    deadlines.cancel(entry)
     resume(complete(cell, clock, options, startedAt, generation, inFlight, exit))
   })
-  if (timeoutMillis !== undefined && !settled) {
-    entry = cell.deadlines().add(startedAt + timeoutMillis, () => {
+  // Every call in flight has an entry, with or without a timeout, so that
+  // closing the registry reaches it.
+  const entry: Entry = {
+    deadline: timeoutMillis === undefined ? Infinity : startedAt + timeoutMillis,
+    live: false,
+    onDeadline: () => {
       if (settled) return
       settled = true
       removeObserver()
       child.interruptUnsafe()
       const at = record(cell, clock, startedAt, generation, inFlight, "Timeout", options.fallback !== undefined)
-      resume(fail(cell, clock, options, startedAt, at, CallPath.timeoutError(cell, timeoutMillis)))
-    }, context, clock)
+      resume(fail(cell, clock, options, startedAt, at, CallPath.timeoutError(cell, timeoutMillis!)))
+    },
+    // The registry closed: the effect is interrupted (its permit comes back
+    // when it ends), the caller is answered at once with an interruption, and
+    // nothing is recorded.
+    onClose: () => {
+      if (settled) return
+      settled = true
+      removeObserver()
+      child.interruptUnsafe()
+      resume(Effect.interrupt)
+    }
   }
+  if (!settled) deadlines.add(entry, context)
   // The caller was interrupted: interrupt the effect, wait for it to end (its
   // permit is back by then), and record no failure.
   return Effect.suspend(() => {
     if (settled) return Effect.void
     settled = true
     removeObserver()
-    if (entry !== undefined) cell.deadlines().cancel(entry)
+    deadlines.cancel(entry)
     return Effect.map(Fiber.interrupt(child), () => {
       record(cell, clock, startedAt, generation, inFlight, "Interrupted")
     })
@@ -308,8 +359,8 @@ const record = (
   fallbackFollows = false,
   retryAfterMillis?: number
 ): number => {
-  const at = clock.currentTimeMillisUnsafe()
-  CallPath.record(cell, startedAt, at, generation, outcome, fallbackFollows, inFlight, retryAfterMillis)
+  const at = monotonicMillis(clock)
+  CallPath.record(cell, startedAt, at, generation, outcome, fallbackFollows, inFlight, retryAfterMillis, clock)
   return at
 }
 
@@ -333,6 +384,12 @@ const complete = (
     return exit
   }
   const error = Cause.findErrorOption(cause)
+  // A bad request (the caller's fault) goes back to the caller as it is: not
+  // counted, not handed to the fallback, whatever `isFailure` would say.
+  if (error._tag === "Some" && isBadRequest(error.value)) {
+    record(cell, clock, startedAt, generation, inFlight, "Ignored")
+    return exit
+  }
   const failure: unknown = error._tag === "Some" ? error.value : cause
   const counts = CallPath.classify(options.isFailure, failure)
   if (counts === false) {
@@ -384,12 +441,12 @@ const fallback = (
   } catch (defect) {
     effect = Effect.die(defect)
   }
-  if (isExit(effect)) return fallbackEnded(cell, startedAt, now, error, cause, effect)
+  if (isExit(effect)) return fallbackEnded(cell, clock, startedAt, now, error, cause, effect)
   // Only untyped code can return something else; make it a defect of the call, not of the runtime.
   if (!Effect.isEffect(effect)) effect = Effect.die(new TypeError(`the fallback of circuit "${cell.name}" did not return an Effect`))
   return Effect.flatMap(
     Effect.exit(effect),
-    (exit) => fallbackEnded(cell, startedAt, clock.currentTimeMillisUnsafe(), error, cause, exit)
+    (exit) => fallbackEnded(cell, clock, startedAt, monotonicMillis(clock), error, cause, exit)
   )
 }
 
@@ -405,6 +462,7 @@ const isExit = (u: unknown): u is Exit.Exit<unknown, unknown> => {
 
 const fallbackEnded = (
   cell: Cell,
+  clock: Clock.Clock,
   startedAt: number,
   at: number,
   error: unknown,
@@ -412,11 +470,11 @@ const fallbackEnded = (
   exit: Exit.Exit<unknown, unknown>
 ): Effect.Effect<unknown, unknown, unknown> => {
   if (Exit.isSuccess(exit)) {
-    CallPath.fallbackSucceeded(cell, startedAt, at)
+    CallPath.fallbackSucceeded(cell, startedAt, at, clock)
     return exit
   }
   if (Cause.hasInterruptsOnly(exit.cause)) return exit
-  CallPath.fallbackFailed(cell, startedAt, at)
+  CallPath.fallbackFailed(cell, startedAt, at, clock)
   const cause = callCause ?? Cause.fail(error)
   return Cause.findErrorOption(exit.cause)._tag === "Some"
     ? Effect.fail(new CircuitFallbackError({ circuit: cell.name, cause, fallbackCause: exit.cause }))

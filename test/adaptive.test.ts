@@ -6,7 +6,8 @@
  * their behaviour against a dependency in property-tests/adaptive.test.ts.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Duration, Effect, Exit, Fiber, Stream } from "effect"
+import { ConfigProvider, Duration, Effect, Exit, Fiber, Metric, Stream } from "effect"
+import { PrometheusMetrics } from "effect/observability"
 import { TestClock } from "effect/testing"
 import {
   Circuit,
@@ -145,9 +146,9 @@ describe("adaptive maxConcurrentRequests: in the shell", () => {
       assert.deepStrictEqual(fixed.concurrency, { active: 0, max: 10, algorithm: "fixed" })
       const aimd = yield* Circuit.snapshot("a")
       assert.deepStrictEqual(aimd.concurrency, { active: 0, max: 3, algorithm: "aimd" })
-      // The gradient limit starts with its probe at `min`.
+      // The gradient limit starts by measuring the no-load latency at `initial`.
       const gradient = yield* Circuit.snapshot("g")
-      assert.deepStrictEqual(gradient.concurrency, { active: 0, max: 2, algorithm: "gradient" })
+      assert.deepStrictEqual(gradient.concurrency, { active: 0, max: 5, algorithm: "gradient" })
     }).pipe(
       Effect.provide(CircuitRegistry.layer({
         circuits: {
@@ -249,5 +250,36 @@ describe("adaptive maxConcurrentRequests: in the shell", () => {
           a: { timeout: "1 second", maxConcurrentRequests: { adaptive: "aimd", min: 1, max: 10, initial: 4, backoffRatio: 0.5 } }
         }
       }))
+    ))
+
+  it.effect("the concurrency-limit gauge reads the live limit and its algorithm; a circuit without a limit has no series", () =>
+    Effect.gen(function*() {
+      const gauge = Effect.map(PrometheusMetrics.format(), (text) => {
+        const series = new Map<string, number>()
+        for (const line of text.split("\n")) {
+          const match = /^(effect_circuit_concurrency_limit\{[^}]*\}) (\S+)$/.exec(line)
+          if (match !== null) series.set(match[1]!, Number(match[2]!))
+        }
+        return series
+      })
+      yield* Effect.forEach(["a", "f", "u"], (name) => Effect.exit(slow(0, name)))
+      assert.deepStrictEqual(
+        yield* gauge,
+        new Map([
+          ["effect_circuit_concurrency_limit{circuit=\"a\",algorithm=\"aimd\"}", 4],
+          ["effect_circuit_concurrency_limit{circuit=\"f\",algorithm=\"fixed\"}", 10]
+        ])
+      )
+      yield* Effect.forEach([1, 2, 3, 4], () => Effect.forkChild(Effect.exit(slow(5_000))))
+      yield* TestClock.adjust("1 second") // four timeouts: one decrease, 4 → 2
+      assert.strictEqual((yield* gauge).get("effect_circuit_concurrency_limit{circuit=\"a\",algorithm=\"aimd\"}"), 2)
+    }).pipe(
+      Effect.provide(CircuitRegistry.layer({
+        circuits: {
+          a: { timeout: "1 second", maxConcurrentRequests: { adaptive: "aimd", min: 1, max: 10, initial: 4, backoffRatio: 0.5 } },
+          u: { maxConcurrentRequests: Infinity }
+        }
+      })),
+      Effect.provideService(Metric.MetricRegistry, new Map())
     ))
 })

@@ -1,13 +1,14 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Layer } from "effect"
+import { Clock, Deferred, Effect, Fiber, Layer, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import { Circuit, CircuitRegistry, CircuitTimeoutError, withCircuit } from "../src/index.ts"
-import { cellOf } from "../src/internal/cell.ts"
+import { deadlinesOf } from "../src/internal/deadline.ts"
 
 const settle = Effect.andThen(Effect.yieldNow, Effect.yieldNow)
 const hang = (name = "c") => Effect.never.pipe(withCircuit(name), Effect.flip, Effect.forkChild)
-const watcher = (name = "c") =>
-  Effect.map(Effect.service(CircuitRegistry), (registry) => cellOf(registry.lookup(name)!).deadlines())
+// The registry's queue of calls in flight under the test's clock.
+const watcher = () =>
+  Effect.flatMap(Effect.service(CircuitRegistry), (registry) => Clock.clockWith((clock) => Effect.succeed(deadlinesOf(registry, clock))))
 
 describe("the deadline queue", () => {
   it.effect("one watcher serves every pending call, and none is left when nothing is pending", () =>
@@ -70,7 +71,9 @@ describe("the deadline queue", () => {
 
 describe("a registry shared by tests with their own TestClock", () => {
   it("re-arms the watcher on the clock of the call, so deadlines fire under each", async () => {
-    const shared = await Effect.runPromise(Layer.build(CircuitRegistry.layer()).pipe(Effect.scoped))
+    // The registry's scope stays open for the whole test (a closed registry refuses calls).
+    const scope = Scope.makeUnsafe()
+    const shared = await Effect.runPromise(Layer.buildWithScope(CircuitRegistry.layer(), scope))
     // Each run has a fresh TestClock, as each it.effect of a shared layer does.
     const inTest = <A, E>(effect: Effect.Effect<A, E, CircuitRegistry>) =>
       Effect.runPromise(effect.pipe(Effect.provide(shared), Effect.provide(TestClock.layer())))
@@ -89,5 +92,58 @@ describe("a registry shared by tests with their own TestClock", () => {
       return yield* Fiber.join(call)
     }))
     assert.instanceOf(timedOut, CircuitTimeoutError)
+  }, 10_000)
+})
+
+// Issue 11, item 7: an idle circuit holds no timer (SPEC 16), whatever its
+// last call's deadline was.
+describe("timers held by idle circuits", () => {
+  const timers = () => process.getActiveResourcesInfo().filter((kind) => kind === "Timeout").length
+
+  it.live("10,000 circuits called once with a 1 hour timeout hold no timer once their calls end", () =>
+    Effect.gen(function*() {
+      const before = timers()
+      // Each call suspends once (so it has a deadline), then succeeds.
+      yield* Effect.forEach(
+        Array.from({ length: 10_000 }, (_, i) => `c${i}`),
+        (name) => Effect.yieldNow.pipe(withCircuit(name)),
+        { concurrency: 100, discard: true }
+      )
+      const after = timers()
+      assert.isAtMost(after - before, 0, `timers before ${before}, after ${after}`)
+    }).pipe(Effect.provide(CircuitRegistry.layer({ defaults: { timeout: "1 hour" } }))))
+})
+
+// Issue 11, item 8: fibers of one registry on different clocks each keep
+// their own deadlines.
+describe("a registry shared by fibers on different clocks, at the same time", () => {
+  it("fires each clock's deadlines when that clock moves", async () => {
+    // The registry's scope stays open for the whole test (a closed registry refuses calls).
+    const scope = Scope.makeUnsafe()
+    const shared = await Effect.runPromise(Layer.buildWithScope(CircuitRegistry.layer(), scope))
+    const inTest = <A, E>(effect: Effect.Effect<A, E, CircuitRegistry>) =>
+      Effect.runPromise(effect.pipe(Effect.provide(shared), Effect.provide(TestClock.layer())))
+    const bPending = await Effect.runPromise(Deferred.make<void>())
+    const aDone = await Effect.runPromise(Deferred.make<void>())
+    const a = inTest(Effect.gen(function*() {
+      const call = yield* hang()
+      yield* settle
+      yield* Deferred.await(bPending)
+      yield* TestClock.adjust("1 second")
+      const error = yield* Fiber.join(call)
+      yield* Deferred.succeed(aDone, undefined)
+      return error
+    }))
+    const b = inTest(Effect.gen(function*() {
+      const call = yield* hang()
+      yield* settle
+      yield* Deferred.succeed(bPending, undefined)
+      yield* Deferred.await(aDone)
+      yield* TestClock.adjust("1 second")
+      return yield* Fiber.join(call)
+    }))
+    const [ea, eb] = await Promise.all([a, b])
+    assert.instanceOf(ea, CircuitTimeoutError)
+    assert.instanceOf(eb, CircuitTimeoutError)
   }, 10_000)
 })

@@ -101,12 +101,34 @@ const expected: Record<string, ReadonlyArray<string>> = {
     "ok - trips after 3 failures, sleeps 5 s then 10 s, closes on a good probe",
     "all checks passed"
   ],
+  "adaptive-concurrency.ts": [
+    "capacity 20: limit 23 (gradient), circuit closed, p99 115 ms, 192 successes/s",
+    "capacity 10: limit 12 (gradient), circuit closed, p99 120 ms, 96 successes/s",
+    "capacity 20: limit 80 (fixed), circuit open, no call reached the dependency",
+    "capacity 10: limit 80 (fixed), circuit closed, p99 300 ms"
+  ],
   "property-testing-your-settings.ts": [
     "defaults: FAILS",
     "first try: FAILS",
     "opened 1 time(s) before the outage",
     "tuned: holds for 300 random outages",
     "tuned, partial outage: FAILS"
+  ],
+  "count-window.ts": ["last 4 calls, 2 failed: open"],
+  "consecutive-failures.ts": ["2 in a row, a success, 2 in a row: closed", "3 in a row: open"],
+  "slow-calls.ts": ["3 of 4 calls slower than 500 ms: open"],
+  "half-open-probes.ts": ["after 1 good probe of 3: half-open", "after 3 good probes: closed"],
+  "retry-after.ts": ["open, retry after 30s"],
+  "stable-backoff.ts": [
+    "opening 1: open for 1s",
+    "opening 2: open for 2s",
+    "opening 3: open for 4s",
+    "after 4 s closed, the next opening: open for 1s"
+  ],
+  "jittered-sleep-window.ts": [
+    "three circuits, three delays: true",
+    "all within 10 s ± 20 %: true",
+    "same seed, same delays: true"
   ]
 }
 

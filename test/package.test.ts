@@ -217,8 +217,8 @@ describe("the packed package, as a consumer uses it", () => {
     tarball = join(work, info.filename)
     packed = info
     console.log(
-      `packed: ${info.filename}, ${(info.size / 1024).toFixed(1)} kB, unpacked ${
-        (info.unpackedSize / 1024).toFixed(1)
+      `packed: ${info.filename}, ${(info.size / 1000).toFixed(1)} kB, unpacked ${
+        (info.unpackedSize / 1000).toFixed(1)
       } kB, ${info.entryCount} files`
     )
 
@@ -335,10 +335,10 @@ describe("the packed package, as a consumer uses it", () => {
     const bytes = Buffer.byteLength(only)
     const gzip = gzipSync(only).length
     console.log(
-      `esbuild, withCircuit only (minified, effect included): ${(bytes / 1024).toFixed(1)} kB, ${
-        (gzip / 1024).toFixed(1)
-      } kB gzipped, of which effect-circuit ${(own / 1024).toFixed(1)} kB; everything: ${
-        (Buffer.byteLength(everything) / 1024).toFixed(1)
+      `esbuild, withCircuit only (minified, effect included): ${(bytes / 1000).toFixed(1)} kB, ${
+        (gzip / 1000).toFixed(1)
+      } kB gzipped, of which effect-circuit ${(own / 1000).toFixed(1)} kB; everything: ${
+        (Buffer.byteLength(everything) / 1000).toFixed(1)
       } kB`
     )
     assert.isAbove(own, 0)

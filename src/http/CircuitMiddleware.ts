@@ -29,6 +29,14 @@
  * failure (`HttpServerError.causeResponse`: a `Respondable` error's own
  * response, otherwise 500).
  *
+ * A request that is the client's fault is a **bad request**
+ * (`isBadRequest`, by default `isBadRequestDefault`): a 4xx answer, a body
+ * or parameters that do not decode (the server answers 400), or a handler
+ * that failed with `Circuit.badRequest(...)` or an error marked
+ * `BadRequestTypeId` (answered 400 unless it has an answer of its own). It
+ * is not a request of the circuit's window at all, so no client can open a
+ * route's circuit for everyone with bad input.
+ *
  * **Gotchas**
  *
  * - The circuit times the handler until it returns its response, not the
@@ -39,7 +47,11 @@
  *   `HttpRouter.serve`, not inside the app layer.
  * - A failed handler whose response `isFailure` rejects (a 404 from a
  *   `Respondable` error, say) is not counted at all, neither as a success
- *   nor as a failure, as with `withCircuit`'s `isFailure`.
+ *   nor as a failure, as with `withCircuit`'s `isFailure`. So is a 4xx the
+ *   handler returns itself (a bad request); `isBadRequest: () => false`
+ *   counts such answers as successes of the route, as before 0.2.
+ * - `isFailure` is asked first: a 4xx it counts (a 429, say) is a failure,
+ *   not a bad request.
  * - Route middleware sees only the routes it is provided to; a global
  *   `HttpRouter.middleware(..., { global: true })` runs before routing and
  *   could not name circuits after routes.
@@ -69,8 +81,8 @@
 import { Cause, Context, Duration, Effect, Exit } from "effect"
 import { HttpRouter, HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { CircuitRegistry } from "../CircuitRegistry.ts"
-import type { CircuitError } from "../errors.ts"
-import { CircuitOpenError, CircuitRejectedError } from "../errors.ts"
+import type { BadRequest, CircuitError } from "../errors.ts"
+import { BadRequestTypeId, CircuitOpenError, CircuitRejectedError, isBadRequest } from "../errors.ts"
 import { withCircuit } from "../withCircuit.ts"
 
 /**
@@ -101,6 +113,17 @@ export interface Options {
    * `isFailureDefault` (a 5xx status, or a defect).
    */
   readonly isFailure?: ((response: HttpServerResponse.HttpServerResponse, cause: Cause.Cause<unknown> | undefined) => boolean) | undefined
+  /**
+   * Whether a request that `isFailure` does not count was the client's fault
+   * (a bad request): then it is not a request of the circuit's window at all,
+   * neither a success nor a failure, so that no client can move a route's
+   * circuit, either way, with bad input. Default: `isBadRequestDefault` (a
+   * 4xx answer, or a handler that failed with a bad-request error). Pass
+   * `() => false` to count 4xx answers as successes of the route.
+   */
+  readonly isBadRequest?:
+    | ((response: HttpServerResponse.HttpServerResponse, cause: Cause.Cause<unknown> | undefined) => boolean)
+    | undefined
   /**
    * The status of a rejected request (all permits in use): 503 (default) or
    * 429.
@@ -185,6 +208,38 @@ export const isFailureDefault = (
 ): boolean => response.status >= 500 || (cause !== undefined && Cause.hasDies(cause))
 
 /**
+ * The default bad-request rule of the server middleware: a 4xx answer (the
+ * handler's own, or the one the server derives from its failure: a request
+ * that does not decode, `HttpServerRequest.schemaBodyJson` refusing the body,
+ * a `Respondable` 404), or a handler that failed with a bad-request error
+ * (`Circuit.badRequest`, or an error carrying `BadRequestTypeId`), which is
+ * then answered 400 unless it has its own 4xx answer.
+ *
+ * **Example** (Counting 429s as failures, other 4xx as bad requests)
+ *
+ * ```ts
+ * import { CircuitMiddleware } from "effect-circuit"
+ *
+ * const Guard = CircuitMiddleware.layer({
+ *   isFailure: (response, cause) => response.status === 429 || CircuitMiddleware.isFailureDefault(response, cause),
+ *   isBadRequest: CircuitMiddleware.isBadRequestDefault
+ * })
+ * ```
+ *
+ * @since 0.2.0
+ * @category classifiers
+ */
+export const isBadRequestDefault = (
+  response: HttpServerResponse.HttpServerResponse,
+  cause: Cause.Cause<unknown> | undefined
+): boolean => (response.status >= 400 && response.status < 500) || (cause !== undefined && hasBadRequest(cause))
+
+const hasBadRequest = (cause: Cause.Cause<unknown>): boolean => {
+  const error = Cause.findErrorOption(cause)
+  return error._tag === "Some" && isBadRequest(error.value)
+}
+
+/**
  * The `Retry-After` value, in seconds, for a short-circuited request: the
  * rest of the sleep window rounded up to a whole second, at least 1, or
  * `undefined` when the circuit is forced open (no time is known).
@@ -251,6 +306,8 @@ export const defaultResponse = (
       headers: { "retry-after": "1" }
     })
   }
+  // The registry is closing (the server is shutting down): try another instance.
+  if (error._tag === "CircuitRegistryClosedError") return HttpServerResponse.jsonUnsafe(body, { status: 503 })
   return HttpServerResponse.jsonUnsafe(body, { status: 504 })
 }
 
@@ -265,6 +322,17 @@ class Counted {
 }
 
 const isCounted = (u: unknown): boolean => u instanceof Counted
+
+// A bad request's outcome, carried through `withCircuit`'s error channel as a
+// bad request (not counted, whatever the classifier), so that the client
+// still gets the handler's answer.
+class NotCounted implements BadRequest {
+  readonly [BadRequestTypeId] = true as const
+  readonly exit: Exit.Exit<HttpServerResponse.HttpServerResponse, unknown>
+  constructor(exit: Exit.Exit<HttpServerResponse.HttpServerResponse, unknown>) {
+    this.exit = exit
+  }
+}
 
 const nameOf = (
   option: Options["name"],
@@ -311,6 +379,7 @@ export const guard = (options: Options = {}) =>
   app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
 ): Effect.Effect<HttpServerResponse.HttpServerResponse, E, R | CircuitRegistry | HttpServerRequest.HttpServerRequest> => {
   const isFailure = options.isFailure ?? isFailureDefault
+  const isClientsFault = options.isBadRequest ?? isBadRequestDefault
   const respond = options.onCircuitError ??
     ((error: CircuitError) => defaultResponse(error, { rejectedStatus: options.rejectedStatus }))
   return Effect.withFiber((fiber) => {
@@ -320,17 +389,24 @@ export const guard = (options: Options = {}) =>
 
     const classified = Effect.flatMap(
       Effect.exit(app),
-      (exit): Effect.Effect<Exit.Exit<HttpServerResponse.HttpServerResponse, E>, E | Counted> => {
+      (exit): Effect.Effect<Exit.Exit<HttpServerResponse.HttpServerResponse, E>, E | Counted | NotCounted> => {
         if (Exit.isSuccess(exit)) {
-          return isFailure(exit.value, undefined) ? Effect.fail(new Counted(exit)) : Effect.succeed(exit)
+          if (isFailure(exit.value, undefined)) return Effect.fail(new Counted(exit))
+          return isClientsFault(exit.value, undefined) ? Effect.fail(new NotCounted(exit)) : Effect.succeed(exit)
         }
         // An interruption is left to `withCircuit`, which records no failure.
         const cause = exit.cause
         if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause)
         return Effect.flatMap(
           HttpServerError.causeResponse(cause),
-          ([response]): Effect.Effect<never, E | Counted> =>
-            isFailure(response, cause) ? Effect.fail(new Counted(exit)) : Effect.failCause(cause)
+          ([response]): Effect.Effect<never, E | Counted | NotCounted> => {
+            // A bad-request error without an answer of its own is the client's: 400.
+            const answer = response.status >= 500 && hasBadRequest(cause)
+              ? Exit.succeed(HttpServerResponse.empty({ status: 400 }))
+              : exit
+            if (answer === exit && isFailure(response, cause)) return Effect.fail(new Counted(exit))
+            return isClientsFault(response, cause) ? Effect.fail(new NotCounted(answer)) : Effect.failCause(cause)
+          }
         )
       }
     )
@@ -343,7 +419,9 @@ export const guard = (options: Options = {}) =>
           const error = Cause.findErrorOption(cause)
           if (error._tag === "Some") {
             const value: unknown = error.value
-            if (value instanceof Counted) return value.exit as Exit.Exit<HttpServerResponse.HttpServerResponse, E>
+            if (value instanceof Counted || value instanceof NotCounted) {
+              return value.exit as Exit.Exit<HttpServerResponse.HttpServerResponse, E>
+            }
             if (isCircuitErrorValue(value)) {
               const response = respond(value, request)
               return Effect.isEffect(response) ? response : Effect.succeed(response)
@@ -358,7 +436,8 @@ export const guard = (options: Options = {}) =>
 
 const isCircuitErrorValue = (u: unknown): u is CircuitError =>
   typeof u === "object" && u !== null && "_tag" in u &&
-  (u._tag === "CircuitOpenError" || u._tag === "CircuitRejectedError" || u._tag === "CircuitTimeoutError")
+  (u._tag === "CircuitOpenError" || u._tag === "CircuitRejectedError" || u._tag === "CircuitTimeoutError" ||
+    u._tag === "CircuitRegistryClosedError")
 
 /**
  * The route middleware: an `HttpRouter.Middleware` whose `layer` guards the

@@ -7,10 +7,13 @@
  * they run the work, wait for it and read the time; what a call does to its
  * circuit is decided here, in one place, by the core's `admit` and `reduce`
  * through the cell. Each function acts at a time `at` given by the caller
- * (the shell's clock) and runs synchronously.
+ * (the shell's clock, monotonic milliseconds) and runs synchronously; the
+ * optional `clock` stamps what a user sees (published events, transitions)
+ * with its wall-clock time.
  *
  * @internal
  */
+import type { Clock } from "effect"
 import { Duration } from "effect"
 import * as Breaker from "../core/Breaker.ts"
 import type { EventKind } from "../CircuitEvent.ts"
@@ -31,14 +34,15 @@ import { withoutStack } from "./withoutStack.ts"
 export const admit = (
   cell: Cell,
   now: number,
-  hasFallback = false
+  hasFallback = false,
+  clock?: Clock.Clock
 ): number | CircuitOpenError | CircuitRejectedError => {
   // A shared circuit admits from its cached fleet view (src/store/FleetClient.ts).
   const admission = cell.fleet === undefined ? Breaker.admit(cell.breaker, now) : cell.fleet.admit(now)
-  if (admission === "short-circuit") return shortCircuit(cell, now, hasFallback)
-  if (admission === "probe") cell.apply({ _tag: "ProbeAdmitted", at: now })
+  if (admission === "short-circuit") return shortCircuit(cell, now, hasFallback, clock)
+  if (admission === "probe") cell.apply({ _tag: "ProbeAdmitted", at: now }, clock)
   const generation = cell.breaker.generation
-  if (cell.active >= cell.maxConcurrent) return reject(cell, now, generation, hasFallback)
+  if (cell.active >= cell.maxConcurrent) return reject(cell, now, generation, hasFallback, clock)
   // The concurrency peak is taken with the permit (observers read it later).
   if (++cell.active > cell.peak) cell.peak = cell.active
   return generation
@@ -49,16 +53,27 @@ export const release = (cell: Cell): void => {
   cell.active--
 }
 
-const shortCircuit = (cell: Cell, now: number, hasFallback: boolean): CircuitOpenError => {
+const shortCircuit = (
+  cell: Cell,
+  now: number,
+  hasFallback: boolean,
+  clock: Clock.Clock | undefined
+): CircuitOpenError => {
   const error = cell.openError(now)
-  cell.apply({ _tag: "ShortCircuited", at: now })
-  cell.emit("short-circuited", now, 0, hasFallback)
+  cell.apply({ _tag: "ShortCircuited", at: now }, clock)
+  cell.emit("short-circuited", now, 0, hasFallback, clock)
   return error
 }
 
-const reject = (cell: Cell, now: number, generation: number, hasFallback: boolean): CircuitRejectedError => {
-  cell.apply({ _tag: "Rejected", at: now, generation })
-  cell.emit("rejected", now, 0, hasFallback)
+const reject = (
+  cell: Cell,
+  now: number,
+  generation: number,
+  hasFallback: boolean,
+  clock: Clock.Clock | undefined
+): CircuitRejectedError => {
+  cell.apply({ _tag: "Rejected", at: now, generation }, clock)
+  cell.emit("rejected", now, 0, hasFallback, clock)
   return withoutStack(() => new CircuitRejectedError({ circuit: cell.name, maxConcurrentRequests: cell.maxConcurrent }))
 }
 
@@ -97,18 +112,20 @@ export const record = (
   outcome: Outcome,
   fallbackFollows = false,
   inFlight = cell.active + 1,
-  retryAfterMillis?: number
+  retryAfterMillis?: number,
+  clock?: Clock.Clock
 ): void => {
   cell.apply(
     retryAfterMillis === undefined
       ? { _tag: outcome, at, generation, durationMillis: at - startedAt }
-      : { _tag: outcome, at, generation, durationMillis: at - startedAt, retryAfterMillis }
+      : { _tag: outcome, at, generation, durationMillis: at - startedAt, retryAfterMillis },
+    clock
   )
   if (cell.adaptiveLimit !== undefined) {
     const sample = samples[outcome]
     if (sample !== undefined) cell.sample(sample, startedAt, at, inFlight)
   }
-  cell.emit(kinds[outcome], at, at - startedAt, fallbackFollows)
+  cell.emit(kinds[outcome], at, at - startedAt, fallbackFollows, clock)
 }
 
 /**
@@ -152,13 +169,13 @@ export const classify = (
 }
 
 /** The fallback of a call admitted (or refused) at `startedAt` succeeded at `at`. */
-export const fallbackSucceeded = (cell: Cell, startedAt: number, at: number): void => {
-  cell.apply({ _tag: "FallbackSuccess", at })
-  cell.emit("fallback-success", at, at - startedAt)
+export const fallbackSucceeded = (cell: Cell, startedAt: number, at: number, clock?: Clock.Clock): void => {
+  cell.apply({ _tag: "FallbackSuccess", at }, clock)
+  cell.emit("fallback-success", at, at - startedAt, false, clock)
 }
 
 /** The fallback failed at `at`: counted, and never moves the breaker. */
-export const fallbackFailed = (cell: Cell, startedAt: number, at: number): void => {
-  cell.apply({ _tag: "FallbackFailure", at })
-  cell.emit("fallback-failure", at, at - startedAt)
+export const fallbackFailed = (cell: Cell, startedAt: number, at: number, clock?: Clock.Clock): void => {
+  cell.apply({ _tag: "FallbackFailure", at }, clock)
+  cell.emit("fallback-failure", at, at - startedAt, false, clock)
 }

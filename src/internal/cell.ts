@@ -7,6 +7,7 @@
  *
  * @internal
  */
+import type { Clock } from "effect"
 import { Duration, Schedule } from "effect"
 import * as Breaker from "../core/Breaker.ts"
 import * as Limit from "../core/Limit.ts"
@@ -16,7 +17,6 @@ import type { CircuitCell } from "../CircuitCell.ts"
 import type { CircuitConfig } from "../CircuitConfig.ts"
 import type { CircuitLimitChange, CircuitTransition, EventKind } from "../CircuitEvent.ts"
 import type { FleetLink } from "../store/FleetClient.ts"
-import { Deadlines } from "./deadline.ts"
 import { CircuitOpenError } from "../errors.ts"
 import { withoutStack } from "./withoutStack.ts"
 import { SleepDraws } from "./sleepDraws.ts"
@@ -26,7 +26,18 @@ import { SleepDraws } from "./sleepDraws.ts"
  * cell holds no fiber, timer or queue of its own.
  */
 export interface Sink {
-  readonly event: (cell: Cell, kind: EventKind, at: number, durationMillis: number, fallbackFollows: boolean) => void
+  /**
+   * `at` is monotonic (see `time.ts`); `clock`, when known, gives the wall
+   * time a published event shows.
+   */
+  readonly event: (
+    cell: Cell,
+    kind: EventKind,
+    at: number,
+    durationMillis: number,
+    fallbackFollows: boolean,
+    clock: Clock.Clock | undefined
+  ) => void
   readonly transition: (cell: Cell, transition: CircuitTransition) => void
   readonly limitChange: (cell: Cell, change: CircuitLimitChange) => void
 }
@@ -70,7 +81,21 @@ export class Cell implements CircuitCell {
   readonly release = (): void => {
     this.active--
   }
-  private deadlineQueue: Deadlines | undefined = undefined
+  /**
+   * Set when the registry has dropped this cell (evicted, or the registry
+   * closed): a caller holding it (withCircuit caches its last cell) must look
+   * the name up again.
+   */
+  retired = false
+  /** Monotonic time of the last call (or of creation); read by the registry's eviction. */
+  lastUsed = 0
+  /** When the registry last queued it for eviction (see `cellTable.ts`). */
+  queuedAt = 0
+  /**
+   * Never evicted: named in the registry's `circuits`, or configured at run
+   * time (its settings exist nowhere else).
+   */
+  pinned = false
   private lastOpenError: CircuitOpenError | undefined = undefined
   private lastOpenErrorAt = -1
   private lastOpenErrorGeneration = -1
@@ -108,14 +133,8 @@ export class Cell implements CircuitCell {
     return error
   }
 
-  /** The circuit's deadline queue, created on the first call that suspends. */
-  deadlines(): Deadlines {
-    return this.deadlineQueue ??= new Deadlines()
-  }
-
-  /** Stops the circuit's deadline watcher, if it has one (the registry is closing). */
+  /** Detaches the circuit from the fleet store, if shared (the registry is closing, or evicted it). */
   shutdown(): void {
-    this.deadlineQueue?.shutdown()
     // The registry's flusher stops sending this circuit's batches.
     if (this.fleet !== undefined) this.fleet.client.detach(this.fleet)
   }
@@ -150,8 +169,11 @@ export class Cell implements CircuitCell {
     }
   }
 
-  /** Advances the breaker by one event and reports a change of state. */
-  apply(event: Breaker.Event): Breaker.Breaker {
+  /**
+   * Advances the breaker by one event and reports a change of state, stamped
+   * with `clock`'s wall time when given (else with the event's own time).
+   */
+  apply(event: Breaker.Event, clock?: Clock.Clock): Breaker.Breaker {
     const before = this.breaker
     let after = Breaker.reduce(before, event)
     this.breaker = after
@@ -168,15 +190,18 @@ export class Cell implements CircuitCell {
       const to = Breaker.stateName(after)
       // A reset of a closed circuit, or the next probe after an interrupted
       // one, changes the generation but not the state a user sees.
-      if (from !== to) this.sink.transition(this, { circuit: this.name, from, to, at: event.at })
+      if (from !== to) {
+        const at = clock === undefined ? event.at : clock.currentTimeMillisUnsafe()
+        this.sink.transition(this, { circuit: this.name, from, to, at })
+      }
     }
     return after
   }
 
   /** `fallbackFollows`: the call goes on to its fallback (whose outcome is a later event). */
-  emit(kind: EventKind, at: number, durationMillis: number, fallbackFollows = false): void {
+  emit(kind: EventKind, at: number, durationMillis: number, fallbackFollows = false, clock?: Clock.Clock): void {
     if (this.fleet !== undefined) this.fleet.event(kind, at, durationMillis)
-    this.sink.event(this, kind, at, durationMillis, fallbackFollows)
+    this.sink.event(this, kind, at, durationMillis, fallbackFollows, clock)
   }
 
   reconfigure(config: CircuitConfig, breakerConfig: BreakerConfig, now: number): void {

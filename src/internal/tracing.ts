@@ -19,6 +19,7 @@ import { Cause, Effect, Exit, type Fiber, Tracer } from "effect"
 import * as Breaker from "../core/Breaker.ts"
 import { CircuitOpenError, CircuitRejectedError, CircuitTimeoutError } from "../errors.ts"
 import type { Cell } from "./cell.ts"
+import type { EventKind } from "../CircuitEvent.ts"
 
 /**
  * Span attribute keys.
@@ -36,14 +37,7 @@ export const attributes = {
 } as const
 
 /** What the call came to, as the metrics' event kinds name it. */
-export type TracedOutcome =
-  | "success"
-  | "failure"
-  | "timeout"
-  | "rejected"
-  | "short-circuited"
-  | "interrupted"
-  | "ignored"
+export type TracedOutcome = Exclude<EventKind, "fallback-success" | "fallback-failure">
 
 /** Whether the calls `fiber` runs in its current context should be traced. */
 export const isTracing = (fiber: Fiber.Fiber<unknown, unknown>): boolean => {

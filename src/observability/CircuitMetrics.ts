@@ -15,6 +15,7 @@
  * | `effect_circuit_events_total` | counter | `{event}` | `circuit`, `event` | events since the circuit's first, per kind: `success`, `failure`, `timeout`, `rejected`, `short-circuited`, `interrupted`, `ignored`, `fallback-success`, `fallback-failure`; all nine from the first call on, at 0 until their first event |
  * | `effect_circuit_state` | gauge | `{state}` | `circuit`, `state` | 1 for the circuit's state now, 0 for the four others (`closed`, `open`, `half-open`, `forced-open`, `forced-closed`) |
  * | `effect_circuit_active_calls` | gauge | `{call}` | `circuit` | calls holding a permit now |
+ * | `effect_circuit_concurrency_limit` | gauge | `{call}` | `circuit`, `algorithm` | the limit now (`algorithm`: `fixed`, `aimd` or `gradient`); no series when there is none |
  * | `effect_circuit_error_ratio` | gauge | `1` | `circuit` | the rolling window's error ratio now, 0–1 |
  * | `effect_circuit_latency_seconds` | histogram | `s` | `circuit` | run time of every call whose effect ran (success, failure, timeout, ignored) |
  *
@@ -65,6 +66,7 @@
  */
 import { Clock, Context, Duration, Effect, Metric, type Scope } from "effect"
 import * as Breaker from "../core/Breaker.ts"
+import * as Limit from "../core/Limit.ts"
 import {
   CircuitRegistry,
   type CircuitRegistryShape,
@@ -74,6 +76,7 @@ import {
 import { CircuitConfigError } from "../errors.ts"
 import type { CircuitCell } from "../CircuitCell.ts"
 import { type Cell, cellOf } from "../internal/cell.ts"
+import { monotonicMillis } from "../internal/time.ts"
 import { bucketTable, CircuitStats, eventKinds, type StatsSettings, statsOf } from "./CircuitStats.ts"
 import * as Percentiles from "./Percentiles.ts"
 
@@ -95,6 +98,7 @@ export const metricNames = {
   events: "effect_circuit_events_total",
   state: "effect_circuit_state",
   activeCalls: "effect_circuit_active_calls",
+  concurrencyLimit: "effect_circuit_concurrency_limit",
   errorRatio: "effect_circuit_error_ratio",
   latency: "effect_circuit_latency_seconds"
 } as const
@@ -240,6 +244,18 @@ export const collectors: ReadonlyArray<Collector> = [
     help: "Calls of a circuit holding a permit now.",
     unit: "{call}",
     collect: (cell, _stats, _now, sink) => sink.value(cell.active)
+  },
+  {
+    name: metricNames.concurrencyLimit,
+    type: "gauge",
+    help: "Calls a circuit lets run at once now: its fixed limit, or the live value of an adaptive one.",
+    unit: "{call}",
+    // No series for a circuit without a limit (Infinity).
+    collect: (cell, _stats, _now, sink) => {
+      if (Number.isFinite(cell.maxConcurrent)) {
+        sink.value(cell.maxConcurrent, "algorithm", cell.adaptiveLimit === undefined ? "fixed" : Limit.algorithm(cell.adaptiveLimit))
+      }
+    }
   },
   {
     name: metricNames.errorRatio,
@@ -430,7 +446,7 @@ const escapeLabel = (value: string): string =>
  * @category models
  */
 export interface ChunkOptions {
-  /** Circuits read per chunk at most. Default 500. */
+  /** Circuits read per chunk at most. Default 200. */
   readonly circuitsPerChunk?: number | undefined
 }
 
@@ -461,7 +477,7 @@ export function* prometheusChunks(
   }
   if (others !== "") yield others
   if (hub === undefined) return
-  const per = options.circuitsPerChunk ?? 500
+  const per = options.circuitsPerChunk ?? 100
   const sources = hub.sources.slice()
   for (const collector of collectors) {
     const name = collector.name
@@ -545,7 +561,7 @@ export const install: MetricsInstaller = (registry, options = {}) =>
     const map = Context.get(context, Metric.MetricRegistry) as MetricMap
     if (options.effectMetrics !== false) {
       const clock = Context.get(context, Clock.Clock)
-      source = attach(map, registry, resolved, () => clock.currentTimeMillisUnsafe())
+      source = attach(map, registry, resolved, () => monotonicMillis(clock))
     }
     yield* Effect.addFinalizer(() =>
       Effect.sync(() => {
@@ -591,5 +607,5 @@ export const latencyOf = (cell: CircuitCell | undefined, now: number): CircuitLa
 export const latency = (name: string): Effect.Effect<CircuitLatency, never, CircuitRegistry> =>
   Effect.flatMap(
     Effect.service(CircuitRegistry),
-    (registry) => Effect.map(Clock.currentTimeMillis, (now) => latencyOf(registry.lookup(name), now))
+    (registry) => Clock.clockWith((clock) => Effect.succeed(latencyOf(registry.lookup(name), monotonicMillis(clock))))
   )

@@ -71,8 +71,12 @@ import * as Limit from "../core/Limit.ts"
 import { CircuitRegistry, type CircuitRegistryShape } from "../CircuitRegistry.ts"
 import type { CircuitCell } from "../CircuitCell.ts"
 import { type Cell, cellOf } from "../internal/cell.ts"
+import { monotonicMillis } from "../internal/time.ts"
 import { statsOf } from "./CircuitStats.ts"
 import { type Distribution, emptyDistribution } from "./Percentiles.ts"
+
+
+const monotonicNow = Clock.clockWith((clock) => Effect.succeed(monotonicMillis(clock)))
 
 /**
  * The latency percentiles of one command, keyed as Hystrix keys them.
@@ -464,7 +468,7 @@ export function* batchSlices(
   now: number,
   options: Options = {}
 ): Generator<string, void, unknown> {
-  const per = options.circuitsPerSlice ?? 100
+  const per = options.circuitsPerSlice ?? 50
   let out = ""
   let n = 0
   let any = false
@@ -505,7 +509,7 @@ export const batchAt = (registry: CircuitRegistryShape, now: number, options: Op
 export const batches = (options: Options = {}): Stream.Stream<string, never, CircuitRegistry> =>
   Stream.unwrap(Effect.map(Effect.service(CircuitRegistry), (registry) =>
     Stream.fromEffectSchedule(
-      Effect.map(Clock.currentTimeMillis, (now) => batchAt(registry, now, options)),
+      Effect.map(Clock.clockWith((clock) => Effect.succeed(monotonicMillis(clock))), (now) => batchAt(registry, now, options)),
       Schedule.spaced(options.interval ?? Duration.seconds(1))
     )))
 
@@ -517,9 +521,11 @@ export const batches = (options: Options = {}): Stream.Stream<string, never, Cir
  * @category models
  */
 export interface Reader {
-  /** Takes one slice (whole frames); returns false if it dropped it. */
-  readonly send: (slice: string) => boolean
+  /** Takes one slice (whole frames, UTF-8); returns false if it dropped it. */
+  readonly send: (slice: Uint8Array) => boolean
 }
+
+const encoder = new TextEncoder()
 
 /**
  * What a hub has done so far.
@@ -581,17 +587,24 @@ export const makeHub = (
     const loop = Effect.gen(function*() {
       while (true) {
         if (readers.size === 0) yield* idle
-        const started = yield* Clock.currentTimeMillis
+        // Monotonic: the windows are read at it, and a step of the wall clock must not stretch the interval.
+        const started = yield* monotonicNow
         batches++
         // The readers of this batch: one that joins meanwhile starts at the next.
         const to = Array.from(readers)
-        for (const slice of batchSlices(registry, started, options)) {
+        const slices = batchSlices(registry, started, options)
+        while (true) {
+          const sliceStart = performance.now()
+          const next = slices.next()
+          if (next.done === true) break
+          // Encoded once for every reader.
+          const slice = encoder.encode(next.value)
           for (const reader of to) {
             if (!reader.send(slice)) dropped++
           }
-          yield* Slices.yieldToLoop
+          yield* Slices.pause(Slices.pauseAfter(sliceStart))
         }
-        const spent = (yield* Clock.currentTimeMillis) - started
+        const spent = (yield* monotonicNow) - started
         yield* Effect.sleep(Duration.millis(Math.max(0, interval - spent)))
       }
     })
@@ -623,9 +636,9 @@ export const tooManyReaders = (maxReaders: number): string =>
 // A reader for an Effect stream: slices wait in a buffer of at most
 // `limit` bytes (one slice more at worst); past it they are dropped.
 const bufferedReader = (limit: number) => {
-  const slices: Array<string> = []
+  const slices: Array<Uint8Array> = []
   let bytes = 0
-  let waiting: ((slice: string) => void) | undefined
+  let waiting: ((slice: Uint8Array) => void) | undefined
   const reader: Reader = {
     send: (slice) => {
       if (waiting !== undefined) {
@@ -636,14 +649,14 @@ const bufferedReader = (limit: number) => {
       }
       if (bytes > limit) return false
       slices.push(slice)
-      bytes += slice.length
+      bytes += slice.byteLength
       return true
     }
   }
-  const take = Effect.callback<string>((resume) => {
+  const take = Effect.callback<Uint8Array>((resume) => {
     const slice = slices.shift()
     if (slice !== undefined) {
-      bytes -= slice.length
+      bytes -= slice.byteLength
       return resume(Effect.succeed(slice))
     }
     waiting = (next) => resume(Effect.succeed(next))
@@ -671,7 +684,7 @@ export const responseFrom = (hub: Hub): HttpServerResponse.HttpServerResponse =>
     })
   }
   const text = Stream.ensuring(Stream.fromEffectRepeat(take), Effect.sync(leave))
-  return HttpServerResponse.stream(Stream.encodeText(text), {
+  return HttpServerResponse.stream(text, {
     contentType: headers["content-type"]!,
     headers: {
       "cache-control": headers["cache-control"]!,
@@ -746,7 +759,7 @@ export interface NodeRequest {
  */
 export interface NodeResponse {
   writeHead(status: number, headers: Record<string, string>): unknown
-  write(chunk: string): boolean
+  write(chunk: string | Uint8Array): boolean
   end(chunk?: string): unknown
   on(event: "close", listener: () => void): unknown
   once(event: "drain", listener: () => void): unknown

@@ -108,8 +108,17 @@ export const layerMetricsHttp = (
           return HttpServerResponse.text(tooManyScrapes(max), { status: 503, headers: { "retry-after": "1" } })
         }
         running++
-        const body = Stream.fromIteratorSucceed(chunks(context), 1).pipe(
-          Stream.mapEffect((chunk) => Effect.as(Slices.yieldToLoop, chunk)),
+        const it = chunks(context)
+        // One slice per pull, each after a pause as long as the last slice took.
+        let last = performance.now()
+        const next = Effect.flatMap(Effect.suspend(() => Slices.pause(Slices.pauseAfter(last))), () =>
+          Effect.sync(() => {
+            last = performance.now()
+            return it.next()
+          }))
+        const body = Stream.fromEffectRepeat(next).pipe(
+          Stream.takeWhile((r) => r.done !== true),
+          Stream.map((r) => r.value as string),
           Stream.ensuring(Effect.sync(() => {
             running--
           })),
@@ -157,6 +166,17 @@ export const layerHttp = (
 }
 
 /**
+ * The plain Node handler of the three endpoints; `hub` is its stream's.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface NodeHandler {
+  (req: HystrixStream.NodeRequest, res: HystrixStream.NodeResponse): boolean
+  readonly hub: HystrixStream.Hub
+}
+
+/**
  * A plain Node handler for the three endpoints. It answers `GET` on their
  * paths and returns `true`; for any other request it does nothing and
  * returns `false`, so it can sit in front of a program's own handler.
@@ -166,11 +186,7 @@ export const layerHttp = (
  */
 export const nodeHandler = (
   options: Options = {}
-): Effect.Effect<
-  (req: HystrixStream.NodeRequest, res: HystrixStream.NodeResponse) => boolean,
-  never,
-  CircuitRegistry | Scope.Scope
-> =>
+): Effect.Effect<NodeHandler, never, CircuitRegistry | Scope.Scope> =>
   Effect.gen(function*() {
     const p = paths(options)
     const stream = yield* HystrixStream.nodeHandler(options)
@@ -201,6 +217,7 @@ export const nodeHandler = (
       // One slice per turn of the event loop, waiting for the socket when its buffer is full.
       const step = () => {
         if (done) return
+        const started = performance.now()
         let next: IteratorResult<string>
         try {
           next = it.next()
@@ -212,12 +229,13 @@ export const nodeHandler = (
           finish()
           return void res.end()
         }
-        if (res.write(next.value)) setImmediate(step)
-        else res.once("drain", step)
+        const resume = () => Slices.schedule(started, step)
+        if (res.write(next.value)) resume()
+        else res.once("drain", resume)
       }
       step()
     }
-    return (req, res) => {
+    const handler = (req: HystrixStream.NodeRequest, res: HystrixStream.NodeResponse): boolean => {
       if (req.method !== undefined && req.method !== "GET") return false
       const path = (req.url ?? "/").split("?")[0]
       if (p.stream !== false && path === p.stream) {
@@ -234,4 +252,5 @@ export const nodeHandler = (
       }
       return false
     }
+    return Object.assign(handler, { hub: stream.hub })
   })

@@ -42,6 +42,7 @@ import * as Breaker from "../core/Breaker.ts"
 import * as Window from "../core/Window.ts"
 import { CircuitOpenError } from "../errors.ts"
 import { withoutStack } from "../internal/withoutStack.ts"
+import { monotonicMillis } from "../internal/time.ts"
 import type { FleetRule, FleetStateName, FleetView, ProbeOutcome } from "./FleetModel.ts"
 import type { CircuitStoreShape, FleetBackend, FleetSettings, RecordEntry } from "./service.ts"
 
@@ -395,7 +396,8 @@ export class FleetClient {
   /** One round trip: every batch, lease request and probe outcome, as one pipeline. */
   readonly round: Effect.Effect<void> = Effect.flatMap(Clock.clockWith(Effect.succeed), (clock) =>
     Effect.suspend(() => {
-      const now = clock.currentTimeMillisUnsafe()
+      // Local times are monotonic, as the shell's are: `offset` maps them to the store's clock.
+      const now = monotonicMillis(clock)
       if (!this.healthy && now < this.retryAt) {
         // The store is away: outcomes stay with the local breakers only.
         for (const link of this.queue) {
@@ -451,7 +453,7 @@ export class FleetClient {
       ], { concurrency: "unbounded" })
       this.rounds++
       return Effect.map(Effect.exit(Effect.timeout(all, this.settings.commandTimeoutMillis)), (exit) => {
-        const at = clock.currentTimeMillisUnsafe()
+        const at = monotonicMillis(clock)
         if (at - now > this.slowestRoundMillis) this.slowestRoundMillis = at - now
         if (Exit.isFailure(exit)) {
           this.healthy = false

@@ -71,6 +71,9 @@ export const startRedis = async (): Promise<RedisServer> => {
       ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, "--loglevel", "warning"],
       { stdio: "ignore" }
     )
+    // A test or benchmark that dies without calling stop() leaves no server behind.
+    const orphan = child
+    process.once("exit", () => orphan.kill("SIGKILL"))
 
     const started = Date.now()
     while (!(await ping(port))) {

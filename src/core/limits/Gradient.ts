@@ -34,10 +34,12 @@
  * three quarters (below the capacity when the limit sits at about
  * `1.1 · C + 1`) until as many calls that started during the probe have
  * ended, and the fastest of them is the new baseline. A probe slower than the
- * baseline may itself have queued (the capacity fell), so it is repeated once
- * at half: only queueing gets faster with fewer calls. The first probe
- * happens at once, at `min`, before any baseline is known; then the limit
- * goes to `initial`.
+ * baseline may itself have queued (the capacity fell), so it is repeated at
+ * half, and again while halving makes calls more than √2 × faster: only
+ * queueing gets faster with fewer calls. The first measurement starts
+ * at once, at `initial`, and halves the same way (from a limit 8 × too high:
+ * five round trips); then the limit is `initial` again and the gradient
+ * takes over.
  *
  * **Gotchas**
  *
@@ -129,15 +131,18 @@ const probeAt = (settings: GradientSettings, at: number, limit: number, restore:
  * @since 0.2.0
  * @category constructors
  */
-export const initial = (settings: GradientSettings, at = 0): Gradient => ({
-  _tag: "Gradient",
-  settings,
-  limit: settings.min,
-  estimate: clamp(settings, settings.initial),
-  baseline: Infinity,
-  samples: 0,
-  probe: probeAt(settings, at, settings.min, settings.initial)
-})
+export const initial = (settings: GradientSettings, at = 0): Gradient => {
+  const start = clamp(settings, settings.initial)
+  return {
+    _tag: "Gradient",
+    settings,
+    limit: start,
+    estimate: start,
+    baseline: Infinity,
+    samples: 0,
+    probe: probeAt(settings, at, start, start)
+  }
+}
 
 const make = (s: Gradient, estimate: number, baseline: number, samples: number, probe: Probe | undefined): Gradient => ({
   _tag: "Gradient",
@@ -148,6 +153,10 @@ const make = (s: Gradient, estimate: number, baseline: number, samples: number, 
   samples,
   probe
 })
+
+// Half the calls of a queueing dependency answer up to twice as fast; √2
+// faster means the probe above still queued.
+const FASTER = Math.SQRT2
 
 // Calls that started before the probe ran at the old limit: they say nothing
 // about the no-load latency. A dropped call ends the probe's wait like any
@@ -167,11 +176,12 @@ const onProbe = (s: Gradient, probe: Probe, sample: Sample): Gradient => {
     })
   }
   if (fastest === Infinity) return make(s, probe.restore, s.baseline, 0, undefined)
-  // Slower than the baseline: the dependency got slower, or the probe itself
-  // queued (the capacity fell below the probe's limit). Probing again at half
-  // tells them apart: only queueing gets faster with fewer calls.
-  const { min, tolerance } = s.settings
-  if (fastest > s.baseline && fastest * tolerance < probe.previous && probe.limit > min) {
+  // Slower than the baseline (or no baseline yet): the dependency got slower,
+  // or the probe itself queued (the capacity is below the probe's limit).
+  // Probing again at half tells them apart: only queueing gets faster with
+  // fewer calls.
+  const { min } = s.settings
+  if ((fastest > s.baseline || s.baseline === Infinity) && fastest * FASTER < probe.previous && probe.limit > min) {
     const limit = Math.max(min, Math.floor(probe.limit / 2))
     return make(s, s.estimate, s.baseline, s.samples, {
       startedAt: sample.at,
@@ -182,7 +192,7 @@ const onProbe = (s: Gradient, probe: Probe, sample: Sample): Gradient => {
       restore: probe.restore
     })
   }
-  return make(s, probe.restore, fastest, 0, undefined)
+  return make(s, probe.restore, Math.min(fastest, probe.previous), 0, undefined)
 }
 
 const target = (s: Gradient, sample: Sample): number => {
