@@ -137,9 +137,11 @@ export interface CircuitPermit<E = unknown> {
   /**
    * Records the outcome an `Exit` stands for, as `withCircuit` records its
    * effect's: a success, an interruption, a failure or defect (classified).
-   * Fits `Effect.onExit(permit.report)`.
+   * Fits `Effect.onExit(permit.report)`, also for work raced against
+   * `expired` (its `CircuitTimeoutError` comes after the outcome `timeout`,
+   * so reporting it changes nothing).
    */
-  readonly report: <A>(exit: Exit.Exit<A, E>) => Effect.Effect<boolean>
+  readonly report: <A>(exit: Exit.Exit<A, E | CircuitTimeoutError>) => Effect.Effect<boolean>
   /**
    * Fails with `CircuitTimeoutError` at the circuit's timeout, and is
    * interrupted if the registry closes first; never completes otherwise.
@@ -351,7 +353,7 @@ class Permit<E> implements CircuitPermit<E> {
   readonly failure = (error: E): Effect.Effect<boolean> =>
     this.reportWith(() => errorVerdict(this.options, error), this.span === undefined ? undefined : Exit.fail(error))
 
-  readonly report = <A>(exit: Exit.Exit<A, E>): Effect.Effect<boolean> =>
+  readonly report = <A>(exit: Exit.Exit<A, E | CircuitTimeoutError>): Effect.Effect<boolean> =>
     this.reportWith(() => verdictOf(this.options, exit), exit)
 
   get outcome(): Effect.Effect<Option.Option<PermitOutcome>> {
