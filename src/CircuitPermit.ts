@@ -386,7 +386,8 @@ class Permit<E> implements CircuitPermit<E> {
   // A report: the permit back, the outcome if none was recorded yet, and the
   // permit's scope closed (it then holds nothing of the caller's scope).
   private reportWith(verdict: () => Verdict, exit: Exit.Exit<unknown, unknown> | undefined): Effect.Effect<boolean> {
-    return Effect.uninterruptible(Effect.suspend(() => {
+    // One synchronous step, so nothing can interrupt it halfway.
+    return Effect.suspend(() => {
       this.giveBack()
       const decided = this.recorded === undefined
       let thrown: { readonly thrown: unknown } | undefined
@@ -397,10 +398,11 @@ class Permit<E> implements CircuitPermit<E> {
         // Whoever waits for the deadline waits in vain now.
         this.waiters = []
       }
-      const closeScope = Scope.close(this.scope, Exit.void)
-      if (thrown !== undefined) return Effect.andThen(closeScope, Effect.die(thrown.thrown))
-      return Effect.as(closeScope, decided)
-    }))
+      // Detaches the permit's scope from the caller's. Its one finalizer
+      // (`onScopeClose`) has nothing left to do now, so it is not run.
+      Scope.closeUnsafe(this.scope, Exit.void)
+      return thrown === undefined ? Effect.succeed(decided) : Effect.die(thrown.thrown)
+    })
   }
 
   // The scope closed: after a report, nothing left to do; without one, the
