@@ -68,6 +68,14 @@ export interface CircuitSnapshot {
     readonly max: number
     readonly algorithm: "fixed" | "aimd" | "gradient"
   }
+  /**
+   * The wait queue in front of the permits: calls waiting for one now, and
+   * how many may (`queueCapacity`; 0 when calls never wait).
+   */
+  readonly queue: {
+    readonly waiting: number
+    readonly capacity: number
+  }
   readonly config: CircuitConfig
   /**
    * A shared circuit (a registry with a `CircuitStore`): the fleet's state and
@@ -131,6 +139,7 @@ export const snapshotOf = (cell: CircuitCell, now: number): CircuitSnapshot => {
       max: cell.maxConcurrent,
       algorithm: cell.adaptiveLimit === undefined ? "fixed" as const : Limit.algorithm(cell.adaptiveLimit)
     }),
+    queue: Object.freeze({ waiting: cellOf(cell).waiting, capacity: cell.config.queueCapacity }),
     config: cell.config,
     ...(fleet === undefined ? {} : { fleet: fleetSnapshotOf(fleet) })
   })

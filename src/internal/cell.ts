@@ -20,6 +20,7 @@ import type { FleetLink } from "../store/FleetClient.ts"
 import { CircuitOpenError } from "../errors.ts"
 import { withoutStack } from "./withoutStack.ts"
 import { SleepDraws } from "./sleepDraws.ts"
+import { handOff, shrink, type WaitQueue } from "./waitQueue.ts"
 
 /**
  * Where a registry's cells report to. Kept as plain callbacks so that a
@@ -77,10 +78,22 @@ export class Cell implements CircuitCell {
     this.peak = this.active
     return peak
   }
-  /** Returns one permit; handed to the effect's fiber as its end observer. */
+  /** Returns one permit, to the first waiter if any; handed to the effect's fiber as its end observer. */
   readonly release = (): void => {
     this.active--
+    if (this.waiting !== 0) handOff(this)
   }
+  /** Calls waiting in the queue for a permit now (see `waitQueue.ts`). */
+  waiting = 0
+  /** The waiting calls, oldest first; created by the first call that waits. */
+  waiters: WaitQueue | undefined = undefined
+  /** `queueCapacity`: 0 when calls never wait. */
+  queueCapacity: number
+  /** `maxQueueWait` in milliseconds; `Infinity` when a waiter waits as long as it takes. */
+  maxQueueWaitMillis: number
+  /** A hand-off is running (see `handOff`), and whether it should run again. */
+  handingOff = false
+  handOffAgain = false
   /**
    * Set when the registry has dropped this cell (evicted, or the registry
    * closed): a caller holding it (withCircuit caches its last cell) must look
@@ -147,6 +160,8 @@ export class Cell implements CircuitCell {
     this.adaptiveLimit = Adaptive.isAdaptive(limit) ? Limit.initial(Adaptive.toLimitSettings(limit), now) : undefined
     this.maxConcurrent = this.adaptiveLimit === undefined ? limit as number : Limit.current(this.adaptiveLimit)
     this.timeoutMillis = timeoutMillisOf(config)
+    this.queueCapacity = config.queueCapacity
+    this.maxQueueWaitMillis = Duration.toMillis(config.maxQueueWait)
     this.sleepDraws = drawsOf(config)
     this.breaker = Breaker.initial(breakerConfig, now)
   }
@@ -166,6 +181,8 @@ export class Cell implements CircuitCell {
     if (to !== from) {
       this.maxConcurrent = to
       this.sink.limitChange(this, { circuit: this.name, algorithm: Limit.algorithm(after), from, to, at })
+      // A limit that grew has permits for the waiters.
+      if (to > from && this.waiting !== 0) handOff(this)
     }
   }
 
@@ -226,7 +243,17 @@ export class Cell implements CircuitCell {
       }
     }
     this.timeoutMillis = timeoutMillisOf(config)
+    // A new `maxQueueWait` applies to calls that queue from now on (as a new
+    // timeout applies to calls that start from now on).
+    this.queueCapacity = config.queueCapacity
+    this.maxQueueWaitMillis = Duration.toMillis(config.maxQueueWait)
     this.apply({ _tag: "Reconfigure", at: now, config: breakerConfig })
+    if (this.waiting !== 0) {
+      // Fewer places: the newest waiters over the capacity are rejected; a
+      // higher limit: the first waiters get the new permits.
+      shrink(this)
+      handOff(this)
+    }
   }
 }
 

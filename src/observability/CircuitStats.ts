@@ -37,7 +37,9 @@ export const eventKinds: ReadonlyArray<EventKind> = [
   "interrupted",
   "ignored",
   "fallback-success",
-  "fallback-failure"
+  "fallback-failure",
+  "queued",
+  "queue-timeout"
 ]
 
 /**
@@ -201,7 +203,7 @@ const noExtras: RollingExtras = { ignored: 0, interrupted: 0, maxActive: 0, exce
  */
 export class CircuitStats {
   /** Events since the circuit's stats were created, per kind, in `eventKinds` order. */
-  readonly counts: Array<number> = [0, 0, 0, 0, 0, 0, 0, 0, 0]
+  readonly counts: Array<number> = eventKinds.map(() => 0)
   /** Rolling run time of calls whose effect ran (success, failure, timeout, ignored); created by the first. */
   execute: Percentiles.RollingHistogram | undefined = undefined
   /**
@@ -280,6 +282,15 @@ export class CircuitStats {
         this.counts[8]!++
         this.totalHistogram().record(at, durationMillis)
         this.bump(at, cell, THROWN)
+        return
+      case "queued":
+        this.counts[9]!++
+        return
+      // A wait that ran out is a rejection (the window counts it as one).
+      case "queue-timeout":
+        this.counts[10]!++
+        this.peak(at, cell)
+        if (!fallbackFollows) this.unhandled(at, cell)
         return
     }
   }
