@@ -95,6 +95,32 @@ describe("the wait queue", () => {
       assert.deepStrictEqual(log, ["a", "b", "c"])
     }).pipe(withRegistry()))
 
+  it.effect("a call made while permits are being handed out goes behind the waiters", () =>
+    Effect.gen(function*() {
+      const log: Array<string> = []
+      const gate = yield* Deferred.make<void>()
+      const a = yield* Effect.forkChild(gated(log, "a", gate))
+      yield* settle
+      // w1's effect makes a call of its own on the same circuit as soon as it starts.
+      const nested = Effect.sync(() => log.push("n")).pipe(withCircuit("c"))
+      const w1 = yield* Effect.forkChild(
+        Effect.sync(() => log.push("w1")).pipe(Effect.andThen(nested), Effect.andThen(Deferred.await(gate)), withCircuit("c"))
+      )
+      yield* settle
+      const w2 = yield* Effect.forkChild(gated(log, "w2", gate))
+      yield* settle
+      // Two new permits: w1 gets one and, while it starts, its own call arrives with a
+      // permit still free and w2 waiting. That permit is w2's.
+      yield* Circuit.configure("c", { maxConcurrentRequests: 3 })
+      assert.deepStrictEqual(log, ["a", "w1", "w2"])
+      assert.strictEqual((yield* Circuit.snapshot("c")).queue.waiting, 1, "the nested call waits")
+      yield* Deferred.succeed(gate, undefined)
+      yield* Fiber.join(a)
+      yield* Fiber.join(w2)
+      yield* Fiber.join(w1)
+      assert.deepStrictEqual(log, ["a", "w1", "w2", "n"])
+    }).pipe(withRegistry()))
+
   it.effect("a waiter whose maxQueueWait runs out is rejected (queue-timeout) and its fallback answers", () =>
     Effect.gen(function*() {
       const kinds: Array<EventKind> = []
