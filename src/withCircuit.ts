@@ -30,7 +30,7 @@
  * `circuit.name`; `circuit.state` and `circuit.admission` (`allow`, `probe`,
  * `short-circuit`) at the call's start; `circuit.open` (short-circuited, as
  * Hystrix's `hystrix.circuit_open`); `circuit.outcome` (`success`, `failure`,
- * `timeout`, `rejected`, `short-circuited`, `interrupted`, `ignored`);
+ * `timeout`, `rejected`, `queue-timeout`, `short-circuited`, `interrupted`, `ignored`);
  * `circuit.fallback` (`none`, `success`, `failure`, `interrupted`). A fallback
  * runs in a child span `circuit <name> fallback` with `circuit.fallback.reason`.
  * Without a backend, or with `References.TracerEnabled` false, nothing is

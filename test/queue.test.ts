@@ -5,7 +5,8 @@
  * test/promise-queue.test.ts.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Clock, ConfigProvider, Deferred, Duration, Effect, Exit, Fiber, Layer, Scope, Stream } from "effect"
+import { Cause, Clock, ConfigProvider, Deferred, Duration, Effect, Exit, Fiber, Layer, Metric, Scope, Stream } from "effect"
+import { PrometheusMetrics } from "effect/observability"
 import { TestClock } from "effect/testing"
 import {
   Circuit,
@@ -16,6 +17,7 @@ import {
   CircuitRegistry,
   CircuitRejectedError,
   type EventKind,
+  HystrixStream,
   withCircuit
 } from "../src/index.ts"
 import { deadlinesOf } from "../src/internal/deadline.ts"
@@ -348,4 +350,73 @@ describe("the wait queue's settings", () => {
       assert.strictEqual(error.field, "maxQueueWait")
       assert.strictEqual((yield* Circuit.snapshot("c")).config.queueCapacity, 2)
     }).pipe(withRegistry()))
+})
+
+// Prometheus text → { "name{labels}": value }.
+const parsePrometheus = (text: string): Map<string, number> => {
+  const series = new Map<string, number>()
+  for (const line of text.split("\n")) {
+    if (line === "" || line.startsWith("#")) continue
+    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?) (\S+)$/.exec(line)
+    if (match !== null) series.set(match[1]!, Number(match[2]!))
+  }
+  return series
+}
+
+describe("the wait queue, observed", () => {
+  it.effect("metrics: queued and queue-timeout series from the first call (at 0) and the waiting gauge, only for a circuit with a queue", () =>
+    Effect.gen(function*() {
+      yield* Effect.succeed(1).pipe(withCircuit("plain"))
+      yield* Effect.succeed(1).pipe(withCircuit("c"))
+      let series = parsePrometheus(yield* PrometheusMetrics.format())
+      assert.strictEqual(series.get(`effect_circuit_events_total{circuit="c",event="queued"}`), 0)
+      assert.strictEqual(series.get(`effect_circuit_events_total{circuit="c",event="queue-timeout"}`), 0)
+      assert.strictEqual(series.get(`effect_circuit_waiting_calls{circuit="c"}`), 0)
+      // A circuit on the defaults exports what it always did.
+      assert.isFalse(series.has(`effect_circuit_events_total{circuit="plain",event="queued"}`))
+      assert.isFalse(series.has(`effect_circuit_waiting_calls{circuit="plain"}`))
+      const gate = yield* Deferred.make<void>()
+      const a = yield* Effect.forkChild(gated([], "a", gate))
+      yield* settle
+      const b = yield* Effect.forkChild(Effect.exit(Effect.succeed(1).pipe(withCircuit("c"))))
+      const c = yield* Effect.forkChild(Effect.exit(Effect.succeed(1).pipe(withCircuit("c"))))
+      yield* settle
+      series = parsePrometheus(yield* PrometheusMetrics.format())
+      assert.strictEqual(series.get(`effect_circuit_waiting_calls{circuit="c"}`), 2)
+      assert.strictEqual(series.get(`effect_circuit_events_total{circuit="c",event="queued"}`), 2)
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.join(b)
+      yield* Fiber.join(c)
+      series = parsePrometheus(yield* PrometheusMetrics.format())
+      assert.strictEqual(series.get(`effect_circuit_waiting_calls{circuit="c"}`), 0)
+      assert.strictEqual(series.get(`effect_circuit_events_total{circuit="c",event="queue-timeout"}`), 2)
+      assert.closeTo(series.get(`effect_circuit_error_ratio{circuit="c"}`)!, 2 / 3, 1e-12, "expired waits are rejections")
+      yield* Deferred.succeed(gate, undefined)
+      yield* Fiber.join(a)
+    }).pipe(
+      Effect.provide(CircuitRegistry.layer({ circuits: { c: queued } })),
+      Effect.provideService(Metric.MetricRegistry, new Map())
+    ))
+
+  it.effect("the Hystrix stream's thread pool: calls waiting, the queue's size, tasks", () =>
+    Effect.gen(function*() {
+      const registry = yield* CircuitRegistry
+      const gate = yield* Deferred.make<void>()
+      const a = yield* Effect.forkChild(gated([], "a", gate))
+      yield* settle
+      const b = yield* Effect.forkChild(gated([], "b", gate))
+      yield* settle
+      const now = yield* Clock.currentTimeMillis
+      const pool = HystrixStream.threadPoolOf(registry.lookup("c")!, now)
+      assert.strictEqual(pool.currentQueueSize, 1)
+      assert.strictEqual(pool.propertyValue_queueSizeRejectionThreshold, 2)
+      assert.strictEqual(pool.propertyValue_maxQueueSize, 2)
+      assert.strictEqual(pool.currentActiveCount, 1)
+      assert.strictEqual(pool.currentTaskCount, 2, "running + waiting + completed")
+      const off = HystrixStream.threadPoolOf(registry.peek("other", 0), now)
+      assert.deepStrictEqual([off.currentQueueSize, off.propertyValue_queueSizeRejectionThreshold], [0, 0])
+      yield* Deferred.succeed(gate, undefined)
+      yield* Fiber.join(a)
+      yield* Fiber.join(b)
+    }).pipe(Effect.provide(CircuitRegistry.layer({ circuits: { c: queued } }))))
 })
