@@ -86,6 +86,8 @@ class Ledger {
   readonly events: Array<EventKind> = []
   /** Outcome events that said a fallback follows. */
   attempts = 0
+  /** Fallbacks that are already a value: the fallbacks running when each was built. */
+  readonly valueBuilt = new Map<number, number>()
   enter(i: number): void {
     this.started.add(i)
     this.running++
@@ -161,9 +163,9 @@ const verify = (
 
 const instrumented = (ledger: Ledger, i: number, spec: CallSpec): Effect.Effect<string, string> => {
   if (spec.fallback === "value") {
-    // Already a value (an Exit): it runs and ends when the fallback is called, so it is never seen running.
-    ledger.enter(i)
-    ledger.exit(i, "success")
+    // Already a value (an Exit): the circuit decides at once, with the
+    // fallbacks running now, whether it is the call's answer (checked at the end).
+    ledger.valueBuilt.set(i, ledger.running)
     return Effect.succeed("value")
   }
   const work: Effect.Effect<string, string> = spec.fallback === "succeed"
@@ -230,9 +232,16 @@ describe("the fallback limit under random concurrent load", () => {
           const exits = yield* Effect.forEach(callers, (f) => Fiber.await(f))
           const rejected = new Map<number, unknown>()
           exits.forEach((exit, i) => {
-            const inner = Exit.isSuccess(exit) ? exit.value : exit
+            const inner: Exit.Exit<unknown, unknown> = Exit.isSuccess(exit) ? exit.value : exit as Exit.Exit<unknown, unknown>
             const rejection = rejectionOf(inner)
             if (rejection !== undefined) rejected.set(i, rejection.error)
+            // A fallback that was a value ran exactly when its caller got it, and only below the limit.
+            const runningThen = ledger.valueBuilt.get(i)
+            if (runningThen !== undefined && Exit.isSuccess(inner) && inner.value === "value") {
+              if (runningThen >= scenario.limit) throw new Error(`call ${i}: a value fallback ran with ${runningThen} running`)
+              ledger.started.add(i)
+              ledger.ended.set(i, "success")
+            }
           })
           verify(scenario, ledger, rejected, interrupted, yield* active)
         }).pipe(

@@ -428,8 +428,10 @@ const fail = (
 
 // The fallback's result is the call's; it is recorded as an event and never
 // moves the breaker. A fallback that is already a value (`Effect.succeed`)
-// ends when it starts, at `now`, and costs no extra step (nor a permit: it
-// holds none past this instant, but is still refused when the limit is full).
+// ends when it starts, at `now`, and costs no extra step (nor a permit past
+// this instant, though it is refused like any other when the limit is full).
+// Calling `options.fallback` only builds the effect: whether it may run is
+// decided when it would start.
 const fallback = (
   cell: Cell,
   clock: Clock.Clock,
@@ -440,10 +442,6 @@ const fallback = (
   // The call's cause; undefined when it is just `error` (built only if the fallback fails).
   cause: Cause.Cause<unknown> | undefined
 ): Effect.Effect<unknown, unknown, unknown> => {
-  if (cell.fallbacksActive >= cell.maxConcurrentFallbacks) {
-    CallPath.fallbackRejected(cell, startedAt, now, clock)
-    return rejectedFallback(cell, error)
-  }
   let effect: Effect.Effect<unknown, unknown, unknown>
   try {
     effect = options.fallback!(error)
@@ -452,7 +450,13 @@ const fallback = (
   } catch (defect) {
     effect = Effect.die(defect)
   }
-  if (Exit.isExit(effect)) return fallbackEnded(cell, clock, startedAt, now, error, cause, effect)
+  if (Exit.isExit(effect)) {
+    if (cell.fallbacksActive >= cell.maxConcurrentFallbacks) {
+      CallPath.fallbackRejected(cell, startedAt, now, clock)
+      return rejectedFallback(cell, error)
+    }
+    return fallbackEnded(cell, clock, startedAt, now, error, cause, effect)
+  }
   const run = effect
   // The permit is taken when the fallback starts, in the caller's fiber, and
   // given back when it ends however it ends: taken uninterruptibly, so that
