@@ -195,6 +195,7 @@ const rejectionOf = (exit: Exit.Exit<unknown, unknown>): CircuitFallbackRejected
 
 describe("the fallback limit under random concurrent load", () => {
   it("withCircuit: never more fallbacks than the limit; each attempt runs or is rejected; no permit leaks", async () => {
+    coverage.runs = coverage.withRejections = coverage.fallbacksInterrupted = 0
     await fc.assert(
       fc.asyncProperty(scenarioArb, async (scenario) => {
         const program = Effect.gen(function*() {
@@ -257,6 +258,7 @@ describe("the fallback limit under random concurrent load", () => {
   })
 
   it("CircuitPromise: the same rules, with fallbacks that are promises", async () => {
+    coverage.runs = coverage.withRejections = coverage.fallbacksInterrupted = 0
     await fc.assert(
       fc.asyncProperty(scenarioArb, async (scenario) => {
         const clock = CircuitClock.manual(0)
