@@ -44,6 +44,7 @@ import type { CircuitEvent, CircuitLimitChange, CircuitTransition } from "./Circ
 import { CircuitRegistry, type CircuitRegistryShape } from "./CircuitRegistry.ts"
 import { CircuitBadRequest, type CircuitConfigError } from "./errors.ts"
 import type { CircuitCell } from "./CircuitCell.ts"
+import * as CircuitPermit from "./CircuitPermit.ts"
 import * as Window from "./core/Window.ts"
 import { type Cell, cellOf } from "./internal/cell.ts"
 import { withMonotonicNow } from "./internal/time.ts"
@@ -310,3 +311,13 @@ export const transitions: Stream.Stream<CircuitTransition, never, CircuitRegistr
 export const limitChanges: Stream.Stream<CircuitLimitChange, never, CircuitRegistry> = Stream.unwrap(
   Effect.map(Effect.service(CircuitRegistry), (registry) => Stream.fromPubSub(registry.limitChanges))
 )
+
+/**
+ * Admits one call of the circuit `name` and returns a permit to report its
+ * outcome later, owned by the current `Scope`: the two-step form of
+ * `withCircuit` for work that is not one effect. See `CircuitPermit`.
+ *
+ * @since 0.3.0
+ * @category two-step calls
+ */
+export const admit: typeof CircuitPermit.admit = CircuitPermit.admit

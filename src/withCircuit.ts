@@ -445,18 +445,18 @@ const fallback = (
   let effect: Effect.Effect<unknown, unknown, unknown>
   try {
     effect = options.fallback!(error)
-    // Only untyped code can return something else; make it a defect of the call, not of the runtime.
-    if (!Effect.isEffect(effect)) effect = Effect.die(new TypeError(`the fallback of circuit "${cell.name}" did not return an Effect`))
   } catch (defect) {
     effect = Effect.die(defect)
   }
-  if (Exit.isExit(effect)) {
+  if (isExit(effect)) {
     if (cell.fallbacksActive >= cell.maxConcurrentFallbacks) {
       CallPath.fallbackRejected(cell, startedAt, now, clock)
       return rejectedFallback(cell, error)
     }
     return fallbackEnded(cell, clock, startedAt, now, error, cause, effect)
   }
+  // Only untyped code can return something else; make it a defect of the call, not of the runtime.
+  if (!Effect.isEffect(effect)) effect = Effect.die(new TypeError(`the fallback of circuit "${cell.name}" did not return an Effect`))
   const run = effect
   // The permit is taken when the fallback starts, in the caller's fiber, and
   // given back when it ends however it ends: taken uninterruptibly, so that
@@ -474,6 +474,16 @@ const fallback = (
 // in the settings) is a defect holding what the fallback would have had.
 const rejectedFallback = (cell: Cell, error: unknown): Effect.Effect<never> =>
   Effect.die(CallPath.fallbackRejectedError(cell, error))
+
+// `Exit.isExit`, with a first test that costs one prototype read: most
+// fallbacks return a value (`Effect.succeed`), which is an `Exit`.
+const successPrototype: unknown = Object.getPrototypeOf(Exit.void)
+const failurePrototype: unknown = Object.getPrototypeOf(Exit.fail(undefined))
+const isExit = (u: unknown): u is Exit.Exit<unknown, unknown> => {
+  if (typeof u !== "object" || u === null) return false
+  const prototype: unknown = Object.getPrototypeOf(u)
+  return prototype === successPrototype || prototype === failurePrototype || Exit.isExit(u)
+}
 
 const fallbackEnded = (
   cell: Cell,

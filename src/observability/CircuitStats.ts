@@ -394,7 +394,8 @@ export class CircuitStats {
   }
 
   private extrasFor(cell: Cell): Extras {
-    const config = cell.breaker.config
+    // Not `cell.breaker.config`: reading the breaker folds the cell's counted events, on every event.
+    const config = cell.breakerConfig
     if (this.extrasConfig === config) return this.extras!
     // The inline first call's peak goes into the ring first.
     if (this.extras === undefined && !Number.isNaN(this.firstAt)) this.executeHistogram()
