@@ -457,12 +457,22 @@ const fallback = (
   }
   // Only untyped code can return something else; make it a defect of the call, not of the runtime.
   if (!Effect.isEffect(effect)) effect = Effect.die(new TypeError(`the fallback of circuit "${cell.name}" did not return an Effect`))
+  // The limit off (the default), nothing is counted, so nothing is given back.
+  if (cell.maxConcurrentFallbacks === Infinity) {
+    return Effect.flatMap(
+      Effect.exit(effect),
+      (exit) => fallbackEnded(cell, clock, startedAt, monotonicMillis(clock), error, cause, exit)
+    )
+  }
   const run = effect
   // The permit is taken when the fallback starts, in the caller's fiber, and
   // given back when it ends however it ends: taken uninterruptibly, so that
   // an interruption between the two cannot keep it.
   return Effect.uninterruptibleMask((restore) => {
-    if (!CallPath.takeFallback(cell, startedAt, monotonicMillis(clock), clock)) return rejectedFallback(cell, error)
+    if (!CallPath.takeFallback(cell)) {
+      CallPath.fallbackRejected(cell, startedAt, monotonicMillis(clock), clock)
+      return rejectedFallback(cell, error)
+    }
     return Effect.flatMap(Effect.exit(restore(run)), (exit) => {
       CallPath.releaseFallback(cell)
       return fallbackEnded(cell, clock, startedAt, monotonicMillis(clock), error, cause, exit)

@@ -171,17 +171,22 @@ describe("maxConcurrentFallbacks: withCircuit", () => {
       assert.strictEqual(yield* active, 0)
     }).pipe(withRegistry({ maxConcurrentFallbacks: 3 })))
 
-  it.effect("with the limit off, fallbacks are still counted, so a limit set at run time counts those running", () =>
+  it.effect("with the limit off nothing is counted; a limit set at run time counts the fallbacks started after it", () =>
     Effect.gen(function*() {
       const gate = yield* Deferred.make<string>()
       const a = yield* Effect.forkChild(blocked(gate))
       yield* settle
+      assert.deepStrictEqual((yield* Circuit.snapshot("c")).fallbacks, { active: 0, max: Infinity })
       yield* Circuit.configure("c", { maxConcurrentFallbacks: 1 })
-      const exit = yield* Effect.exit(blocked(gate))
-      assert.isDefined(rejectedOf(exit), "the one running before the limit holds the only permit")
+      const b = yield* Effect.forkChild(blocked(gate))
+      yield* settle
+      assert.deepStrictEqual((yield* Circuit.snapshot("c")).fallbacks, { active: 1, max: 1 })
+      assert.isDefined(rejectedOf(yield* Effect.exit(blocked(gate))))
+      yield* Circuit.configure("c", { maxConcurrentFallbacks: Infinity })
       yield* Deferred.succeed(gate, "ok")
       yield* Fiber.join(a)
-      assert.strictEqual((yield* Circuit.snapshot("c")).fallbacks.active, 0)
+      yield* Fiber.join(b)
+      assert.deepStrictEqual((yield* Circuit.snapshot("c")).fallbacks, { active: 0, max: Infinity }, "the counted one gave its permit back")
     }).pipe(withRegistry({})))
 })
 

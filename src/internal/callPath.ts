@@ -183,25 +183,22 @@ export const fallbackFailed = (cell: Cell, startedAt: number, at: number, clock?
 }
 
 /**
- * Takes a fallback permit at `at` for a call admitted (or refused) at
- * `startedAt`, before its fallback starts. True: the fallback may run; give
- * the permit back with `releaseFallback` when it ends, however it ends. False:
- * all `maxConcurrentFallbacks` fallbacks are running, the fallback must not
- * run, and its rejection is recorded and emitted (the one fallback event of
- * this call).
+ * Takes a fallback permit before a fallback starts; only called with a
+ * limit set. True: the fallback may run; give the permit back with
+ * `releaseFallback` when it ends, however it ends. False: all
+ * `maxConcurrentFallbacks` fallbacks are running and this one must not run
+ * (record it with `fallbackRejected`).
  */
-export const takeFallback = (cell: Cell, startedAt: number, at: number, clock?: Clock.Clock): boolean => {
-  if (cell.fallbacksActive >= cell.maxConcurrentFallbacks) {
-    fallbackRejected(cell, startedAt, at, clock)
-    return false
-  }
+export const takeFallback = (cell: Cell): boolean => {
+  if (cell.fallbacksActive >= cell.maxConcurrentFallbacks) return false
   cell.fallbacksActive++
   return true
 }
 
 /**
- * The fallback was refused at `at` (all `maxConcurrentFallbacks` running):
- * counted, and never moves the breaker.
+ * The fallback of a call admitted (or refused) at `startedAt` was refused at
+ * `at` (all `maxConcurrentFallbacks` running): the one fallback event of the
+ * call, counted, and never moves the breaker.
  */
 export const fallbackRejected = (cell: Cell, startedAt: number, at: number, clock?: Clock.Clock): void => {
   cell.emit("fallback-rejected", at, at - startedAt, false, clock)

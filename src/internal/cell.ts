@@ -52,9 +52,10 @@ export class Cell implements CircuitCell {
   /** `undefined` when the timeout is off. */
   timeoutMillis: number | undefined
   /**
-   * Fallback permits in use: fallbacks whose effect has started and not yet
-   * ended. Counted whatever the limit, so that a limit set at run time
-   * counts the fallbacks already running.
+   * Fallback permits in use: fallbacks started while `maxConcurrentFallbacks`
+   * was set that have not ended yet. With the limit off nothing is counted
+   * (so that it costs nothing): a limit set at run time does not see the
+   * fallbacks already running.
    */
   fallbacksActive = 0
   /** `Infinity` when off. */

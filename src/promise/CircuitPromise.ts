@@ -619,30 +619,35 @@ const runFallback = (
   at: number,
   error: unknown
 ): unknown => {
-  if (!CallPath.takeFallback(cell, startedAt, at)) return Promise.reject(CallPath.fallbackRejectedError(cell, error))
+  // Counted only with a limit set, as in `withCircuit`.
+  const counted = cell.maxConcurrentFallbacks !== Infinity
+  if (counted && !CallPath.takeFallback(cell)) {
+    CallPath.fallbackRejected(cell, startedAt, at)
+    return Promise.reject(CallPath.fallbackRejectedError(cell, error))
+  }
   let result: unknown
   let thenable: boolean
   try {
     result = options.fallback!(error)
     thenable = isThenable(result)
   } catch (fallbackError) {
-    CallPath.releaseFallback(cell)
+    if (counted) CallPath.releaseFallback(cell)
     CallPath.fallbackFailed(cell, startedAt, at)
     return Promise.reject(fallbackFailure(cell, error, fallbackError))
   }
   if (!thenable) {
-    CallPath.releaseFallback(cell)
+    if (counted) CallPath.releaseFallback(cell)
     CallPath.fallbackSucceeded(cell, startedAt, at)
     return result
   }
   return Promise.resolve(result).then(
     (value) => {
-      CallPath.releaseFallback(cell)
+      if (counted) CallPath.releaseFallback(cell)
       CallPath.fallbackSucceeded(cell, startedAt, clock.now())
       return value
     },
     (fallbackError: unknown) => {
-      CallPath.releaseFallback(cell)
+      if (counted) CallPath.releaseFallback(cell)
       CallPath.fallbackFailed(cell, startedAt, clock.now())
       throw fallbackFailure(cell, error, fallbackError)
     }
