@@ -14,6 +14,7 @@ export {
   type CircuitError,
   CircuitFallbackError,
   CircuitOpenError,
+  CircuitRegistryClosedError,
   CircuitRejectedError,
   CircuitTimeoutError
 } from "../errors.ts"
