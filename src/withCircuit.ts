@@ -438,16 +438,26 @@ const fallback = (
   let effect: Effect.Effect<unknown, unknown, unknown>
   try {
     effect = options.fallback!(error)
-    // Only untyped code can return something else; make it a defect of the call, not of the runtime.
-    if (!Effect.isEffect(effect)) effect = Effect.die(new TypeError(`the fallback of circuit "${cell.name}" did not return an Effect`))
   } catch (defect) {
     effect = Effect.die(defect)
   }
-  if (Exit.isExit(effect)) return fallbackEnded(cell, clock, startedAt, now, error, cause, effect)
+  if (isExit(effect)) return fallbackEnded(cell, clock, startedAt, now, error, cause, effect)
+  // Only untyped code can return something else; make it a defect of the call, not of the runtime.
+  if (!Effect.isEffect(effect)) effect = Effect.die(new TypeError(`the fallback of circuit "${cell.name}" did not return an Effect`))
   return Effect.flatMap(
     Effect.exit(effect),
     (exit) => fallbackEnded(cell, clock, startedAt, monotonicMillis(clock), error, cause, exit)
   )
+}
+
+// `Exit.isExit`, with a first test that costs one prototype read: most
+// fallbacks return a value (`Effect.succeed`), which is an `Exit`.
+const successPrototype: unknown = Object.getPrototypeOf(Exit.void)
+const failurePrototype: unknown = Object.getPrototypeOf(Exit.fail(undefined))
+const isExit = (u: unknown): u is Exit.Exit<unknown, unknown> => {
+  if (typeof u !== "object" || u === null) return false
+  const prototype: unknown = Object.getPrototypeOf(u)
+  return prototype === successPrototype || prototype === failurePrototype || Exit.isExit(u)
 }
 
 const fallbackEnded = (
