@@ -168,8 +168,8 @@ describe("Simulation", () => {
       // outcomes in one millisecond is not specified, and it can decide a trip (seed 592245948:
       // a timeout then a success trips a 67 % rule, a success then a timeout does not).
       .filter((calls) => {
-        const timeouts = new Set(calls.filter((c) => c.durationMillis > 250).map((c) => c.at + 250))
-        return !calls.some((c) => c.durationMillis < 250 && timeouts.has(c.at + c.durationMillis))
+        const timeouts = new Set(calls.filter((c) => (c.durationMillis ?? Infinity) > 250).map((c) => c.at + 250))
+        return !calls.some((c) => c.durationMillis !== undefined && c.durationMillis < 250 && timeouts.has(c.at + c.durationMillis))
       })
     let transitions = 0
     await fc.assert(
