@@ -14,7 +14,8 @@
  * (between the BENCH markers).
  *
  * Flags: `--quick` (5 rounds of fewer calls, for a smoke run), `--no-write`,
- * `--only=<substring>` (rows whose name contains it, and the baselines).
+ * `--only=<substring>` (rows whose name contains it, and the baselines),
+ * `--wall` (wall-clock time instead of the process's CPU time).
  */
 import { Effect, Exit, Scope } from "effect"
 import type { CircuitRegistry } from "effect-circuit"
@@ -26,8 +27,15 @@ import * as Core from "./cases/core.ts"
 import { groups } from "./cases/index.ts"
 import * as Peers from "./cases/peers.ts"
 import * as PromiseCases from "./cases/promise.ts"
+import * as Tracing from "./cases/tracing.ts"
 import { type BenchCase, type BenchEnv, rowName } from "./cases/types.ts"
 import { checkedRun, makeRegistry, type RegistryHandle } from "./env.ts"
+
+// The suite measures this tree's `src/`, not a `dist/` some earlier build left
+// behind (`effect-circuit` resolves to `dist/` without the condition).
+if (!import.meta.resolve("effect-circuit").includes("/src/")) {
+  throw new Error("bench: run with --conditions=effect-circuit-source (npm run bench), so that src/ is measured, not dist/")
+}
 
 const args = process.argv.slice(2)
 const quick = args.includes("--quick")
@@ -58,23 +66,35 @@ for (const group of groups) cases.push(...await group(env))
 // Measurement
 // ---------------------------------------------------------------------------
 
+// Time is this process's CPU time (user + system, in ms), not wall time: on
+// cores shared with other work, wall time also counts the time the process
+// waited for a core, which changes from second to second and moved ratios by
+// tens of percent; CPU time is the work a call costs. `--wall` measures wall
+// time instead (the two agree on an idle machine).
+const wall = args.includes("--wall")
+const now = wall ? () => performance.now() : () => {
+  const u = process.cpuUsage()
+  return (u.user + u.system) / 1000
+}
+
 const timeInFiber = (effect: Effect.Effect<unknown, unknown, CircuitRegistry>, n: number) =>
   Effect.gen(function*() {
-    const t0 = performance.now()
+    const t0 = now()
     for (let i = 0; i < n; i++) yield* effect
-    return ((performance.now() - t0) * 1e6) / n
+    return ((now() - t0) * 1e6) / n
   })
 
 const timePromises = async (call: () => Promise<unknown>, n: number): Promise<number> => {
-  const t0 = performance.now()
+  const t0 = now()
   for (let i = 0; i < n; i++) await call()
-  return ((performance.now() - t0) * 1e6) / n
+  return ((now() - t0) * 1e6) / n
 }
 
 interface Row {
   readonly name: string
   readonly table: "fiber" | "promise"
-  readonly measure: () => Promise<number>
+  /** Times `calls` calls (default: the table's count), checked (see `bench/env.ts`). */
+  readonly measure: (calls?: number) => Promise<number>
 }
 
 const baselines = new Set<string>([Core.names.succeed, Core.names.timeout, Core.names.awaitAsync, Core.names.runSucceed])
@@ -84,15 +104,15 @@ for (const c of cases) {
   for (const handle of handles) {
     const name = rowName(c.name, c.registry === undefined ? undefined : handle)
     if (only !== undefined && !name.includes(only) && !baselines.has(name)) continue
-    const calls = c.table === "fiber" ? FIBER_CALLS : PROMISE_CALLS
-    const time = c.table === "fiber"
-      ? ((loop) => () => handle.runPromise(loop))(c.around === undefined ? timeInFiber(c.effect, calls) : c.around(timeInFiber(c.effect, calls)))
-      : ((call) => () => timePromises(call, calls))(c.make(handle))
+    const defaultCalls = c.table === "fiber" ? FIBER_CALLS : PROMISE_CALLS
+    const time: (calls: number) => Promise<number> = c.table === "fiber"
+      ? (calls) => handle.runPromise(c.around === undefined ? timeInFiber(c.effect, calls) : c.around(timeInFiber(c.effect, calls)))
+      : ((call) => (calls) => timePromises(call, calls))(c.make(handle))
     rows.push({
       name,
       table: c.table,
-      measure: async () => {
-        const ns = await checkedRun(handle, c.registry?.circuit, calls, c.registry?.eventsPerCall ?? 0, time)
+      measure: async (calls = defaultCalls) => {
+        const ns = await checkedRun(handle, c.registry?.circuit, calls, c.registry?.eventsPerCall ?? 0, () => time(calls))
         c.check?.()
         return ns
       }
@@ -115,6 +135,48 @@ for (const table of ["fiber", "promise"] as const) {
     process.stderr.write(`${table}: ${round < 0 ? "warm-up done" : `round ${round + 1}/${ROUNDS}`}\n`)
   }
 }
+// The targets are read from paired measurements: the two rows of a ratio are
+// timed back to back, PAIRS times, alternating which goes first, and the
+// figure is the median of the per-pair ratios (or differences). On two cores
+// shared with other work, the load changes from one second to the next; a
+// pair taken within a fraction of a second sees the same load on both sides.
+const PAIRS = quick ? 5 : 9
+const rowByName = new Map(rows.map((row) => [row.name, row]))
+const paired = async (a: string, b: string, mode: "ratio" | "difference"): Promise<number> => {
+  const ra = rowByName.get(a)
+  const rb = rowByName.get(b)
+  if (ra === undefined || rb === undefined) return NaN
+  const callsOf = (row: Row) => (row.table === "fiber" ? FIBER_CALLS : PROMISE_CALLS)
+  const values: Array<number> = []
+  for (let i = 0; i < PAIRS; i++) {
+    let x: number
+    let y: number
+    if (i % 2 === 0) {
+      x = await ra.measure(callsOf(ra))
+      y = await rb.measure(callsOf(rb))
+    } else {
+      y = await rb.measure(callsOf(rb))
+      x = await ra.measure(callsOf(ra))
+    }
+    values.push(mode === "ratio" ? x / y : x - y)
+  }
+  process.stderr.write(`paired: ${a} vs ${b}\n`)
+  return median(values)
+}
+const pairs = {
+  closedVsTimeout: await paired(Core.names.closed, Core.names.timeout, "ratio"),
+  openVsSucceed: await paired(Core.names.open, Core.names.succeed, "ratio"),
+  opossumOpenVsOpen: await paired(Peers.names.opossumOpen, Core.names.open, "ratio"),
+  runClosedMinusRunSucceed: await paired(Core.names.runClosed, Core.names.runSucceed, "difference"),
+  buckets1000VsBuckets10: await paired(Core.names.buckets1000, Core.names.buckets10, "ratio"),
+  closedVsPlain: await paired(Core.names.closed, Peers.names.plain, "ratio"),
+  openVsPlainOpen: await paired(Core.names.open, Peers.names.plainOpen, "ratio"),
+  effectBreakerVsClosed: await paired(Peers.names.effectBreakerTimeout, Core.names.closed, "ratio"),
+  metricsOnVsOff: await paired(Core.names.closed, rowName(Core.names.closed, off), "ratio"),
+  tracedVsUntraced: await paired(Tracing.names.traced, Core.names.closed, "ratio"),
+  tracerInstalledTraceOffVsNoTracer: await paired(Tracing.names.tracedOff, Core.names.closed, "ratio")
+}
+
 const medians = Object.fromEntries(rows.map((r) => [r.name, median(samples.get(r.name)!)]))
 const fiber = Object.fromEntries(rows.filter((r) => r.table === "fiber").map((r) => [r.name, medians[r.name]!]))
 const promise = Object.fromEntries(rows.filter((r) => r.table === "promise").map((r) => [r.name, medians[r.name]!]))
@@ -135,7 +197,7 @@ interface Idle {
 }
 const idle: ReadonlyArray<Idle> = only !== undefined ? [] : ["used-metrics-off", "unused-defaults", "used-defaults"].map((c) =>
   JSON.parse(
-    execFileSync(process.execPath, ["--expose-gc", fileURLToPath(new URL("./idle.ts", import.meta.url)), c], {
+    execFileSync(process.execPath, ["--expose-gc", "--conditions=effect-circuit-source", fileURLToPath(new URL("./idle.ts", import.meta.url)), c, ...(wall ? ["--wall"] : [])], {
       encoding: "utf8"
     }).trim().split("\n").pop()!
   ) as Idle
@@ -149,34 +211,34 @@ await Effect.runPromise(Scope.close(scope, Exit.void))
 // Report
 // ---------------------------------------------------------------------------
 
+const round2 = (x: number) => Math.round(x * 100) / 100
 const r = (a: number | undefined, b: number | undefined) =>
   a === undefined || b === undefined ? NaN : Math.round((a / b) * 100) / 100
-const off_ = (name: string) => rowName(name, off)
 const targets = [
   {
     target: "closed, defaults, one fiber ≤ 0.45 × Effect.timeout",
-    value: r(fiber[Core.names.closed], fiber[Core.names.timeout]),
+    value: round2(pairs.closedVsTimeout),
     met: (v: number) => v <= 0.45
   },
   {
     target: "open + fallback ≤ 4 × Effect.succeed, one fiber",
-    value: r(fiber[Core.names.open], fiber[Core.names.succeed]),
+    value: round2(pairs.openVsSucceed),
     met: (v: number) => v <= 4
   },
   {
     target: "open + fallback (one fiber) ≥ 20 × faster than opossum open + fallback",
-    value: r(promise[Peers.names.opossumOpen], fiber[Core.names.open]),
+    value: round2(pairs.opossumOpenVsOpen),
     met: (v: number) => v >= 20
   },
   {
     target: "runPromise(withCircuit) − runPromise(Effect.succeed) ≤ 150 ns",
-    value: Math.round(promise[Core.names.runClosed]! - promise[Core.names.runSucceed]!),
+    value: Math.round(pairs.runClosedMinusRunSucceed),
     met: (v: number) => v <= 150
   },
   ...PromiseCases.targets(promise),
   {
     target: "1,000 buckets within 10 % of 10 buckets",
-    value: r(fiber[Core.names.buckets1000], fiber[Core.names.buckets10]),
+    value: round2(pairs.buckets1000VsBuckets10),
     met: (v: number) => v <= 1.1
   },
   ...idle.filter((c) => c.label.startsWith("used once, defaults")).flatMap((c) => [
@@ -198,16 +260,16 @@ const targets = [
   }])
 ].filter((t) => !Number.isNaN(t.value))
 
-// Context rows: not targets, read beside them.
+// Context rows: not targets, read beside them (paired, as the targets).
 const context = [
-  ["open + fallback via runPromise: opossum open + fallback ÷ ours", r(promise[Peers.names.opossumOpen], promise[Core.names.runOpen])],
-  ["opossum fire() ÷ runPromise(withCircuit)", r(promise[Peers.names.opossum], promise[Core.names.runClosed])],
-  ["effect/persistence CircuitBreaker ÷ withCircuit (timeout off), one fiber", r(fiber[Peers.names.effectBreaker], fiber[Core.names.timeoutOff])],
-  ["effect/persistence CircuitBreaker + timeout ÷ withCircuit (defaults), one fiber", r(fiber[Peers.names.effectBreakerTimeout], fiber[Core.names.closed])],
-  ["withCircuit (defaults) ÷ plain-JS floor (Effect wrapper), one fiber", r(fiber[Core.names.closed], fiber[Peers.names.plain])],
-  ["withCircuit open + fallback ÷ plain-JS floor open + fallback, one fiber", r(fiber[Core.names.open], fiber[Peers.names.plainOpen])],
-  ["metrics on ÷ off, withCircuit (defaults), one fiber", r(fiber[Core.names.closed], fiber[off_(Core.names.closed)])],
-  ["metrics on ÷ off, open + fallback, one fiber", r(fiber[Core.names.open], fiber[off_(Core.names.open)])]
+  ["open + fallback via runPromise: opossum open + fallback ÷ ours (medians)", r(promise[Peers.names.opossumOpen], promise[Core.names.runOpen])],
+  ["opossum fire() ÷ runPromise(withCircuit) (medians)", r(promise[Peers.names.opossum], promise[Core.names.runClosed])],
+  ["effect/persistence CircuitBreaker + timeout ÷ withCircuit (defaults), one fiber", round2(pairs.effectBreakerVsClosed)],
+  ["withCircuit (defaults) ÷ plain-JS floor (Effect wrapper), one fiber", round2(pairs.closedVsPlain)],
+  ["withCircuit open + fallback ÷ plain-JS floor open + fallback, one fiber", round2(pairs.openVsPlainOpen)],
+  ["metrics on ÷ off, withCircuit (defaults), one fiber", round2(pairs.metricsOnVsOff)],
+  ["tracer installed ÷ no tracer, withCircuit (defaults), one fiber", round2(pairs.tracedVsUntraced)],
+  ["tracer installed with trace: false ÷ no tracer, withCircuit (defaults), one fiber", round2(pairs.tracerInstalledTraceOffVsNoTracer)]
 ].filter(([, v]) => !Number.isNaN(v)) as Array<[string, number]>
 
 const version = (pkg: string) => {
@@ -274,13 +336,13 @@ const report = [
     ),
     ""
   ]),
-  "### Targets (ratios from this one run)",
+  `### Targets (ratios from this one run; each the median of ${PAIRS} back-to-back pairs)`,
   "",
   "| target | value | met |",
   "| --- | ---: | :---: |",
   ...targets.map((t) => `| ${t.target} | ${t.value} | ${t.met(t.value) ? "yes" : "**no**"} |`),
   "",
-  "### Side by side (ratios from this one run)",
+  `### Side by side (ratios from this one run; paired as the targets unless marked medians)`,
   "",
   "| ratio | value |",
   "| --- | ---: |",
@@ -299,6 +361,7 @@ if (!args.includes("--no-write") && only === undefined) {
         fiber,
         promise,
         samples: Object.fromEntries(samples),
+        pairs,
         idle,
         targets: targets.map(({ met, ...t }) => ({ ...t, met: met(t.value) })),
         context: Object.fromEntries(context)
