@@ -16,7 +16,7 @@
 import type { Clock } from "effect"
 import { Duration } from "effect"
 import type { EventKind } from "../CircuitEvent.ts"
-import { CircuitRejectedError, CircuitTimeoutError } from "../errors.ts"
+import { CircuitFallbackRejectedError, CircuitRejectedError, CircuitTimeoutError } from "../errors.ts"
 import type { CircuitOpenError } from "../errors.ts"
 import type { Cell } from "./cell.ts"
 import { withoutStack } from "./withoutStack.ts"
@@ -181,3 +181,39 @@ export const fallbackFailed = (cell: Cell, startedAt: number, at: number, clock?
   cell.happened("FallbackFailure", at, clock)
   cell.emit("fallback-failure", at, at - startedAt, false, clock)
 }
+
+/**
+ * Takes a fallback permit at `at` for a call admitted (or refused) at
+ * `startedAt`, before its fallback starts. True: the fallback may run; give
+ * the permit back with `releaseFallback` when it ends, however it ends. False:
+ * all `maxConcurrentFallbacks` fallbacks are running, the fallback must not
+ * run, and its rejection is recorded and emitted (the one fallback event of
+ * this call).
+ */
+export const takeFallback = (cell: Cell, startedAt: number, at: number, clock?: Clock.Clock): boolean => {
+  if (cell.fallbacksActive >= cell.maxConcurrentFallbacks) {
+    fallbackRejected(cell, startedAt, at, clock)
+    return false
+  }
+  cell.fallbacksActive++
+  return true
+}
+
+/**
+ * The fallback was refused at `at` (all `maxConcurrentFallbacks` running):
+ * counted, and never moves the breaker.
+ */
+export const fallbackRejected = (cell: Cell, startedAt: number, at: number, clock?: Clock.Clock): void => {
+  cell.emit("fallback-rejected", at, at - startedAt, false, clock)
+}
+
+/** Gives back the permit `takeFallback` took. */
+export const releaseFallback = (cell: Cell): void => {
+  cell.fallbacksActive--
+}
+
+/** What the caller of a call whose fallback was rejected gets, holding what the fallback would have been given. */
+export const fallbackRejectedError = (cell: Cell, error: unknown): CircuitFallbackRejectedError =>
+  withoutStack(() =>
+    new CircuitFallbackRejectedError({ circuit: cell.name, maxConcurrentFallbacks: cell.maxConcurrentFallbacks, error })
+  )

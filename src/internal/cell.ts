@@ -51,6 +51,14 @@ export class Cell implements CircuitCell {
   adaptiveLimit: Limit.Limit | undefined
   /** `undefined` when the timeout is off. */
   timeoutMillis: number | undefined
+  /**
+   * Fallback permits in use: fallbacks whose effect has started and not yet
+   * ended. Counted whatever the limit, so that a limit set at run time
+   * counts the fallbacks already running.
+   */
+  fallbacksActive = 0
+  /** `Infinity` when off. */
+  maxConcurrentFallbacks: number
   config: CircuitConfig
 
   readonly name: string
@@ -228,6 +236,7 @@ export class Cell implements CircuitCell {
     this.adaptiveLimit = Adaptive.isAdaptive(limit) ? Limit.initial(Adaptive.toLimitSettings(limit), now) : undefined
     this.maxConcurrent = this.adaptiveLimit === undefined ? limit as number : Limit.current(this.adaptiveLimit)
     this.timeoutMillis = timeoutMillisOf(config)
+    this.maxConcurrentFallbacks = config.maxConcurrentFallbacks
     this.sleepDraws = drawsOf(config)
     this.reduced = Breaker.initial(breakerConfig, now)
   }
@@ -307,6 +316,7 @@ export class Cell implements CircuitCell {
       }
     }
     this.timeoutMillis = timeoutMillisOf(config)
+    this.maxConcurrentFallbacks = config.maxConcurrentFallbacks
     this.apply({ _tag: "Reconfigure", at: now, config: breakerConfig })
   }
 }

@@ -608,7 +608,9 @@ const answer = (
     : Promise.resolve(runFallback(clock, cell, options, startedAt, at, error))
 
 // The fallback's result is the call's; it is counted and never moves the
-// breaker. A fallback that returns a plain value ends when it starts.
+// breaker. A fallback that returns a plain value ends when it starts. Calling
+// it starts it, so its permit is taken first and given back when what it
+// returned settles (a promise that never settles keeps it).
 const runFallback = (
   clock: CircuitClock.CircuitClock,
   cell: Cell,
@@ -617,23 +619,30 @@ const runFallback = (
   at: number,
   error: unknown
 ): unknown => {
+  if (!CallPath.takeFallback(cell, startedAt, at)) return Promise.reject(CallPath.fallbackRejectedError(cell, error))
   let result: unknown
+  let thenable: boolean
   try {
     result = options.fallback!(error)
+    thenable = isThenable(result)
   } catch (fallbackError) {
+    CallPath.releaseFallback(cell)
     CallPath.fallbackFailed(cell, startedAt, at)
     return Promise.reject(fallbackFailure(cell, error, fallbackError))
   }
-  if (!isThenable(result)) {
+  if (!thenable) {
+    CallPath.releaseFallback(cell)
     CallPath.fallbackSucceeded(cell, startedAt, at)
     return result
   }
   return Promise.resolve(result).then(
     (value) => {
+      CallPath.releaseFallback(cell)
       CallPath.fallbackSucceeded(cell, startedAt, clock.now())
       return value
     },
     (fallbackError: unknown) => {
+      CallPath.releaseFallback(cell)
       CallPath.fallbackFailed(cell, startedAt, clock.now())
       throw fallbackFailure(cell, error, fallbackError)
     }
