@@ -26,6 +26,7 @@ export type EventKind =
   | "ignored"
   | "fallback-success"
   | "fallback-failure"
+  | "fallback-rejected"
 
 /**
  * One execution event of a circuit.
@@ -41,7 +42,9 @@ export interface CircuitEvent {
   /**
    * For an execution outcome (success, failure, timeout, interrupted,
    * ignored): how long the effect ran, from admission to its outcome. For a
-   * fallback outcome: the whole call, from admission to the fallback's end.
+   * fallback outcome: the whole call, from admission to the fallback's end
+   * (for `fallback-rejected`, to the rejection: all `maxConcurrentFallbacks`
+   * fallbacks were running, so this one never ran).
    * 0 for short-circuits and rejections.
    */
   readonly durationMillis: number

@@ -119,6 +119,15 @@ const expected: Record<string, ReadonlyArray<string>> = {
   "slow-calls.ts": ["3 of 4 calls slower than 500 ms: open"],
   "half-open-probes.ts": ["after 1 good probe of 3: half-open", "after 3 good probes: closed"],
   "retry-after.ts": ["open, retry after 30s"],
+  "two-step.ts": [
+    "short feed: 3 chunks",
+    "stalled feed: CircuitTimeoutError",
+    "feed window: 1 success, 1 timeout",
+    "directory: found",
+    "directory event: timeout",
+    "directory: no answer, call abandoned",
+    "directory permits in use: 0"
+  ],
   "stable-backoff.ts": [
     "opening 1: open for 1s",
     "opening 2: open for 2s",

@@ -63,6 +63,11 @@ export interface CircuitConfigInput {
    * stayed closed as long as it was last open).
    */
   readonly backoffReset?: "close" | "stable" | undefined
+  /**
+   * Fallbacks running at once. Default `Infinity` (off); past it a fallback
+   * is rejected (`fallback-rejected`) instead of run.
+   */
+  readonly maxConcurrentFallbacks?: number | undefined
 }
 
 /**
@@ -92,6 +97,8 @@ export interface CircuitConfig {
   readonly slowCallPercentThreshold: number
   readonly halfOpenProbes: number
   readonly backoffReset: "close" | "stable"
+  /** `Infinity` when off. */
+  readonly maxConcurrentFallbacks: number
 }
 
 /**
@@ -111,5 +118,6 @@ export const defaults: CircuitConfig = {
   slowCallDuration: Duration.infinity,
   slowCallPercentThreshold: 100,
   halfOpenProbes: 1,
-  backoffReset: "close"
+  backoffReset: "close",
+  maxConcurrentFallbacks: Infinity
 }

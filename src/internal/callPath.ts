@@ -15,9 +15,8 @@
  */
 import type { Clock } from "effect"
 import { Duration } from "effect"
-import * as Breaker from "../core/Breaker.ts"
 import type { EventKind } from "../CircuitEvent.ts"
-import { CircuitRejectedError, CircuitTimeoutError } from "../errors.ts"
+import { CircuitFallbackRejectedError, CircuitRejectedError, CircuitTimeoutError } from "../errors.ts"
 import type { CircuitOpenError } from "../errors.ts"
 import type { Cell } from "./cell.ts"
 import { withoutStack } from "./withoutStack.ts"
@@ -38,10 +37,10 @@ export const admit = (
   clock?: Clock.Clock
 ): number | CircuitOpenError | CircuitRejectedError => {
   // A shared circuit admits from its cached fleet view (src/store/FleetClient.ts).
-  const admission = cell.fleet === undefined ? Breaker.admit(cell.breaker, now) : cell.fleet.admit(now)
+  const admission = cell.fleet === undefined ? cell.admit(now) : cell.fleet.admit(now)
   if (admission === "short-circuit") return shortCircuit(cell, now, hasFallback, clock)
   if (admission === "probe") cell.apply({ _tag: "ProbeAdmitted", at: now }, clock)
-  const generation = cell.breaker.generation
+  const generation = cell.generation
   if (cell.active >= cell.maxConcurrent) return reject(cell, now, generation, hasFallback, clock)
   // The concurrency peak is taken with the permit (observers read it later).
   if (++cell.active > cell.peak) cell.peak = cell.active
@@ -60,7 +59,7 @@ const shortCircuit = (
   clock: Clock.Clock | undefined
 ): CircuitOpenError => {
   const error = cell.openError(now)
-  cell.apply({ _tag: "ShortCircuited", at: now }, clock)
+  cell.happened("ShortCircuited", now, clock)
   cell.emit("short-circuited", now, 0, hasFallback, clock)
   return error
 }
@@ -115,12 +114,15 @@ export const record = (
   retryAfterMillis?: number,
   clock?: Clock.Clock
 ): void => {
-  cell.apply(
-    retryAfterMillis === undefined
-      ? { _tag: outcome, at, generation, durationMillis: at - startedAt }
-      : { _tag: outcome, at, generation, durationMillis: at - startedAt, retryAfterMillis },
-    clock
-  )
+  if (outcome === "Success") cell.success(at, generation, at - startedAt, clock)
+  else {
+    cell.apply(
+      retryAfterMillis === undefined
+        ? { _tag: outcome, at, generation, durationMillis: at - startedAt }
+        : { _tag: outcome, at, generation, durationMillis: at - startedAt, retryAfterMillis },
+      clock
+    )
+  }
   if (cell.adaptiveLimit !== undefined) {
     const sample = samples[outcome]
     if (sample !== undefined) cell.sample(sample, startedAt, at, inFlight)
@@ -170,12 +172,48 @@ export const classify = (
 
 /** The fallback of a call admitted (or refused) at `startedAt` succeeded at `at`. */
 export const fallbackSucceeded = (cell: Cell, startedAt: number, at: number, clock?: Clock.Clock): void => {
-  cell.apply({ _tag: "FallbackSuccess", at }, clock)
+  cell.happened("FallbackSuccess", at, clock)
   cell.emit("fallback-success", at, at - startedAt, false, clock)
 }
 
 /** The fallback failed at `at`: counted, and never moves the breaker. */
 export const fallbackFailed = (cell: Cell, startedAt: number, at: number, clock?: Clock.Clock): void => {
-  cell.apply({ _tag: "FallbackFailure", at }, clock)
+  cell.happened("FallbackFailure", at, clock)
   cell.emit("fallback-failure", at, at - startedAt, false, clock)
 }
+
+/**
+ * Takes a fallback permit at `at` for a call admitted (or refused) at
+ * `startedAt`, before its fallback starts. True: the fallback may run; give
+ * the permit back with `releaseFallback` when it ends, however it ends. False:
+ * all `maxConcurrentFallbacks` fallbacks are running, the fallback must not
+ * run, and its rejection is recorded and emitted (the one fallback event of
+ * this call).
+ */
+export const takeFallback = (cell: Cell, startedAt: number, at: number, clock?: Clock.Clock): boolean => {
+  if (cell.fallbacksActive >= cell.maxConcurrentFallbacks) {
+    fallbackRejected(cell, startedAt, at, clock)
+    return false
+  }
+  cell.fallbacksActive++
+  return true
+}
+
+/**
+ * The fallback was refused at `at` (all `maxConcurrentFallbacks` running):
+ * counted, and never moves the breaker.
+ */
+export const fallbackRejected = (cell: Cell, startedAt: number, at: number, clock?: Clock.Clock): void => {
+  cell.emit("fallback-rejected", at, at - startedAt, false, clock)
+}
+
+/** Gives back the permit `takeFallback` took. */
+export const releaseFallback = (cell: Cell): void => {
+  cell.fallbacksActive--
+}
+
+/** What the caller of a call whose fallback was rejected gets, holding what the fallback would have been given. */
+export const fallbackRejectedError = (cell: Cell, error: unknown): CircuitFallbackRejectedError =>
+  withoutStack(() =>
+    new CircuitFallbackRejectedError({ circuit: cell.name, maxConcurrentFallbacks: cell.maxConcurrentFallbacks, error })
+  )

@@ -12,7 +12,7 @@
  *
  * | metric | type | unit (OTLP) | labels | value |
  * | --- | --- | --- | --- | --- |
- * | `effect_circuit_events_total` | counter | `{event}` | `circuit`, `event` | events since the circuit's first, per kind: `success`, `failure`, `timeout`, `rejected`, `short-circuited`, `interrupted`, `ignored`, `fallback-success`, `fallback-failure`; all nine from the first call on, at 0 until their first event |
+ * | `effect_circuit_events_total` | counter | `{event}` | `circuit`, `event` | events since the circuit's first, per kind: `success`, `failure`, `timeout`, `rejected`, `short-circuited`, `interrupted`, `ignored`, `fallback-success`, `fallback-failure`; all nine from the first call on, at 0 until their first event; and `fallback-rejected`, from the first call on for a circuit with a `maxConcurrentFallbacks` (or once it had a rejection) |
  * | `effect_circuit_state` | gauge | `{state}` | `circuit`, `state` | 1 for the circuit's state now, 0 for the four others (`closed`, `open`, `half-open`, `forced-open`, `forced-closed`) |
  * | `effect_circuit_active_calls` | gauge | `{call}` | `circuit` | calls holding a permit now |
  * | `effect_circuit_concurrency_limit` | gauge | `{call}` | `circuit`, `algorithm` | the limit now (`algorithm`: `fixed`, `aimd` or `gradient`); no series when there is none |
@@ -224,8 +224,13 @@ export const collectors: ReadonlyArray<Collector> = [
     type: "counter",
     help: "Events of a circuit since its first call, by kind.",
     unit: "{event}",
-    collect: (_cell, stats, _now, sink) => {
+    collect: (cell, stats, _now, sink) => {
       for (let i = 0; i < eventKinds.length; i++) sink.value(stats.counts[i]!, "event", eventKinds[i]!)
+      // Only a circuit with a fallback limit (or that had one) can reject a fallback.
+      const rejections = stats.fallbackRejections
+      if (rejections !== undefined || cell.maxConcurrentFallbacks !== Infinity) {
+        sink.value(rejections === undefined ? 0 : rejections.total, "event", "fallback-rejected")
+      }
     }
   },
   {

@@ -72,6 +72,7 @@ import { type Cell, cellOf } from "../internal/cell.ts"
 import { withoutStack } from "../internal/withoutStack.ts"
 import * as CircuitClock from "./CircuitClock.ts"
 import { DeadlineHeap, type HeapEntry } from "./deadlineHeap.ts"
+import * as Permit from "./permit.ts"
 
 /**
  * The name the Promise shell first gave `CircuitRegistryClosedError`: a call
@@ -139,6 +140,16 @@ export interface CircuitPromise {
     fn: (signal: AbortSignal) => A | PromiseLike<A>,
     options?: FireOptions<B>
   ): Promise<A | B>
+  /**
+   * Admits one call of `name` and returns its permit, to report once the
+   * work ends (`success()`, `failure(error)`, `ignore()`): the two-step form
+   * of `fire`, for work that is not one function (a stream, a callback API).
+   * Rejects with `CircuitOpenError`, `CircuitRejectedError` or
+   * `CircuitClosedError`. The circuit's timeout bounds the permit: at the
+   * deadline `timeout` is recorded, `signal` aborts and the permit is given
+   * back, reported or not.
+   */
+  admit(name: string, options?: Permit.AdmitOptions): Promise<Permit.Permit>
   /** The circuit's state, window counts, permits in use and settings, now. */
   snapshot(name: string): CircuitSnapshot
   /** Snapshots of every circuit created so far. */
@@ -257,14 +268,14 @@ class View implements CircuitPromise {
   closed = false
   readonly registry: CircuitRegistry.CircuitRegistryShape
   readonly clock: CircuitClock.CircuitClock
-  readonly deadlines: DeadlineHeap<Call>
+  readonly deadlines: DeadlineHeap<Call | Permit.PromisePermit>
   private readonly shutdown: () => void
 
   constructor(registry: CircuitRegistry.CircuitRegistryShape, clock: CircuitClock.CircuitClock, shutdown: () => void) {
     this.registry = registry
     this.clock = clock
     this.shutdown = shutdown
-    this.deadlines = new DeadlineHeap<Call>(clock)
+    this.deadlines = new DeadlineHeap<Call | Permit.PromisePermit>(clock)
   }
 
   fire<A, B = never>(
@@ -321,6 +332,22 @@ class View implements CircuitPromise {
     }
     return call.promise as Promise<A | B>
   }
+
+  admit(name: string, options?: Permit.AdmitOptions): Promise<Permit.Permit> {
+    if (this.closed) return Promise.reject(this.closedError(name))
+    // Already aborted: the caller has gone; the circuit is not asked.
+    if (options?.signal?.aborted === true) return Promise.reject(options.signal.reason)
+    const now = this.clock.now()
+    const cell = cellOf(this.registry.cell(name, now))
+    const generation = CallPath.admit(cell, now)
+    if (typeof generation !== "number") return Promise.reject(generation)
+    const permit = new Permit.PromisePermit(this, cell, options ?? {}, now, generation, cell.active)
+    permit.start()
+    return Promise.resolve(permit)
+  }
+
+  readonly closedError = (circuit: string): CircuitClosedError =>
+    withoutStack(() => new CircuitClosedError({ circuit }))
 
   snapshot(name: string): CircuitSnapshot {
     const now = this.clock.now()
@@ -586,7 +613,9 @@ const answer = (
     : Promise.resolve(runFallback(clock, cell, options, startedAt, at, error))
 
 // The fallback's result is the call's; it is counted and never moves the
-// breaker. A fallback that returns a plain value ends when it starts.
+// breaker. A fallback that returns a plain value ends when it starts. Calling
+// it starts it, so its permit is taken first and given back when what it
+// returned settles (a promise that never settles keeps it).
 const runFallback = (
   clock: CircuitClock.CircuitClock,
   cell: Cell,
@@ -595,23 +624,30 @@ const runFallback = (
   at: number,
   error: unknown
 ): unknown => {
+  if (!CallPath.takeFallback(cell, startedAt, at)) return Promise.reject(CallPath.fallbackRejectedError(cell, error))
   let result: unknown
+  let thenable: boolean
   try {
     result = options.fallback!(error)
+    thenable = isThenable(result)
   } catch (fallbackError) {
+    CallPath.releaseFallback(cell)
     CallPath.fallbackFailed(cell, startedAt, at)
     return Promise.reject(fallbackFailure(cell, error, fallbackError))
   }
-  if (!isThenable(result)) {
+  if (!thenable) {
+    CallPath.releaseFallback(cell)
     CallPath.fallbackSucceeded(cell, startedAt, at)
     return result
   }
   return Promise.resolve(result).then(
     (value) => {
+      CallPath.releaseFallback(cell)
       CallPath.fallbackSucceeded(cell, startedAt, clock.now())
       return value
     },
     (fallbackError: unknown) => {
+      CallPath.releaseFallback(cell)
       CallPath.fallbackFailed(cell, startedAt, clock.now())
       throw fallbackFailure(cell, error, fallbackError)
     }
