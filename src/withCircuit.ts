@@ -230,6 +230,7 @@ const execute = (
   let lastClock: Clock.Clock | undefined
   let lastDeadlines: Deadlines | undefined
   let lastCell: Cell | undefined
+  let lastRunFork: ((effect: Effect.Effect<unknown, unknown, never>) => Fiber.Fiber<unknown, unknown>) | undefined
   // Whether calls in that context are spans: decided once per context, so a
   // program without a tracing backend pays one boolean test per call.
   let lastTracing = false
@@ -240,6 +241,7 @@ const execute = (
       lastRegistry = Context.get(fiber.context as Context.Context<CircuitRegistry>, CircuitRegistry)
       lastClock = fiber.getRef(Clock.Clock)
       lastDeadlines = deadlinesOf(lastRegistry, lastClock)
+      lastRunFork = Effect.runForkWith(fiber.context)
       lastCell = undefined
       lastTracing = traceable && (options.trace ?? lastRegistry.tracing) && isTracing(fiber)
     }
@@ -261,7 +263,7 @@ const execute = (
     // The effect runs in a fiber of its own, started at once: the caller can
     // then be answered at the deadline even if the effect ignores interruption,
     // and the permit is returned by that fiber's own end, whenever that is.
-    const child = Effect.runForkWith(fiber.context)(self as Effect.Effect<unknown, unknown, never>)
+    const child = lastRunFork!(self as Effect.Effect<unknown, unknown, never>)
     const exit = child.pollUnsafe()
     if (exit !== undefined) {
       CallPath.release(cell)

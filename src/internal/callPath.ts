@@ -59,7 +59,7 @@ const shortCircuit = (
   clock: Clock.Clock | undefined
 ): CircuitOpenError => {
   const error = cell.openError(now)
-  cell.count({ _tag: "ShortCircuited", at: now }, clock)
+  cell.happened("ShortCircuited", now, clock)
   cell.emit("short-circuited", now, 0, hasFallback, clock)
   return error
 }
@@ -114,7 +114,7 @@ export const record = (
   retryAfterMillis?: number,
   clock?: Clock.Clock
 ): void => {
-  if (outcome === "Success") cell.count({ _tag: outcome, at, generation, durationMillis: at - startedAt }, clock)
+  if (outcome === "Success") cell.success(at, generation, at - startedAt, clock)
   else {
     cell.apply(
       retryAfterMillis === undefined
@@ -172,13 +172,13 @@ export const classify = (
 
 /** The fallback of a call admitted (or refused) at `startedAt` succeeded at `at`. */
 export const fallbackSucceeded = (cell: Cell, startedAt: number, at: number, clock?: Clock.Clock): void => {
-  cell.count({ _tag: "FallbackSuccess", at }, clock)
+  cell.happened("FallbackSuccess", at, clock)
   cell.emit("fallback-success", at, at - startedAt, false, clock)
 }
 
 /** The fallback failed at `at`: counted, and never moves the breaker. */
 export const fallbackFailed = (cell: Cell, startedAt: number, at: number, clock?: Clock.Clock): void => {
-  cell.count({ _tag: "FallbackFailure", at }, clock)
+  cell.happened("FallbackFailure", at, clock)
   cell.emit("fallback-failure", at, at - startedAt, false, clock)
 }
 

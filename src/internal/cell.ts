@@ -167,47 +167,29 @@ export class Cell implements CircuitCell {
   }
 
   /**
-   * `apply(event)` for a success, a short-circuit or a fallback's outcome,
-   * without allocating when the core says it only counts. A shared circuit's
-   * events always go through `apply`.
+   * `apply` of a `Success` (admitted in `generation`, ended at `at` after
+   * `durationMillis`), without allocating when the core says it only counts.
+   * A shared circuit's events always go through `apply`.
    */
-  count(
-    event: Breaker.Outcome<"Success"> | Breaker.Happened<"ShortCircuited" | "FallbackSuccess" | "FallbackFailure">,
-    clock?: Clock.Clock
-  ): void {
-    if (this.fleet === undefined) {
-      const reduced = this.reduced
-      switch (event._tag) {
-        case "Success":
-          if (Breaker.successOnlyCounts(reduced, event.at, event.generation, event.durationMillis ?? 0, this.pendingSuccess)) {
-            this.pendingSuccess++
-            this.pending = true
-            return
-          }
-          break
-        case "ShortCircuited":
-          if (Breaker.countsInCurrent(reduced, event.at)) {
-            this.pendingShortCircuited++
-            this.pending = true
-            return
-          }
-          break
-        case "FallbackSuccess":
-          if (Breaker.countsInCurrent(reduced, event.at)) {
-            this.pendingFallbackSuccess++
-            this.pending = true
-            return
-          }
-          break
-        case "FallbackFailure":
-          if (Breaker.countsInCurrent(reduced, event.at)) {
-            this.pendingFallbackFailure++
-            this.pending = true
-            return
-          }
-      }
+  success(at: number, generation: number, durationMillis: number, clock?: Clock.Clock): void {
+    if (this.fleet === undefined && Breaker.successOnlyCounts(this.reduced, at, generation, durationMillis, this.pendingSuccess)) {
+      this.pendingSuccess++
+      this.pending = true
+    } else {
+      this.apply({ _tag: "Success", at, generation, durationMillis }, clock)
     }
-    this.apply(event, clock)
+  }
+
+  /** `apply` of a short-circuit or a fallback's outcome at `at`, likewise. */
+  happened(tag: "ShortCircuited" | "FallbackSuccess" | "FallbackFailure", at: number, clock?: Clock.Clock): void {
+    if (this.fleet === undefined && Breaker.countsInCurrent(this.reduced, at)) {
+      if (tag === "ShortCircuited") this.pendingShortCircuited++
+      else if (tag === "FallbackSuccess") this.pendingFallbackSuccess++
+      else this.pendingFallbackFailure++
+      this.pending = true
+    } else {
+      this.apply({ _tag: tag, at }, clock)
+    }
   }
 
   /**

@@ -53,7 +53,7 @@
  *
  * @since 0.2.0
  */
-import { Cause, Clock, Context, type Duration, Effect, Exit, Layer, Schema, Scope } from "effect"
+import { Cause, Clock, Context, type Duration, Effect, Exit, Layer, Scope } from "effect"
 import * as Breaker from "../core/Breaker.ts"
 import { snapshotOf, type CircuitSnapshot } from "../Circuit.ts"
 import type { CircuitConfig, CircuitConfigInput } from "../CircuitConfig.ts"
@@ -63,6 +63,7 @@ import * as CircuitRegistryLayer from "../CircuitRegistryLayer.ts"
 import {
   CircuitFallbackError,
   type CircuitOpenError,
+  CircuitRegistryClosedError,
   type CircuitRejectedError,
   type CircuitConfigError
 } from "../errors.ts"
@@ -74,18 +75,22 @@ import { DeadlineHeap, type HeapEntry } from "./deadlineHeap.ts"
 import * as Permit from "./permit.ts"
 
 /**
- * A call made after `close()`, or answered by it.
+ * The name the Promise shell first gave `CircuitRegistryClosedError`: a call
+ * made after `close()`, or answered by it, fails with the same class as in
+ * the Effect API, so one `instanceof` (or `_tag`) check serves both.
  *
+ * @deprecated Use `CircuitRegistryClosedError`.
  * @since 0.2.0
  * @category errors
  */
-export class CircuitClosedError extends Schema.TaggedError<CircuitClosedError>()("CircuitClosedError", {
-  circuit: Schema.String
-}) {
-  override get message(): string {
-    return `Circuit "${this.circuit}": the registry is closed`
-  }
-}
+export const CircuitClosedError = CircuitRegistryClosedError
+
+/**
+ * @deprecated Use `CircuitRegistryClosedError`.
+ * @since 0.2.0
+ * @category errors
+ */
+export type CircuitClosedError = CircuitRegistryClosedError
 
 /**
  * Options of one `fire`.
@@ -164,9 +169,9 @@ export interface CircuitPromise {
   /** Every event and state change of every circuit from now on; returns the function that unsubscribes. */
   subscribe(listeners: Listeners): () => void
   /**
-   * Answers every call in flight with `CircuitClosedError` (aborting its
+   * Answers every call in flight with `CircuitRegistryClosedError` (aborting its
    * signal), stops the timer and, for a registry made by `make`, closes it.
-   * Later calls fail with `CircuitClosedError`. Idempotent.
+   * Later calls fail with `CircuitRegistryClosedError`. Idempotent.
    */
   close(): void
   readonly closed: boolean
@@ -282,7 +287,7 @@ class View implements CircuitPromise {
     if (typeof fn !== "function") {
       return Promise.reject(new TypeError(`fire("${name}", fn): fn must be a function, got ${typeof fn}`))
     }
-    if (this.closed) return Promise.reject(withoutStack(() => new CircuitClosedError({ circuit: name })))
+    if (this.closed) return Promise.reject(withoutStack(() => new CircuitRegistryClosedError({ circuit: name })))
     const callerSignal = opts.signal
     // Already aborted: the caller has gone; the circuit is not asked.
     if (callerSignal !== undefined && callerSignal.aborted) return Promise.reject(callerSignal.reason)
@@ -531,7 +536,7 @@ class Call implements HeapEntry {
     this.answered = true
     this.unlisten()
     CallPath.record(this.cell, this.startedAt, now, this.generation, "Interrupted", false, this.inFlight)
-    const error = withoutStack(() => new CircuitClosedError({ circuit: this.cell.name }))
+    const error = withoutStack(() => new CircuitRegistryClosedError({ circuit: this.cell.name }))
     this.controller.abort(error)
     this.reject(error)
   }
