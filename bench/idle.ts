@@ -1,7 +1,7 @@
 /**
  * Heap per idle circuit, and the cost of a new circuit's first call: 100,000 named circuits, each used once (a call that
  * completes at once) or only looked at, then left idle. Run by bench/suite.ts
- * in a fresh process per case (`node --expose-gc bench/idle.ts <case>`), so
+ * in a fresh process per case (`node --expose-gc --conditions=effect-circuit-source bench/idle.ts <case>`), so
  * that no garbage of another measurement is counted; prints one JSON line.
  *
  * Cases: `used-metrics-off`, `unused-defaults`, `used-defaults`.
@@ -15,6 +15,10 @@ const cases = {
   "used-defaults": { label: "used once, defaults (metrics + percentiles on)", metrics: true, call: true }
 } as const
 
+if (!import.meta.resolve("effect-circuit").includes("/src/")) {
+  throw new Error("bench/idle.ts: run with --conditions=effect-circuit-source, so that src/ is measured, not dist/")
+}
+
 const name = (process.argv[2] ?? "used-defaults") as keyof typeof cases
 const c = cases[name]
 const gc = (globalThis as { gc?: () => void }).gc
@@ -25,6 +29,11 @@ const heap = () => {
   return process.memoryUsage().heapUsed
 }
 const IDLE = 100_000
+// The process's CPU time in ms (as bench/suite.ts measures; `--wall`: wall time).
+const now = process.argv.includes("--wall") ? () => performance.now() : () => {
+  const u = process.cpuUsage()
+  return (u.user + u.system) / 1000
+}
 const one = Effect.succeed(1)
 
 const result = await Effect.runPromise(Effect.gen(function*() {
@@ -37,13 +46,13 @@ const result = await Effect.runPromise(Effect.gen(function*() {
   }
   const before = heap()
   const resourcesBefore = process.getActiveResourcesInfo().length
-  const t0 = performance.now()
+  const t0 = now()
   for (let i = 0; i < IDLE; i++) {
     if (c.call) yield* one.pipe(withCircuit(`svc-${i}`))
     else registry.cell(`svc-${i}`, 0)
 
   }
-  const firstCallMicros = ((performance.now() - t0) * 1000) / IDLE
+  const firstCallMicros = ((now() - t0) * 1000) / IDLE
   const after = heap()
   const resourcesAfter = process.getActiveResourcesInfo().length
   return {

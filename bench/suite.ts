@@ -14,7 +14,8 @@
  * (between the BENCH markers).
  *
  * Flags: `--quick` (5 rounds of fewer calls, for a smoke run), `--no-write`,
- * `--only=<substring>` (rows whose name contains it, and the baselines).
+ * `--only=<substring>` (rows whose name contains it, and the baselines),
+ * `--wall` (wall-clock time instead of the process's CPU time).
  */
 import { Effect, Exit, Scope } from "effect"
 import type { CircuitRegistry } from "effect-circuit"
@@ -29,6 +30,12 @@ import * as PromiseCases from "./cases/promise.ts"
 import * as Tracing from "./cases/tracing.ts"
 import { type BenchCase, type BenchEnv, rowName } from "./cases/types.ts"
 import { checkedRun, makeRegistry, type RegistryHandle } from "./env.ts"
+
+// The suite measures this tree's `src/`, not a `dist/` some earlier build left
+// behind (`effect-circuit` resolves to `dist/` without the condition).
+if (!import.meta.resolve("effect-circuit").includes("/src/")) {
+  throw new Error("bench: run with --conditions=effect-circuit-source (npm run bench), so that src/ is measured, not dist/")
+}
 
 const args = process.argv.slice(2)
 const quick = args.includes("--quick")
@@ -59,17 +66,28 @@ for (const group of groups) cases.push(...await group(env))
 // Measurement
 // ---------------------------------------------------------------------------
 
+// Time is this process's CPU time (user + system, in ms), not wall time: on
+// cores shared with other work, wall time also counts the time the process
+// waited for a core, which changes from second to second and moved ratios by
+// tens of percent; CPU time is the work a call costs. `--wall` measures wall
+// time instead (the two agree on an idle machine).
+const wall = args.includes("--wall")
+const now = wall ? () => performance.now() : () => {
+  const u = process.cpuUsage()
+  return (u.user + u.system) / 1000
+}
+
 const timeInFiber = (effect: Effect.Effect<unknown, unknown, CircuitRegistry>, n: number) =>
   Effect.gen(function*() {
-    const t0 = performance.now()
+    const t0 = now()
     for (let i = 0; i < n; i++) yield* effect
-    return ((performance.now() - t0) * 1e6) / n
+    return ((now() - t0) * 1e6) / n
   })
 
 const timePromises = async (call: () => Promise<unknown>, n: number): Promise<number> => {
-  const t0 = performance.now()
+  const t0 = now()
   for (let i = 0; i < n; i++) await call()
-  return ((performance.now() - t0) * 1e6) / n
+  return ((now() - t0) * 1e6) / n
 }
 
 interface Row {
@@ -179,7 +197,7 @@ interface Idle {
 }
 const idle: ReadonlyArray<Idle> = only !== undefined ? [] : ["used-metrics-off", "unused-defaults", "used-defaults"].map((c) =>
   JSON.parse(
-    execFileSync(process.execPath, ["--expose-gc", fileURLToPath(new URL("./idle.ts", import.meta.url)), c], {
+    execFileSync(process.execPath, ["--expose-gc", "--conditions=effect-circuit-source", fileURLToPath(new URL("./idle.ts", import.meta.url)), c, ...(wall ? ["--wall"] : [])], {
       encoding: "utf8"
     }).trim().split("\n").pop()!
   ) as Idle

@@ -44,6 +44,7 @@ import type { CircuitEvent, CircuitLimitChange, CircuitTransition } from "./Circ
 import { CircuitRegistry, type CircuitRegistryShape } from "./CircuitRegistry.ts"
 import { CircuitBadRequest, type CircuitConfigError } from "./errors.ts"
 import type { CircuitCell } from "./CircuitCell.ts"
+import * as CircuitPermit from "./CircuitPermit.ts"
 import * as Window from "./core/Window.ts"
 import { type Cell, cellOf } from "./internal/cell.ts"
 import { withMonotonicNow } from "./internal/time.ts"
@@ -67,6 +68,14 @@ export interface CircuitSnapshot {
     readonly active: number
     readonly max: number
     readonly algorithm: "fixed" | "aimd" | "gradient"
+  }
+  /**
+   * Fallbacks running now (holding a fallback permit) and `maxConcurrentFallbacks`
+   * (`Infinity` when off).
+   */
+  readonly fallbacks: {
+    readonly active: number
+    readonly max: number
   }
   /**
    * The wait queue in front of the permits: calls waiting for one now, and
@@ -127,7 +136,8 @@ const peekCell = <A>(name: string, f: (cell: CircuitCell, now: number) => A): Ef
  * @category constructors
  */
 export const snapshotOf = (cell: CircuitCell, now: number): CircuitSnapshot => {
-  const fleet = cellOf(cell).fleet
+  const inner = cellOf(cell)
+  const fleet = inner.fleet
   // Frozen, so that a snapshot kept around stays what it was when taken. The
   // settings are the circuit's own immutable value, shared, not copied.
   return Object.freeze({
@@ -139,6 +149,7 @@ export const snapshotOf = (cell: CircuitCell, now: number): CircuitSnapshot => {
       max: cell.maxConcurrent,
       algorithm: cell.adaptiveLimit === undefined ? "fixed" as const : Limit.algorithm(cell.adaptiveLimit)
     }),
+    fallbacks: Object.freeze({ active: inner.fallbacksActive, max: inner.maxConcurrentFallbacks }),
     queue: Object.freeze({ waiting: cellOf(cell).waiting, capacity: cell.config.queueCapacity }),
     config: cell.config,
     ...(fleet === undefined ? {} : { fleet: fleetSnapshotOf(fleet) })
@@ -309,3 +320,13 @@ export const transitions: Stream.Stream<CircuitTransition, never, CircuitRegistr
 export const limitChanges: Stream.Stream<CircuitLimitChange, never, CircuitRegistry> = Stream.unwrap(
   Effect.map(Effect.service(CircuitRegistry), (registry) => Stream.fromPubSub(registry.limitChanges))
 )
+
+/**
+ * Admits one call of the circuit `name` and returns a permit to report its
+ * outcome later, owned by the current `Scope`: the two-step form of
+ * `withCircuit` for work that is not one effect. See `CircuitPermit`.
+ *
+ * @since 0.3.0
+ * @category two-step calls
+ */
+export const admit: typeof CircuitPermit.admit = CircuitPermit.admit

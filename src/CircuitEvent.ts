@@ -26,6 +26,7 @@ export type EventKind =
   | "ignored"
   | "fallback-success"
   | "fallback-failure"
+  | "fallback-rejected"
   | "queued"
   | "queue-timeout"
 
@@ -43,7 +44,9 @@ export interface CircuitEvent {
   /**
    * For an execution outcome (success, failure, timeout, interrupted,
    * ignored): how long the effect ran, from admission to its outcome. For a
-   * fallback outcome: the whole call, from admission to the fallback's end.
+   * fallback outcome: the whole call, from admission to the fallback's end
+   * (for `fallback-rejected`, to the rejection: all `maxConcurrentFallbacks`
+   * fallbacks were running, so this one never ran).
    * For `queue-timeout`: how long the call waited. 0 for short-circuits,
    * rejections and `queued`.
    *

@@ -162,6 +162,36 @@ export class CircuitFallbackError<E, E2> extends Schema.TaggedError<CircuitFallb
 }
 
 /**
+ * All `maxConcurrentFallbacks` fallbacks of the circuit were running: this
+ * call's fallback was rejected and never ran (Hystrix's
+ * `REJECTED_SEMAPHORE_FALLBACK`, cep21/circuit's "throttling concurrency to
+ * fallbacks"). `error` is what the fallback would have been given: the
+ * effect's own failure or the circuit's error, unchanged.
+ *
+ * **Details**
+ *
+ * `withCircuit` delivers it as a defect (`Effect.catchDefect` sees it): the
+ * call's type promises that its fallback answers every failure, and only a
+ * limit set in the settings (at run time, possibly) can break that promise.
+ * `CircuitPromise.fire` rejects with it.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class CircuitFallbackRejectedError<E = unknown>
+  extends Schema.TaggedError<CircuitFallbackRejectedError<unknown>>()("CircuitFallbackRejectedError", {
+    circuit: Schema.String,
+    maxConcurrentFallbacks: Schema.Number,
+    error: Schema.Any
+  })
+{
+  declare readonly error: E
+  override get message(): string {
+    return `Circuit "${this.circuit}": fallback rejected, all ${this.maxConcurrentFallbacks} fallbacks running`
+  }
+}
+
+/**
  * The marker of a bad request (Hystrix's `HystrixBadRequestException`): an
  * error that is the caller's fault, not the dependency's.
  *

@@ -4,6 +4,7 @@
  * @since 0.1.0
  */
 export * as Circuit from "./Circuit.ts"
+export * as CircuitPermit from "./CircuitPermit.ts"
 export * as CircuitConfig from "./CircuitConfig.ts"
 export type { CircuitConfigInput } from "./CircuitConfig.ts"
 export type { CircuitEvent, CircuitLimitChange, CircuitTransition, EventKind } from "./CircuitEvent.ts"

@@ -20,7 +20,11 @@
  * 4. its outcome, recorded in the circuit's rolling window at the time it
  *    completes (a timeout at the deadline);
  * 5. the fallback, if one is given, for a short-circuit, a rejection, a
- *    timeout or a failure.
+ *    timeout or a failure; with `maxConcurrentFallbacks` set, it first takes
+ *    a fallback permit, without waiting: none free, the fallback never runs
+ *    (a `fallback-rejected` event) and the call dies with
+ *    `CircuitFallbackRejectedError`, holding the error the fallback would
+ *    have been given.
  *
  * **Tracing**
  *
@@ -31,7 +35,7 @@
  * `short-circuit`) at the call's start; `circuit.open` (short-circuited, as
  * Hystrix's `hystrix.circuit_open`); `circuit.outcome` (`success`, `failure`,
  * `timeout`, `rejected`, `queue-timeout`, `short-circuited`, `interrupted`, `ignored`);
- * `circuit.fallback` (`none`, `success`, `failure`, `interrupted`). A fallback
+ * `circuit.fallback` (`none`, `success`, `failure`, `interrupted`, `rejected`). A fallback
  * runs in a child span `circuit <name> fallback` with `circuit.fallback.reason`.
  * Without a backend, or with `References.TracerEnabled` false, nothing is
  * built: a guarded effect decides once per context. `trace: false` turns it
@@ -230,6 +234,7 @@ const execute = (
   let lastClock: Clock.Clock | undefined
   let lastDeadlines: Deadlines | undefined
   let lastCell: Cell | undefined
+  let lastRunFork: ((effect: Effect.Effect<unknown, unknown, never>) => Fiber.Fiber<unknown, unknown>) | undefined
   // Whether calls in that context are spans: decided once per context, so a
   // program without a tracing backend pays one boolean test per call.
   let lastTracing = false
@@ -240,6 +245,7 @@ const execute = (
       lastRegistry = Context.get(fiber.context as Context.Context<CircuitRegistry>, CircuitRegistry)
       lastClock = fiber.getRef(Clock.Clock)
       lastDeadlines = deadlinesOf(lastRegistry, lastClock)
+      lastRunFork = Effect.runForkWith(fiber.context)
       lastCell = undefined
       lastTracing = traceable && (options.trace ?? lastRegistry.tracing) && isTracing(fiber)
     }
@@ -264,7 +270,7 @@ const execute = (
     // The effect runs in a fiber of its own, started at once: the caller can
     // then be answered at the deadline even if the effect ignores interruption,
     // and the permit is returned by that fiber's own end, whenever that is.
-    const child = Effect.runForkWith(fiber.context)(self as Effect.Effect<unknown, unknown, never>)
+    const child = lastRunFork!(self as Effect.Effect<unknown, unknown, never>)
     const exit = child.pollUnsafe()
     if (exit !== undefined) {
       CallPath.release(cell)
@@ -498,7 +504,10 @@ const fail = (
 
 // The fallback's result is the call's; it is recorded as an event and never
 // moves the breaker. A fallback that is already a value (`Effect.succeed`)
-// ends when it starts, at `now`, and costs no extra step.
+// ends when it starts, at `now`, and costs no extra step (nor a permit past
+// this instant, though it is refused like any other when the limit is full).
+// Calling `options.fallback` only builds the effect: whether it may run is
+// decided when it would start.
 const fallback = (
   cell: Cell,
   clock: Clock.Clock,
@@ -515,14 +524,42 @@ const fallback = (
   } catch (defect) {
     effect = Effect.die(defect)
   }
-  if (isExit(effect)) return fallbackEnded(cell, clock, startedAt, now, error, cause, effect)
+  if (isExit(effect)) {
+    if (cell.fallbacksActive >= cell.maxConcurrentFallbacks) {
+      CallPath.fallbackRejected(cell, startedAt, now, clock)
+      return rejectedFallback(cell, error)
+    }
+    return fallbackEnded(cell, clock, startedAt, now, error, cause, effect)
+  }
   // Only untyped code can return something else; make it a defect of the call, not of the runtime.
   if (!Effect.isEffect(effect)) effect = Effect.die(new TypeError(`the fallback of circuit "${cell.name}" did not return an Effect`))
-  return Effect.flatMap(
-    Effect.exit(effect),
-    (exit) => fallbackEnded(cell, clock, startedAt, monotonicMillis(clock), error, cause, exit)
-  )
+  // The limit off (the default), nothing is counted, so nothing is given back.
+  if (cell.maxConcurrentFallbacks === Infinity) {
+    return Effect.flatMap(
+      Effect.exit(effect),
+      (exit) => fallbackEnded(cell, clock, startedAt, monotonicMillis(clock), error, cause, exit)
+    )
+  }
+  const run = effect
+  // The permit is taken when the fallback starts, in the caller's fiber, and
+  // given back when it ends however it ends: taken uninterruptibly, so that
+  // an interruption between the two cannot keep it.
+  return Effect.uninterruptibleMask((restore) => {
+    if (!CallPath.takeFallback(cell)) {
+      CallPath.fallbackRejected(cell, startedAt, monotonicMillis(clock), clock)
+      return rejectedFallback(cell, error)
+    }
+    return Effect.flatMap(Effect.exit(restore(run)), (exit) => {
+      CallPath.releaseFallback(cell)
+      return fallbackEnded(cell, clock, startedAt, monotonicMillis(clock), error, cause, exit)
+    })
+  })
 }
+
+// The call's type promises that its fallback answers, so a rejection (a limit
+// in the settings) is a defect holding what the fallback would have had.
+const rejectedFallback = (cell: Cell, error: unknown): Effect.Effect<never> =>
+  Effect.die(CallPath.fallbackRejectedError(cell, error))
 
 // `Exit.isExit`, with a first test that costs one prototype read: most
 // fallbacks return a value (`Effect.succeed`), which is an `Exit`.

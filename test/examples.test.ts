@@ -118,7 +118,22 @@ const expected: Record<string, ReadonlyArray<string>> = {
   "consecutive-failures.ts": ["2 in a row, a success, 2 in a row: closed", "3 in a row: open"],
   "slow-calls.ts": ["3 of 4 calls slower than 500 ms: open"],
   "half-open-probes.ts": ["after 1 good probe of 3: half-open", "after 3 good probes: closed"],
+  "fallback-limit.ts": [
+    "fallbacks running: 2 of 2",
+    "from the cache",
+    "a static default (fallback rejected after Down)",
+    "fallbacks running after: 0"
+  ],
   "retry-after.ts": ["open, retry after 30s"],
+  "two-step.ts": [
+    "short feed: 3 chunks",
+    "stalled feed: CircuitTimeoutError",
+    "feed window: 1 success, 1 timeout",
+    "directory: found",
+    "directory event: timeout",
+    "directory: no answer, call abandoned",
+    "directory permits in use: 0"
+  ],
   "stable-backoff.ts": [
     "opening 1: open for 1s",
     "opening 2: open for 2s",

@@ -64,6 +64,11 @@ export interface CircuitConfigInput {
    */
   readonly backoffReset?: "close" | "stable" | undefined
   /**
+   * Fallbacks running at once. Default `Infinity` (off); past it a fallback
+   * is rejected (`fallback-rejected`) instead of run.
+   */
+  readonly maxConcurrentFallbacks?: number | undefined
+  /**
    * Calls that may wait for a permit when every one is in use, first come
    * first served. Default 0: no queue, a call finding no permit free is
    * rejected at once.
@@ -104,6 +109,8 @@ export interface CircuitConfig {
   readonly slowCallPercentThreshold: number
   readonly halfOpenProbes: number
   readonly backoffReset: "close" | "stable"
+  /** `Infinity` when off. */
+  readonly maxConcurrentFallbacks: number
   /** 0 when there is no queue. */
   readonly queueCapacity: number
   /** `Duration.infinity` when a waiter waits as long as it takes. */
@@ -128,6 +135,7 @@ export const defaults: CircuitConfig = {
   slowCallPercentThreshold: 100,
   halfOpenProbes: 1,
   backoffReset: "close",
+  maxConcurrentFallbacks: Infinity,
   queueCapacity: 0,
   maxQueueWait: Duration.seconds(1)
 }

@@ -278,13 +278,86 @@ export const retryAfterMillis = (b: Breaker, now: number): number => {
  * @since 0.1.0
  * @category queries
  */
-export const exceedsThresholds = (config: BreakerConfig, w: Window.Window): boolean => {
-  const requests = Window.totalRequests(w)
+export const exceedsThresholds = (config: BreakerConfig, w: Window.Window): boolean =>
+  trips(config, Window.totalRequests(w), Window.totalErrors(w), (w.closedTotals.slow ?? 0) + (w.current.slow ?? 0))
+
+// The percentage rules on a window's totals: `requests`, of which `errors`
+// failed and `slow` were slow.
+const trips = (config: BreakerConfig, requests: number, errors: number, slow: number): boolean => {
   if (requests < config.requestVolumeThreshold) return false
-  if (Window.totalErrors(w) * 100 >= config.errorPercentThreshold * requests) return true
+  if (errors * 100 >= config.errorPercentThreshold * requests) return true
   return config.slowCallMillis !== undefined && config.slowCallMillis !== Infinity &&
-    ((w.closedTotals.slow ?? 0) + (w.current.slow ?? 0)) * 100 >= (config.slowCallPercentThreshold ?? 100) * requests
+    slow * 100 >= (config.slowCallPercentThreshold ?? 100) * requests
 }
+
+/**
+ * Whether an event that is not an outcome (a short-circuit, a fallback's
+ * outcome) at `at` would land in the current bucket of `b`'s window, where
+ * `countInCurrent` can add it: a count window puts such events in its
+ * current bucket whenever they come; a time window, when `at` is in it.
+ * Allocates nothing.
+ *
+ * @since 0.2.0
+ * @category queries
+ */
+export const countsInCurrent = (b: Breaker, at: number): boolean =>
+  Window.isCountWindow(b.window) || Window.bucketIndex(b.window.bucketMillis, at) === b.window.currentIndex
+
+/**
+ * Whether a `Success` of `generation` that took `durationMillis` and ended at
+ * `at` would only be counted, once `pending` more successes than `b`'s window
+ * holds are in its current bucket: `reduce` then gives `countInCurrent` with
+ * one more success. It must land in the current bucket of a time window (a
+ * count window starts a bucket per request), not be slow, and find no streak
+ * to reset; and, in the generation it was admitted in, the circuit must not
+ * be half-open (a probe's success moves the state) nor, closed, be tripped
+ * by one more request (a success can bring the window to the request volume
+ * threshold with the error or slow-call percentage above its own; a
+ * `consecutiveFailures` of 0 trips on anything). Allocates nothing.
+ *
+ * @since 0.2.0
+ * @category queries
+ */
+export const successOnlyCounts = (
+  b: Breaker,
+  at: number,
+  generation: number,
+  durationMillis: number,
+  pending: number
+): boolean => {
+  const w = b.window
+  const config = b.config
+  if (b.streak !== 0 || Window.isCountWindow(w) || Window.bucketIndex(w.bucketMillis, at) !== w.currentIndex) return false
+  if (config.slowCallMillis !== undefined && durationMillis > config.slowCallMillis) return false
+  if (generation !== b.generation) return true
+  switch (b.state._tag) {
+    case "Closed":
+      return (config.consecutiveFailures ?? Infinity) > 0 &&
+        !trips(
+          config,
+          Window.totalRequests(w) + pending + 1,
+          Window.totalErrors(w),
+          (w.closedTotals.slow ?? 0) + (w.current.slow ?? 0)
+        )
+    case "HalfOpen":
+      return false
+    default:
+      return true
+  }
+}
+
+/**
+ * The breaker with `counts` added to its window's current bucket: what
+ * `reduce` gives for events that only count there (short-circuits and
+ * fallback outcomes for which `countsInCurrent` holds, successes for which
+ * `successOnlyCounts` holds), in any order. The shell's cell keeps such
+ * events in plain counters and folds them with this.
+ *
+ * @since 0.2.0
+ * @category combinators
+ */
+export const countInCurrent = (b: Breaker, counts: Window.Counts): Breaker =>
+  make(b.config, b.state, Window.addToCurrent(b.window, counts), b.generation, b.openings, b.streak, b.episode)
 
 const open = (b: Breaker, w: Window.Window, at: number, streak: number, retryAfter: number | undefined): Breaker => {
   const episode = b.episode

@@ -347,6 +347,17 @@ export const record = (w: Window, at: number, kind: Kind, slow = false): Window 
 }
 
 /**
+ * The window with `c` added to its current bucket, without rolling: what
+ * recording each of those events in the current bucket gives (counts add up
+ * in any order).
+ *
+ * @since 0.2.0
+ * @category combinators
+ */
+export const addToCurrent = (w: Window, c: Counts): Window =>
+  window(w.buckets, w.bucketMillis, w.currentIndex, addCounts(w.current, c), w.front, w.back, w.closedTotals)
+
+/**
  * The counts of the whole window as it stands (call `rollTo` first to see it
  * at a later time).
  *

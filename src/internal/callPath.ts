@@ -15,9 +15,8 @@
  */
 import type { Clock } from "effect"
 import { Duration } from "effect"
-import * as Breaker from "../core/Breaker.ts"
 import type { EventKind } from "../CircuitEvent.ts"
-import { CircuitRejectedError, CircuitTimeoutError } from "../errors.ts"
+import { CircuitFallbackRejectedError, CircuitRejectedError, CircuitTimeoutError } from "../errors.ts"
 import type { CircuitOpenError } from "../errors.ts"
 import type { Cell } from "./cell.ts"
 import { withoutStack } from "./withoutStack.ts"
@@ -43,23 +42,37 @@ export const admit = (
   cell: Cell,
   now: number,
   hasFallback = false,
-  clock?: Clock.Clock
+  clock?: Clock.Clock,
+  canWait = true
 ): number | typeof QUEUE | CircuitOpenError | CircuitRejectedError => {
   // A shared circuit admits from its cached fleet view (src/store/FleetClient.ts).
-  const admission = cell.fleet === undefined ? Breaker.admit(cell.breaker, now) : cell.fleet.admit(now)
+  const admission = cell.fleet === undefined ? cell.admit(now) : cell.fleet.admit(now)
   if (admission === "short-circuit") return shortCircuit(cell, now, hasFallback, clock)
   // No barging: while anyone waits, a new call goes behind them. A probe
   // never waits (it would hold the half-open state with nothing running).
   if (cell.waiting !== 0 || cell.active >= cell.maxConcurrent) {
-    if (admission === "allow" && cell.waiting < cell.queueCapacity) return QUEUE
+    if (canWait && admission === "allow" && cell.waiting < cell.queueCapacity) return QUEUE
     if (admission === "probe") cell.apply({ _tag: "ProbeAdmitted", at: now }, clock)
-    return reject(cell, now, cell.breaker.generation, hasFallback, clock, cell.queueCapacity === 0 ? undefined : "queue-full")
+    return reject(cell, now, cell.generation, hasFallback, clock, cell.queueCapacity === 0 ? undefined : "queue-full")
   }
   if (admission === "probe") cell.apply({ _tag: "ProbeAdmitted", at: now }, clock)
   // The concurrency peak is taken with the permit (observers read it later).
   if (++cell.active > cell.peak) cell.peak = cell.active
-  return cell.breaker.generation
+  return cell.generation
 }
+
+/**
+ * `admit` for a call that cannot wait (a two-step admission): with every
+ * permit in use, or anyone waiting, it is rejected at once, as without a
+ * queue.
+ */
+export const admitNow = (
+  cell: Cell,
+  now: number,
+  hasFallback = false,
+  clock?: Clock.Clock
+): number | CircuitOpenError | CircuitRejectedError =>
+  admit(cell, now, hasFallback, clock, false) as number | CircuitOpenError | CircuitRejectedError
 
 /** Gives back the permit `admit` took (a waiter, if any, gets it). */
 export const release = (cell: Cell): void => {
@@ -74,7 +87,7 @@ export const shortCircuit = (
   clock: Clock.Clock | undefined
 ): CircuitOpenError => {
   const error = cell.openError(now)
-  cell.apply({ _tag: "ShortCircuited", at: now }, clock)
+  cell.happened("ShortCircuited", now, clock)
   cell.emit("short-circuited", now, 0, hasFallback, clock)
   return error
 }
@@ -145,12 +158,15 @@ export const record = (
   retryAfterMillis?: number,
   clock?: Clock.Clock
 ): void => {
-  cell.apply(
-    retryAfterMillis === undefined
-      ? { _tag: outcome, at, generation, durationMillis: at - startedAt }
-      : { _tag: outcome, at, generation, durationMillis: at - startedAt, retryAfterMillis },
-    clock
-  )
+  if (outcome === "Success") cell.success(at, generation, at - startedAt, clock)
+  else {
+    cell.apply(
+      retryAfterMillis === undefined
+        ? { _tag: outcome, at, generation, durationMillis: at - startedAt }
+        : { _tag: outcome, at, generation, durationMillis: at - startedAt, retryAfterMillis },
+      clock
+    )
+  }
   if (cell.adaptiveLimit !== undefined) {
     const sample = samples[outcome]
     if (sample !== undefined) cell.sample(sample, startedAt, at, inFlight)
@@ -200,12 +216,45 @@ export const classify = (
 
 /** The fallback of a call admitted (or refused) at `startedAt` succeeded at `at`. */
 export const fallbackSucceeded = (cell: Cell, startedAt: number, at: number, clock?: Clock.Clock): void => {
-  cell.apply({ _tag: "FallbackSuccess", at }, clock)
+  cell.happened("FallbackSuccess", at, clock)
   cell.emit("fallback-success", at, at - startedAt, false, clock)
 }
 
 /** The fallback failed at `at`: counted, and never moves the breaker. */
 export const fallbackFailed = (cell: Cell, startedAt: number, at: number, clock?: Clock.Clock): void => {
-  cell.apply({ _tag: "FallbackFailure", at }, clock)
+  cell.happened("FallbackFailure", at, clock)
   cell.emit("fallback-failure", at, at - startedAt, false, clock)
 }
+
+/**
+ * Takes a fallback permit before a fallback starts; only called with a
+ * limit set. True: the fallback may run; give the permit back with
+ * `releaseFallback` when it ends, however it ends. False: all
+ * `maxConcurrentFallbacks` fallbacks are running and this one must not run
+ * (record it with `fallbackRejected`).
+ */
+export const takeFallback = (cell: Cell): boolean => {
+  if (cell.fallbacksActive >= cell.maxConcurrentFallbacks) return false
+  cell.fallbacksActive++
+  return true
+}
+
+/**
+ * The fallback of a call admitted (or refused) at `startedAt` was refused at
+ * `at` (all `maxConcurrentFallbacks` running): the one fallback event of the
+ * call, counted, and never moves the breaker.
+ */
+export const fallbackRejected = (cell: Cell, startedAt: number, at: number, clock?: Clock.Clock): void => {
+  cell.emit("fallback-rejected", at, at - startedAt, false, clock)
+}
+
+/** Gives back the permit `takeFallback` took. */
+export const releaseFallback = (cell: Cell): void => {
+  cell.fallbacksActive--
+}
+
+/** What the caller of a call whose fallback was rejected gets, holding what the fallback would have been given. */
+export const fallbackRejectedError = (cell: Cell, error: unknown): CircuitFallbackRejectedError =>
+  withoutStack(() =>
+    new CircuitFallbackRejectedError({ circuit: cell.name, maxConcurrentFallbacks: cell.maxConcurrentFallbacks, error })
+  )

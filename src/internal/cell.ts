@@ -52,7 +52,15 @@ export class Cell implements CircuitCell {
   adaptiveLimit: Limit.Limit | undefined
   /** `undefined` when the timeout is off. */
   timeoutMillis: number | undefined
-  breaker: Breaker.Breaker
+  /**
+   * Fallback permits in use: fallbacks started while `maxConcurrentFallbacks`
+   * was set that have not ended yet. With the limit off nothing is counted
+   * (so that it costs nothing): a limit set at run time does not see the
+   * fallbacks already running.
+   */
+  fallbacksActive = 0
+  /** `Infinity` when off. */
+  maxConcurrentFallbacks: number
   config: CircuitConfig
 
   readonly name: string
@@ -115,6 +123,87 @@ export class Cell implements CircuitCell {
   private lastOpenErrorConfig: BreakerConfig | undefined = undefined
   /** Draws each opening's delay from a `Schedule` sleep window (jitter); undefined for a fixed one. */
   private sleepDraws: SleepDraws | undefined
+  /** The breaker as the core's functions produced it, without the events counted since in `pending*`. */
+  private reduced: Breaker.Breaker
+  // Events that only count in the reduced window's current bucket (the core's
+  // `countsInCurrent`, `successOnlyCounts`), kept as plain counters so that
+  // the busiest calls (successes of a healthy circuit, short-circuits and
+  // fallbacks of an open one) allocate nothing. Folded in by the core's
+  // `countInCurrent` before any other event and whenever `breaker` is read,
+  // so nobody sees a breaker without them.
+  private pending = false
+  private pendingSuccess = 0
+  private pendingShortCircuited = 0
+  private pendingFallbackSuccess = 0
+  private pendingFallbackFailure = 0
+
+  /** The breaker: every event so far, reduced by the core. */
+  get breaker(): Breaker.Breaker {
+    if (this.pending) this.fold()
+    return this.reduced
+  }
+
+  /**
+   * What a call starting at `now` may do (`Breaker.admit`). Counted events
+   * never change the state, settings or generation, so reading these folds nothing.
+   */
+  admit(now: number): Breaker.Admission {
+    return Breaker.admit(this.reduced, now)
+  }
+
+  /** The breaker's generation (see `admit`). */
+  get generation(): number {
+    return this.reduced.generation
+  }
+
+  /** The breaker's settings (see `admit`). */
+  get breakerConfig(): BreakerConfig {
+    return this.reduced.config
+  }
+
+  private fold(): void {
+    this.reduced = Breaker.countInCurrent(this.reduced, {
+      success: this.pendingSuccess,
+      failure: 0,
+      timeout: 0,
+      rejected: 0,
+      shortCircuited: this.pendingShortCircuited,
+      fallbackSuccess: this.pendingFallbackSuccess,
+      fallbackFailure: this.pendingFallbackFailure,
+      slow: 0
+    })
+    this.pending = false
+    this.pendingSuccess = 0
+    this.pendingShortCircuited = 0
+    this.pendingFallbackSuccess = 0
+    this.pendingFallbackFailure = 0
+  }
+
+  /**
+   * `apply` of a `Success` (admitted in `generation`, ended at `at` after
+   * `durationMillis`), without allocating when the core says it only counts.
+   * A shared circuit's events always go through `apply`.
+   */
+  success(at: number, generation: number, durationMillis: number, clock?: Clock.Clock): void {
+    if (this.fleet === undefined && Breaker.successOnlyCounts(this.reduced, at, generation, durationMillis, this.pendingSuccess)) {
+      this.pendingSuccess++
+      this.pending = true
+    } else {
+      this.apply({ _tag: "Success", at, generation, durationMillis }, clock)
+    }
+  }
+
+  /** `apply` of a short-circuit or a fallback's outcome at `at`, likewise. */
+  happened(tag: "ShortCircuited" | "FallbackSuccess" | "FallbackFailure", at: number, clock?: Clock.Clock): void {
+    if (this.fleet === undefined && Breaker.countsInCurrent(this.reduced, at)) {
+      if (tag === "ShortCircuited") this.pendingShortCircuited++
+      else if (tag === "FallbackSuccess") this.pendingFallbackSuccess++
+      else this.pendingFallbackFailure++
+      this.pending = true
+    } else {
+      this.apply({ _tag: tag, at }, clock)
+    }
+  }
 
   /**
    * The error for a call short-circuited at `now`. Built without a stack (it
@@ -124,7 +213,8 @@ export class Cell implements CircuitCell {
    */
   openError(now: number): CircuitOpenError {
     if (this.fleet !== undefined && this.fleet.decides()) return this.fleet.openError(now)
-    const breaker = this.breaker
+    // Counted events change nothing an open error shows: no fold.
+    const breaker = this.reduced
     // Per whole millisecond: a shell on `performance.now()` reads fractions.
     const millis = Math.floor(now)
     if (
@@ -160,10 +250,11 @@ export class Cell implements CircuitCell {
     this.adaptiveLimit = Adaptive.isAdaptive(limit) ? Limit.initial(Adaptive.toLimitSettings(limit), now) : undefined
     this.maxConcurrent = this.adaptiveLimit === undefined ? limit as number : Limit.current(this.adaptiveLimit)
     this.timeoutMillis = timeoutMillisOf(config)
+    this.maxConcurrentFallbacks = config.maxConcurrentFallbacks
     this.queueCapacity = config.queueCapacity
     this.maxQueueWaitMillis = Duration.toMillis(config.maxQueueWait)
     this.sleepDraws = drawsOf(config)
-    this.breaker = Breaker.initial(breakerConfig, now)
+    this.reduced = Breaker.initial(breakerConfig, now)
   }
 
   /**
@@ -193,14 +284,14 @@ export class Cell implements CircuitCell {
   apply(event: Breaker.Event, clock?: Clock.Clock): Breaker.Breaker {
     const before = this.breaker
     let after = Breaker.reduce(before, event)
-    this.breaker = after
+    this.reduced = after
     if (after.generation !== before.generation) {
       if (this.sleepDraws !== undefined && after.state._tag === "Open") {
         // A new opening: its own delay, drawn with the calling fiber's Random.
         const millis = this.sleepDraws.draw(after.openings)
         if (millis !== undefined) {
           after = Breaker.reduce(after, { _tag: "SleepDrawn", at: event.at, generation: after.generation, millis })
-          this.breaker = after
+          this.reduced = after
         }
       }
       const from = Breaker.stateName(before)
@@ -243,6 +334,7 @@ export class Cell implements CircuitCell {
       }
     }
     this.timeoutMillis = timeoutMillisOf(config)
+    this.maxConcurrentFallbacks = config.maxConcurrentFallbacks
     // A new `maxQueueWait` applies to calls that queue from now on (as a new
     // timeout applies to calls that start from now on).
     this.queueCapacity = config.queueCapacity

@@ -22,7 +22,6 @@
  * @internal
  */
 import type { Clock } from "effect"
-import * as Breaker from "../core/Breaker.ts"
 import type { CircuitOpenError, CircuitRejectedError } from "../errors.ts"
 import { reject, shortCircuit } from "./callPath.ts"
 import type { Cell } from "./cell.ts"
@@ -93,7 +92,7 @@ const out = (cell: Cell, waiter: Waiter): void => {
 export const enqueue = (cell: Cell, waiter: Waiter, now: number): void => {
   waiter.queued = true
   waiter.queuedAt = now
-  waiter.generation = cell.breaker.generation
+  waiter.generation = cell.generation
   ;(cell.waiters ??= new WaitQueue()).push(waiter)
   cell.waiting++
   cell.emit("queued", now, 0, false, waiter.clock)
@@ -156,14 +155,14 @@ export const handOff = (cell: Cell): void => {
         const waiter = queue.head
         out(cell, waiter)
         const now = waiter.now()
-        const admission = cell.fleet === undefined ? Breaker.admit(cell.breaker, now) : cell.fleet.admit(now)
+        const admission = cell.fleet === undefined ? cell.admit(now) : cell.fleet.admit(now)
         if (admission === "short-circuit") {
           waiter.refused(now, shortCircuit(cell, now, waiter.hasFallback, waiter.clock))
           continue
         }
         if (admission === "probe") cell.apply({ _tag: "ProbeAdmitted", at: now }, waiter.clock)
         if (++cell.active > cell.peak) cell.peak = cell.active
-        waiter.admitted(now, cell.breaker.generation, cell.active)
+        waiter.admitted(now, cell.generation, cell.active)
       }
     } while (cell.handOffAgain)
   } finally {

@@ -12,7 +12,7 @@
  *
  * | metric | type | unit (OTLP) | labels | value |
  * | --- | --- | --- | --- | --- |
- * | `effect_circuit_events_total` | counter | `{event}` | `circuit`, `event` | events since the circuit's first, per kind: `success`, `failure`, `timeout`, `rejected`, `short-circuited`, `interrupted`, `ignored`, `fallback-success`, `fallback-failure`, and, for a circuit with a wait queue (`queueCapacity` > 0), `queued` and `queue-timeout`; all of them from the first call on, at 0 until their first event |
+ * | `effect_circuit_events_total` | counter | `{event}` | `circuit`, `event` | events since the circuit's first, per kind: `success`, `failure`, `timeout`, `rejected`, `short-circuited`, `interrupted`, `ignored`, `fallback-success`, `fallback-failure`; all nine from the first call on, at 0 until their first event; `queued` and `queue-timeout`, from the first call on for a circuit with a wait queue (`queueCapacity` > 0, or once it had one); and `fallback-rejected`, from the first call on for a circuit with a `maxConcurrentFallbacks` (or once it had a rejection) |
  * | `effect_circuit_state` | gauge | `{state}` | `circuit`, `state` | 1 for the circuit's state now, 0 for the four others (`closed`, `open`, `half-open`, `forced-open`, `forced-closed`) |
  * | `effect_circuit_active_calls` | gauge | `{call}` | `circuit` | calls holding a permit now |
  * | `effect_circuit_concurrency_limit` | gauge | `{call}` | `circuit`, `algorithm` | the limit now (`algorithm`: `fixed`, `aimd` or `gradient`); no series when there is none |
@@ -235,6 +235,11 @@ export const collectors: ReadonlyArray<Collector> = [
         // a circuit on the defaults exports exactly the series it always did.
         if (queueKinds[i] === true && cell.queueCapacity === 0 && stats.counts[i] === 0) continue
         sink.value(stats.counts[i]!, "event", eventKinds[i]!)
+      }
+      // Only a circuit with a fallback limit (or that had one) can reject a fallback.
+      const rejections = stats.fallbackRejections
+      if (rejections !== undefined || cell.maxConcurrentFallbacks !== Infinity) {
+        sink.value(rejections === undefined ? 0 : rejections.total, "event", "fallback-rejected")
       }
     }
   },

@@ -21,9 +21,12 @@
 import type { EventKind } from "../CircuitEvent.ts"
 import type { Cell } from "../internal/cell.ts"
 import * as Percentiles from "./Percentiles.ts"
+import { RollingCount } from "./RollingCount.ts"
 
 /**
- * The event kinds in the order `CircuitStats.counts` holds them.
+ * The event kinds in the order `CircuitStats.counts` holds them. The tenth,
+ * `fallback-rejected`, is counted apart (`CircuitStats.fallbackRejections`),
+ * only by circuits that see one.
  *
  * @since 0.1.0
  * @category constants
@@ -220,6 +223,11 @@ export class CircuitStats {
   latencyMax = -Infinity
   /** The largest number of calls seen running at once. */
   largestActive = 0
+  /**
+   * Fallbacks refused by `maxConcurrentFallbacks`, since the first and in the
+   * breaker's window; created by the first.
+   */
+  fallbackRejections: RollingCount | undefined = undefined
   // The first call whose effect ran, kept inline until a second one: a
   // circuit used once then holds no histogram and no ring (NaN: none).
   private firstAt = NaN
@@ -283,6 +291,11 @@ export class CircuitStats {
         this.totalHistogram().record(at, durationMillis)
         this.bump(at, cell, THROWN)
         return
+      case "fallback-rejected":
+        this.rejectionsFor(cell).add(at)
+        this.totalHistogram().record(at, durationMillis)
+        this.bump(at, cell, THROWN)
+        return
       case "queued":
         this.counts[9]!++
         return
@@ -293,6 +306,19 @@ export class CircuitStats {
         if (!fallbackFollows) this.unhandled(at, cell)
         return
     }
+  }
+
+  private rejectionsFor(cell: Cell): RollingCount {
+    const { buckets, bucketMillis } = cell.breaker.config
+    const rejections = this.fallbackRejections
+    if (rejections === undefined) return this.fallbackRejections = new RollingCount(buckets, bucketMillis)
+    if (rejections.buckets === buckets && rejections.bucketMillis === bucketMillis) return rejections
+    return this.fallbackRejections = rejections.reshaped(buckets, bucketMillis)
+  }
+
+  /** Fallback rejections in the breaker's window at `now`. */
+  rollingFallbackRejections(now: number): number {
+    return this.fallbackRejections === undefined ? 0 : this.fallbackRejections.sum(now)
   }
 
   // An error the caller sees, with no fallback to replace it.
@@ -379,7 +405,8 @@ export class CircuitStats {
   }
 
   private extrasFor(cell: Cell): Extras {
-    const config = cell.breaker.config
+    // Not `cell.breaker.config`: reading the breaker folds the cell's counted events, on every event.
+    const config = cell.breakerConfig
     if (this.extrasConfig === config) return this.extras!
     // The inline first call's peak goes into the ring first.
     if (this.extras === undefined && !Number.isNaN(this.firstAt)) this.executeHistogram()

@@ -13,9 +13,10 @@
  *   window, the latency percentiles from `CircuitMetrics`, the
  *   `propertyValue_*` fields from the circuit's current settings (volume
  *   threshold, sleep window, error threshold, window length, timeout,
+ *   concurrency limit, fallback limit: 2147483647 when off, as for the
  *   concurrency limit). Concepts this library does not have are reported as
  *   Hystrix reports them when unused (collapsed requests, responses from
- *   cache, emits, fallback rejections: 0; request cache and log: false).
+ *   cache, emits: 0; request cache and log: false).
  * - A circuit's bulkhead is a semaphore: rejections are
  *   `rollingCountSemaphoreRejected`, the isolation strategy `SEMAPHORE`; the
  *   `HystrixThreadPool` object describes that semaphore (pool size = limit,
@@ -380,7 +381,7 @@ export const commandOf = (cell: CircuitCell, now: number, options: Options = {})
     rollingCountFallbackEmit: 0,
     rollingCountFallbackFailure: window.fallbackFailure,
     rollingCountFallbackMissing: extras?.fallbackMissing ?? 0,
-    rollingCountFallbackRejection: 0,
+    rollingCountFallbackRejection: stats === undefined ? 0 : stats.rollingFallbackRejections(now),
     rollingCountFallbackSuccess: window.fallbackSuccess,
     rollingCountResponsesFromCache: 0,
     rollingCountSemaphoreRejected: window.rejected,
@@ -406,7 +407,8 @@ export const commandOf = (cell: CircuitCell, now: number, options: Options = {})
     propertyValue_executionIsolationThreadInterruptOnTimeout: true,
     propertyValue_executionIsolationThreadPoolKeyOverride: null,
     propertyValue_executionIsolationSemaphoreMaxConcurrentRequests: int(cell.maxConcurrent),
-    propertyValue_fallbackIsolationSemaphoreMaxConcurrentRequests: INT_MAX,
+    // Off (Infinity) reads as Integer.MAX_VALUE: Hystrix has no "unlimited", and dashboards expect an int.
+    propertyValue_fallbackIsolationSemaphoreMaxConcurrentRequests: int(inner.maxConcurrentFallbacks),
     propertyValue_metricsRollingStatisticalWindowInMilliseconds: int(windowMillis(cell)),
     propertyValue_requestCacheEnabled: false,
     propertyValue_requestLogEnabled: false,

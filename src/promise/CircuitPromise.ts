@@ -55,7 +55,7 @@
  *
  * @since 0.2.0
  */
-import { Cause, Clock, Context, type Duration, Effect, Exit, Layer, Schema, Scope } from "effect"
+import { Cause, Clock, Context, type Duration, Effect, Exit, Layer, Scope } from "effect"
 import * as Breaker from "../core/Breaker.ts"
 import { snapshotOf, type CircuitSnapshot } from "../Circuit.ts"
 import type { CircuitConfig, CircuitConfigInput } from "../CircuitConfig.ts"
@@ -65,6 +65,7 @@ import * as CircuitRegistryLayer from "../CircuitRegistryLayer.ts"
 import {
   CircuitFallbackError,
   type CircuitOpenError,
+  CircuitRegistryClosedError,
   type CircuitRejectedError,
   type CircuitConfigError
 } from "../errors.ts"
@@ -74,20 +75,25 @@ import * as WaitQueue from "../internal/waitQueue.ts"
 import { withoutStack } from "../internal/withoutStack.ts"
 import * as CircuitClock from "./CircuitClock.ts"
 import { DeadlineHeap, type HeapEntry } from "./deadlineHeap.ts"
+import * as Permit from "./permit.ts"
 
 /**
- * A call made after `close()`, or answered by it.
+ * The name the Promise shell first gave `CircuitRegistryClosedError`: a call
+ * made after `close()`, or answered by it, fails with the same class as in
+ * the Effect API, so one `instanceof` (or `_tag`) check serves both.
  *
+ * @deprecated Use `CircuitRegistryClosedError`.
  * @since 0.2.0
  * @category errors
  */
-export class CircuitClosedError extends Schema.TaggedError<CircuitClosedError>()("CircuitClosedError", {
-  circuit: Schema.String
-}) {
-  override get message(): string {
-    return `Circuit "${this.circuit}": the registry is closed`
-  }
-}
+export const CircuitClosedError = CircuitRegistryClosedError
+
+/**
+ * @deprecated Use `CircuitRegistryClosedError`.
+ * @since 0.2.0
+ * @category errors
+ */
+export type CircuitClosedError = CircuitRegistryClosedError
 
 /**
  * Options of one `fire`.
@@ -137,6 +143,16 @@ export interface CircuitPromise {
     fn: (signal: AbortSignal) => A | PromiseLike<A>,
     options?: FireOptions<B>
   ): Promise<A | B>
+  /**
+   * Admits one call of `name` and returns its permit, to report once the
+   * work ends (`success()`, `failure(error)`, `ignore()`): the two-step form
+   * of `fire`, for work that is not one function (a stream, a callback API).
+   * Rejects with `CircuitOpenError`, `CircuitRejectedError` or
+   * `CircuitClosedError`. The circuit's timeout bounds the permit: at the
+   * deadline `timeout` is recorded, `signal` aborts and the permit is given
+   * back, reported or not.
+   */
+  admit(name: string, options?: Permit.AdmitOptions): Promise<Permit.Permit>
   /** The circuit's state, window counts, permits in use and settings, now. */
   snapshot(name: string): CircuitSnapshot
   /** Snapshots of every circuit created so far. */
@@ -156,9 +172,9 @@ export interface CircuitPromise {
   /** Every event and state change of every circuit from now on; returns the function that unsubscribes. */
   subscribe(listeners: Listeners): () => void
   /**
-   * Answers every call in flight with `CircuitClosedError` (aborting its
+   * Answers every call in flight with `CircuitRegistryClosedError` (aborting its
    * signal), stops the timer and, for a registry made by `make`, closes it.
-   * Later calls fail with `CircuitClosedError`. Idempotent.
+   * Later calls fail with `CircuitRegistryClosedError`. Idempotent.
    */
   close(): void
   readonly closed: boolean
@@ -255,14 +271,14 @@ class View implements CircuitPromise {
   closed = false
   readonly registry: CircuitRegistry.CircuitRegistryShape
   readonly clock: CircuitClock.CircuitClock
-  readonly deadlines: DeadlineHeap<Call | Waiting>
+  readonly deadlines: DeadlineHeap<Call | Waiting | Permit.PromisePermit>
   private readonly shutdown: () => void
 
   constructor(registry: CircuitRegistry.CircuitRegistryShape, clock: CircuitClock.CircuitClock, shutdown: () => void) {
     this.registry = registry
     this.clock = clock
     this.shutdown = shutdown
-    this.deadlines = new DeadlineHeap<Call | Waiting>(clock)
+    this.deadlines = new DeadlineHeap<Call | Waiting | Permit.PromisePermit>(clock)
   }
 
   fire<A, B = never>(
@@ -274,7 +290,7 @@ class View implements CircuitPromise {
     if (typeof fn !== "function") {
       return Promise.reject(new TypeError(`fire("${name}", fn): fn must be a function, got ${typeof fn}`))
     }
-    if (this.closed) return Promise.reject(withoutStack(() => new CircuitClosedError({ circuit: name })))
+    if (this.closed) return Promise.reject(withoutStack(() => new CircuitRegistryClosedError({ circuit: name })))
     const callerSignal = opts.signal
     // Already aborted: the caller has gone; the circuit is not asked.
     if (callerSignal !== undefined && callerSignal.aborted) return Promise.reject(callerSignal.reason)
@@ -289,6 +305,22 @@ class View implements CircuitPromise {
     // Calls running now, this one included: what an adaptive limit learns the call's latency at.
     return run(this, cell, fn, opts, now, generation, cell.active) as Promise<A | B>
   }
+
+  admit(name: string, options?: Permit.AdmitOptions): Promise<Permit.Permit> {
+    if (this.closed) return Promise.reject(this.closedError(name))
+    // Already aborted: the caller has gone; the circuit is not asked.
+    if (options?.signal?.aborted === true) return Promise.reject(options.signal.reason)
+    const now = this.clock.now()
+    const cell = cellOf(this.registry.cell(name, now))
+    const generation = CallPath.admitNow(cell, now)
+    if (typeof generation !== "number") return Promise.reject(generation)
+    const permit = new Permit.PromisePermit(this, cell, options ?? {}, now, generation, cell.active)
+    permit.start()
+    return Promise.resolve(permit)
+  }
+
+  readonly closedError = (circuit: string): CircuitClosedError =>
+    withoutStack(() => new CircuitClosedError({ circuit }))
 
   snapshot(name: string): CircuitSnapshot {
     const now = this.clock.now()
@@ -613,7 +645,7 @@ class Call implements HeapEntry {
     this.answered = true
     this.unlisten()
     CallPath.record(this.cell, this.startedAt, now, this.generation, "Interrupted", false, this.inFlight)
-    const error = withoutStack(() => new CircuitClosedError({ circuit: this.cell.name }))
+    const error = withoutStack(() => new CircuitRegistryClosedError({ circuit: this.cell.name }))
     this.controller.abort(error)
     this.reject(error)
   }
@@ -690,7 +722,9 @@ const answer = (
     : Promise.resolve(runFallback(clock, cell, options, startedAt, at, error))
 
 // The fallback's result is the call's; it is counted and never moves the
-// breaker. A fallback that returns a plain value ends when it starts.
+// breaker. A fallback that returns a plain value ends when it starts. Calling
+// it starts it, so its permit is taken first and given back when what it
+// returned settles (a promise that never settles keeps it).
 const runFallback = (
   clock: CircuitClock.CircuitClock,
   cell: Cell,
@@ -699,23 +733,35 @@ const runFallback = (
   at: number,
   error: unknown
 ): unknown => {
+  // Counted only with a limit set, as in `withCircuit`.
+  const counted = cell.maxConcurrentFallbacks !== Infinity
+  if (counted && !CallPath.takeFallback(cell)) {
+    CallPath.fallbackRejected(cell, startedAt, at)
+    return Promise.reject(CallPath.fallbackRejectedError(cell, error))
+  }
   let result: unknown
+  let thenable: boolean
   try {
     result = options.fallback!(error)
+    thenable = isThenable(result)
   } catch (fallbackError) {
+    if (counted) CallPath.releaseFallback(cell)
     CallPath.fallbackFailed(cell, startedAt, at)
     return Promise.reject(fallbackFailure(cell, error, fallbackError))
   }
-  if (!isThenable(result)) {
+  if (!thenable) {
+    if (counted) CallPath.releaseFallback(cell)
     CallPath.fallbackSucceeded(cell, startedAt, at)
     return result
   }
   return Promise.resolve(result).then(
     (value) => {
+      if (counted) CallPath.releaseFallback(cell)
       CallPath.fallbackSucceeded(cell, startedAt, clock.now())
       return value
     },
     (fallbackError: unknown) => {
+      if (counted) CallPath.releaseFallback(cell)
       CallPath.fallbackFailed(cell, startedAt, clock.now())
       throw fallbackFailure(cell, error, fallbackError)
     }

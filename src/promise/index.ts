@@ -7,6 +7,7 @@
 export * as CircuitPromise from "./CircuitPromise.ts"
 export type { CircuitPromise as CircuitPromiseShape, FireOptions, Listeners, MakeOptions } from "./CircuitPromise.ts"
 export { CircuitClosedError } from "./CircuitPromise.ts"
+export type { AdmitOptions, Permit as CircuitPermit, PermitOutcome } from "./permit.ts"
 export * as CircuitClock from "./CircuitClock.ts"
 export type { CircuitClock as CircuitClockShape, ManualClock } from "./CircuitClock.ts"
 export {
@@ -14,6 +15,7 @@ export {
   type CircuitError,
   CircuitFallbackError,
   CircuitOpenError,
+  CircuitRegistryClosedError,
   CircuitRejectedError,
   CircuitTimeoutError
 } from "../errors.ts"
