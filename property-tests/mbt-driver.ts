@@ -27,7 +27,11 @@ import type { Behaviour, Expected, ExpectedEvent, ExpectedTransition, FallbackKi
 
 export const NAME = "mbt"
 
-export class Boom extends Data.TaggedError("Boom")<{}> {}
+/** The guarded effect's typed failure, with the downstream's Retry-After (milliseconds) if any. */
+export class Boom extends Data.TaggedError("Boom")<{ readonly retryAfter?: number | undefined }> {}
+
+/** How the shells read a failure's Retry-After: `retryAfter` of a `Boom`. */
+export const retryAfterOf = (error: unknown): number | undefined => error instanceof Boom ? error.retryAfter : undefined
 export class Ignorable extends Data.TaggedError("Ignorable")<{}> {}
 export class FallbackBoom extends Data.TaggedError("FallbackBoom")<{}> {}
 
@@ -157,12 +161,13 @@ export class Driver {
   body(
     behaviour: Behaviour,
     duration: number,
-    gate: Deferred.Deferred<void> | undefined
+    gate: Deferred.Deferred<void> | undefined,
+    retryAfter: number | undefined
   ): Effect.Effect<string, Boom | Ignorable> {
     const work: Effect.Effect<string, Boom | Ignorable> = behaviour === "succeed"
       ? Effect.as(Effect.sleep(duration), "ok")
       : behaviour === "fail"
-      ? Effect.andThen(Effect.sleep(duration), Effect.fail(new Boom()))
+      ? Effect.andThen(Effect.sleep(duration), Effect.fail(new Boom({ retryAfter })))
       : behaviour === "die"
       ? Effect.andThen(Effect.sleep(duration), Effect.die("bug"))
       : behaviour === "ignored"
@@ -193,16 +198,18 @@ export class Driver {
     behaviour: Behaviour,
     duration: number,
     fallback: FallbackKind,
-    interruptAtStart: boolean
+    interruptAtStart: boolean,
+    retryAfter?: number
   ): Effect.Effect<void, never, Services> {
     const isFailure = (failure: unknown) => !(failure instanceof Ignorable)
     const gate = interruptAtStart ? Deferred.makeUnsafe<void>() : undefined
-    const body = this.body(behaviour, duration, gate)
+    const body = this.body(behaviour, duration, gate, retryAfter)
+    const options = { isFailure, retryAfter: retryAfterOf }
     const guarded: Effect.Effect<unknown, unknown, CircuitRegistry> = fallback === "none"
-      ? withCircuit(body, NAME, { isFailure })
+      ? withCircuit(body, NAME, options)
       : fallback === "ok"
-      ? withCircuit(body, NAME, { isFailure, fallback: () => Effect.succeed("fallback") })
-      : withCircuit(body, NAME, { isFailure, fallback: () => Effect.fail(new FallbackBoom()) })
+      ? withCircuit(body, NAME, { ...options, fallback: () => Effect.succeed("fallback") })
+      : withCircuit(body, NAME, { ...options, fallback: () => Effect.fail(new FallbackBoom()) })
     this.callsMade++
     return Effect.gen({ self: this }, function*() {
       let caller: Fiber.Fiber<unknown, unknown> | undefined
@@ -330,6 +337,11 @@ export const verify = (model: Model, driver: Driver, where: string): Effect.Effe
     if (Duration.toMillis(config.rollingWindow.bucketDuration) !== model.config.bucketMillis) {
       problems.push(`config.rollingWindow.bucketDuration`)
     }
+    if (config.rollingWindow.calls !== model.config.windowCalls) problems.push(`config.rollingWindow.calls`)
+    if (config.consecutiveFailures !== model.config.consecutive) problems.push(`config.consecutiveFailures`)
+    if (Duration.toMillis(config.slowCallDuration) !== model.config.slowMillis) problems.push(`config.slowCallDuration`)
+    if (config.halfOpenProbes !== model.config.probes) problems.push(`config.halfOpenProbes`)
+    if (config.backoffReset !== model.config.backoffReset) problems.push(`config.backoffReset`)
 
     coverage.maxInFlight = Math.max(coverage.maxInFlight, model.calls.size)
     coverage.maxActive = Math.max(coverage.maxActive, model.active)

@@ -25,6 +25,22 @@
  *   open whatever the volume; a request that took longer than `slowMillis`
  *   (admission to outcome; a rejection never) is slow, and the slow
  *   percentage opens like the error percentage, with the same volume.
+ * - A count window (`windowCalls`) is the last N requests, and what was
+ *   recorded after the oldest of them (short-circuits, fallbacks); time never
+ *   empties it. Giving `calls` makes one, giving `buckets` or `bucketDuration`
+ *   makes a time window again; a new shape (or a new N) starts empty.
+ * - `probes` probes are let through when half-open, all in one epoch (a new
+ *   round, after every probe was interrupted or ignored, is a new epoch);
+ *   each success is kept and its slot not given again; the `probes`-th
+ *   success closes, the first probe error reopens. A new number of probes
+ *   while half-open forgets the successes so far.
+ * - The Retry-After of the failure that opens (a typed failure only, through
+ *   `withCircuit`'s `retryAfter` option) makes that opening last
+ *   `max(sleep(n), retryAfter)`.
+ * - `backoffReset: "stable"`: a close keeps the count of openings; an opening
+ *   from closed counts from 1 again only if it comes at least as long after
+ *   that close as the circuit had been open before it (from the opening to
+ *   the close). `forceOpen`, `forceClosed` and `reset` forget it all.
  */
 
 /** What the guarded effect does. */
@@ -87,6 +103,10 @@ export interface ModelConfig {
   /** `Infinity`: off. */
   readonly slowMillis: number
   readonly slowPercent: number
+  /** `undefined`: the time window. */
+  readonly windowCalls: number | undefined
+  readonly probes: number
+  readonly backoffReset: "close" | "stable"
 }
 
 /** A change of settings, field by field (absent: unchanged). */
@@ -101,6 +121,10 @@ export interface ModelPatch {
   readonly consecutive?: number
   readonly slowMillis?: number
   readonly slowPercent?: number
+  /** A count window of that many requests (`buckets`/`bucketMillis` given: a time window). */
+  readonly windowCalls?: number
+  readonly probes?: number
+  readonly backoffReset?: "close" | "stable"
 }
 
 /** What a caller must get. */
@@ -143,7 +167,15 @@ export interface Summary {
 type State =
   | { readonly name: "closed" }
   | { readonly name: "open"; readonly openedAt: number }
-  | { readonly name: "half-open"; readonly probeInFlight: boolean }
+  | {
+    readonly name: "half-open"
+    /** When the opening this round probes began. */
+    readonly openedAt: number
+    /** Probes running. */
+    readonly running: number
+    /** Probes of this round that succeeded. */
+    readonly succeeded: number
+  }
   | { readonly name: "forced-open" }
   | { readonly name: "forced-closed" }
 
@@ -158,6 +190,8 @@ export interface ModelCall {
   /** When the caller is answered with a timeout (`Infinity`: no timeout). */
   readonly deadline: number
   readonly timeout: number | undefined
+  /** The Retry-After its typed failure carries (a "fail" only). */
+  readonly retryAfter: number | undefined
   /** The epoch it was admitted in. */
   readonly epoch: number
   /** The caller has not been answered. */
@@ -180,6 +214,17 @@ export interface Finished {
   readonly at: number
 }
 
+/**
+ * How often the runs reached what only issue 12's controls decide, for the
+ * report: a count window tripping, a round of several probes closing, a
+ * Retry-After lengthening an opening, a stable backoff continuing the count.
+ */
+export const controlCoverage: Record<string, number> = {}
+
+const note = (key: string): void => {
+  controlCoverage[key] = (controlCoverage[key] ?? 0) + 1
+}
+
 export const sleepMillis = (sleep: Sleep, opening: number): number =>
   sleep._tag === "Fixed" ? sleep.millis : sleep.base * 2 ** (Math.max(1, opening) - 1)
 
@@ -189,8 +234,12 @@ export class Model {
   state: State = { name: "closed" }
   /** Bumped at every state change. */
   epoch = 0
-  /** Consecutive openings since the last close. */
+  /** Consecutive openings (since the last close, or the last unstable opening). */
   openings = 0
+  /** The Retry-After of the failure that opened the circuit. */
+  openRetryAfter: number | undefined = undefined
+  /** With `backoffReset: "stable"`: when the circuit last closed, and how long it had been open. */
+  lastClose: { readonly at: number; readonly openFor: number } | undefined = undefined
   /** Errors in a row since the last success or since the window was emptied. */
   streak = 0
   /** Permits in use. */
@@ -230,10 +279,30 @@ export class Model {
     return Math.floor(entryAt / d) > Math.floor(now / d) - this.config.buckets
   }
 
+  /** With a count window: the index of the oldest entry in it. */
+  private countStart(): number {
+    const n = this.config.windowCalls!
+    let seen = 0
+    for (let i = this.entries.length - 1; i >= 0; i--) {
+      const kind = this.entries[i]!.kind
+      if ((kind === "success" || kind === "failure" || kind === "timeout" || kind === "rejected") && ++seen === n) {
+        return i
+      }
+    }
+    return 0
+  }
+
   private prune(): void {
     let drop = 0
-    while (drop < this.entries.length && !this.inWindow(this.entries[drop]!.at, this.now)) drop++
+    if (this.config.windowCalls !== undefined) drop = this.countStart()
+    else while (drop < this.entries.length && !this.inWindow(this.entries[drop]!.at, this.now)) drop++
     if (drop > 0) this.entries.splice(0, drop)
+  }
+
+  /** The entries in the window at `now`. */
+  private windowAt(now: number): ReadonlyArray<Entry> {
+    if (this.config.windowCalls !== undefined) return this.entries.slice(this.countStart())
+    return this.entries.filter((e) => e.at <= now && this.inWindow(e.at, now))
   }
 
   summaryAt(now: number): Summary {
@@ -244,8 +313,7 @@ export class Model {
     let shortCircuited = 0
     let fallbackSuccess = 0
     let fallbackFailure = 0
-    for (const e of this.entries) {
-      if (e.at > now || !this.inWindow(e.at, now)) continue
+    for (const e of this.windowAt(now)) {
       switch (e.kind) {
         case "success":
           success++
@@ -300,23 +368,48 @@ export class Model {
     this.epoch++
   }
 
-  private trip(at: number): void {
-    this.openings++
+  private trip(at: number, retryAfter: number | undefined): void {
+    const fromClosed = this.state.name === "closed"
+    // With the stable backoff, an opening soon after a close continues the count.
+    const survives = this.config.backoffReset === "stable" && this.lastClose !== undefined &&
+      at - this.lastClose.at < this.lastClose.openFor
+    this.openings = fromClosed && !survives ? 1 : this.openings + 1
+    this.openRetryAfter = retryAfter
+    if (fromClosed && survives) note("stable backoff continued the count")
+    if (fromClosed && this.config.windowCalls !== undefined) note("count window opened")
+    if (fromClosed && this.config.consecutive !== Infinity && this.streak >= this.config.consecutive) {
+      note("consecutive failures opened")
+    }
+    if (retryAfter !== undefined && retryAfter > sleepMillis(this.config.sleep, this.openings)) {
+      note("Retry-After lengthened an opening")
+    }
+    if (this.config.sleep._tag === "Exponential" && this.openings > 1) note("exponential sleep beyond the first")
     this.setState({ name: "open", openedAt: at }, at)
   }
 
   currentSleep(): number {
-    return sleepMillis(this.config.sleep, this.openings)
+    return Math.max(sleepMillis(this.config.sleep, this.openings), this.openRetryAfter ?? 0)
   }
 
   private count(kind: Kind, at: number, slow = false): void {
     this.entries.push(slow ? { at, kind, slow } : { at, kind })
+    // A count window is bounded by the count, not by time.
+    if (this.config.windowCalls !== undefined) this.prune()
   }
 
   private slowAt(now: number): number {
     let n = 0
-    for (const e of this.entries) if (e.slow === true && e.at <= now && this.inWindow(e.at, now)) n++
+    for (const e of this.windowAt(now)) if (e.slow === true) n++
     return n
+  }
+
+  private halfOpen(openedAt: number, running: number, succeeded: number): State {
+    return { name: "half-open", openedAt, running, succeeded }
+  }
+
+  /** Half-open with every probe slot taken (running or already succeeded). */
+  private probesFull(): boolean {
+    return this.state.name === "half-open" && this.state.running + this.state.succeeded >= this.config.probes
   }
 
   private emptyWindow(): void {
@@ -328,38 +421,53 @@ export class Model {
     kind: "success" | "failure" | "timeout" | "rejected" | "interrupted" | "ignored",
     at: number,
     epoch: number,
-    took = 0
+    took = 0,
+    retryAfter: number | undefined = undefined
   ): void {
     if (kind === "interrupted" || kind === "ignored") {
       // Not a request: only a probe of the current epoch cares (its slot is freed).
-      if (epoch === this.epoch && this.state.name === "half-open" && this.state.probeInFlight) {
-        this.state = { name: "half-open", probeInFlight: false }
+      if (epoch === this.epoch && this.state.name === "half-open" && this.state.running > 0) {
+        this.state = this.halfOpen(this.state.openedAt, this.state.running - 1, this.state.succeeded)
       }
       return
     }
-    this.count(kind, at, kind !== "rejected" && took > this.config.slowMillis)
+    const slow = kind !== "rejected" && took > this.config.slowMillis
+    if (slow && kind !== "success") note("a slow error (counted in both rates)")
+    this.count(kind, at, slow)
     this.streak = kind === "success" ? 0 : this.streak + 1
     if (epoch !== this.epoch) return
     switch (this.state.name) {
       case "closed": {
         const s = this.summaryAt(at)
         const volume = s.total >= this.config.volume
-        if (
-          (volume && s.errors * 100 >= this.config.percent * s.total) ||
-          (volume && this.config.slowMillis !== Infinity && this.slowAt(at) * 100 >= this.config.slowPercent * s.total) ||
-          this.streak >= this.config.consecutive
-        ) this.trip(at)
+        const byErrors = volume && s.errors * 100 >= this.config.percent * s.total
+        const bySlow = volume && this.config.slowMillis !== Infinity &&
+          this.slowAt(at) * 100 >= this.config.slowPercent * s.total
+        const byStreak = this.streak >= this.config.consecutive
+        if (bySlow && !byErrors && !byStreak) note("slow calls alone opened")
+        if (byErrors && !byStreak && this.config.consecutive !== Infinity) note("percentage before consecutive opened")
+        if (byStreak && !byErrors && !bySlow && this.config.percent < 100) note("consecutive before percentage opened")
+        if (byErrors || bySlow || byStreak) this.trip(at, retryAfter)
         return
       }
-      case "half-open":
-        if (kind === "success") {
-          this.emptyWindow()
-          this.openings = 0
-          this.setState({ name: "closed" }, at)
+      case "half-open": {
+        const { openedAt, running, succeeded } = this.state
+        if (running === 0) return
+        if (kind !== "success") {
+          this.trip(at, retryAfter)
+        } else if (succeeded + 1 < this.config.probes) {
+          note("a probe succeeded, more to go")
+          this.state = this.halfOpen(openedAt, running - 1, succeeded + 1)
         } else {
-          this.trip(at)
+          if (this.config.probes > 1) note("several probes closed")
+          const stable = this.config.backoffReset === "stable"
+          this.emptyWindow()
+          if (!stable) this.openings = 0
+          this.lastClose = stable ? { at, openFor: at - openedAt } : undefined
+          this.setState({ name: "closed" }, at)
         }
         return
+      }
       default:
         return
     }
@@ -434,35 +542,43 @@ export class Model {
   }
 
   /** A new call at `now`. Returns its id. */
-  call(given: Behaviour, duration: number, fallback: FallbackKind): number {
+  call(given: Behaviour, duration: number, fallback: FallbackKind, retryAfter?: number): number {
     const behaviour: Behaviour = this.shell === "promise" && given === "die" ? "fail" : given
     const id = this.nextId++
     const now = this.now
-    let probe = false
     switch (this.state.name) {
       case "closed":
       case "forced-closed":
         break
-      case "open":
-        probe = now - this.state.openedAt >= this.currentSleep()
-        if (!probe) {
-          const retryAfter = this.state.openedAt + this.currentSleep() - now
+      case "open": {
+        const { openedAt } = this.state
+        if (now - openedAt < this.currentSleep()) {
+          const retryAfter = openedAt + this.currentSleep() - now
           this.shortCircuit(id, fallback, { _tag: "Open", state: "open", retryAfter })
           return id
         }
+        this.setState(this.halfOpen(openedAt, 1, 0), now)
         break
-      case "half-open":
-        if (this.state.probeInFlight) {
+      }
+      case "half-open": {
+        if (this.probesFull()) {
+          if (this.config.probes > 1) note("short-circuited with several probe slots taken")
           this.shortCircuit(id, fallback, { _tag: "Open", state: "half-open", retryAfter: 0 })
           return id
         }
-        probe = true
+        const { openedAt, running, succeeded } = this.state
+        // A new round (every earlier probe interrupted or ignored) is a new epoch.
+        if (running === 0 && succeeded === 0) this.setState(this.halfOpen(openedAt, 1, 0), now)
+        else {
+          note("a further probe admitted")
+          this.state = this.halfOpen(openedAt, running + 1, succeeded)
+        }
         break
+      }
       case "forced-open":
         this.shortCircuit(id, fallback, { _tag: "Open", state: "forced-open", retryAfter: Infinity })
         return id
     }
-    if (probe) this.setState({ name: "half-open", probeInFlight: true }, now)
     const epoch = this.epoch
     if (this.active >= this.config.max) {
       this.outcome("rejected", now, epoch)
@@ -480,6 +596,7 @@ export class Model {
       end: behaviour === "hang" ? Infinity : now + duration,
       deadline: timeout === undefined ? Infinity : now + timeout,
       timeout,
+      retryAfter: given === "fail" ? retryAfter : undefined,
       epoch,
       callerWaiting: true,
       effectRunning: true,
@@ -522,7 +639,7 @@ export class Model {
             this.finish(c.id, { _tag: "Success", value: "ok" }, at)
             return
           case "fail":
-            this.outcome("failure", at, c.epoch, took)
+            this.outcome("failure", at, c.epoch, took, c.retryAfter)
             this.emit("failure", at, took)
             this.answerWithError(c.id, c.fallback, { _tag: "Boom" }, at, c.start)
             return
@@ -641,24 +758,41 @@ export class Model {
       bucketMillis: patch.bucketMillis ?? old.bucketMillis,
       consecutive: patch.consecutive ?? old.consecutive,
       slowMillis: patch.slowMillis ?? old.slowMillis,
-      slowPercent: patch.slowPercent ?? old.slowPercent
+      slowPercent: patch.slowPercent ?? old.slowPercent,
+      windowCalls: patch.windowCalls ??
+        (patch.buckets !== undefined || patch.bucketMillis !== undefined ? undefined : old.windowCalls),
+      probes: patch.probes ?? old.probes,
+      backoffReset: patch.backoffReset ?? old.backoffReset
     }
     this.config = next
-    if (next.buckets !== old.buckets || next.bucketMillis !== old.bucketMillis) this.emptyWindow()
+    const sameShape = next.windowCalls === old.windowCalls &&
+      (next.windowCalls !== undefined || (next.buckets === old.buckets && next.bucketMillis === old.bucketMillis))
+    if (!sameShape) this.emptyWindow()
+    // A new number of probes starts the round's count of successes again.
+    if (this.state.name === "half-open" && next.probes !== old.probes) {
+      this.state = this.halfOpen(this.state.openedAt, this.state.running, 0)
+    }
+  }
+
+  /** What an administrative state change forgets. */
+  private calm(): void {
+    this.openings = 0
+    this.openRetryAfter = undefined
+    this.lastClose = undefined
   }
 
   forceOpen(): void {
-    this.openings = 0
+    this.calm()
     this.setState({ name: "forced-open" }, this.now)
   }
 
   forceClosed(): void {
-    this.openings = 0
+    this.calm()
     this.setState({ name: "forced-closed" }, this.now)
   }
 
   reset(): void {
-    this.openings = 0
+    this.calm()
     this.emptyWindow()
     this.setState({ name: "closed" }, this.now)
   }

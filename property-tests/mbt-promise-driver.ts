@@ -16,7 +16,7 @@ import { Cause, Effect, Exit } from "effect"
 import type { Circuit, CircuitConfigInput, CircuitConfigError } from "../src/index.ts"
 import { CircuitPromise } from "../src/promise/index.ts"
 import type { Behaviour, FallbackKind } from "./mbt-model.ts"
-import { Boom, type Caller, Driver, FallbackBoom, Ignorable, NAME, type Services } from "./mbt-driver.ts"
+import { Boom, type Caller, Driver, FallbackBoom, Ignorable, NAME, retryAfterOf, type Services } from "./mbt-driver.ts"
 
 // What a caller's abort answers with: the driver maps it to an interruption.
 const interruption = new Error("interrupted by the test")
@@ -79,7 +79,8 @@ export class PromiseDriver extends Driver {
     behaviour: Behaviour,
     duration: number,
     signal: AbortSignal,
-    onStart: (() => void) | undefined
+    onStart: (() => void) | undefined,
+    retryAfter: number | undefined
   ): unknown {
     this.running++
     onStart?.()
@@ -93,9 +94,9 @@ export class PromiseDriver extends Driver {
         case "stubborn":
           return "ok"
         case "fail":
-          return Promise.reject(new Boom())
+          return Promise.reject(new Boom({ retryAfter }))
         case "die":
-          throw new Boom()
+          throw new Boom({})
         case "ignored":
           return Promise.reject(new Ignorable())
       }
@@ -104,7 +105,7 @@ export class PromiseDriver extends Driver {
       const timer = behaviour === "hang" ? undefined : circuits.clock.setTimer(() => {
         ended()
         if (behaviour === "succeed" || behaviour === "stubborn") resolve("ok")
-        else reject(behaviour === "ignored" ? new Ignorable() : new Boom())
+        else reject(behaviour === "ignored" ? new Ignorable() : new Boom(behaviour === "fail" ? { retryAfter } : {}))
       }, duration)
       if (behaviour === "stubborn") return
       signal.addEventListener("abort", () => {
@@ -124,7 +125,8 @@ export class PromiseDriver extends Driver {
     behaviour: Behaviour,
     duration: number,
     fallback: FallbackKind,
-    interruptAtStart: boolean
+    interruptAtStart: boolean,
+    retryAfter?: number
   ): Effect.Effect<void, never, Services> {
     this.callsMade++
     return Effect.flatMap(this.circuits(), (circuits) =>
@@ -133,9 +135,10 @@ export class PromiseDriver extends Driver {
         this.aborters.set(id, aborter)
         const isFailure = (failure: unknown) => !(failure instanceof Ignorable)
         const onStart = interruptAtStart ? () => aborter.abort(interruption) : undefined
-        const fn = (signal: AbortSignal) => this.work(circuits, behaviour, duration, signal, onStart)
+        const fn = (signal: AbortSignal) => this.work(circuits, behaviour, duration, signal, onStart, retryAfter)
         const options = {
           isFailure,
+          retryAfter: retryAfterOf,
           signal: aborter.signal,
           ...(fallback === "ok"
             ? { fallback: () => "fallback" }

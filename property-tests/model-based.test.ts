@@ -10,7 +10,9 @@
  * next thing due, to a bucket edge, to the end of the sleep window); caller
  * interruptions; `Circuit.configure` with valid and invalid input (the
  * concurrency limit shrinking and growing while calls run, timeouts, window
- * shapes, thresholds, sleep windows fixed or a `Schedule`); `forceOpen`,
+ * shapes (time or count windows), thresholds, sleep windows fixed or a
+ * `Schedule`, consecutive failures, slow calls, several half-open probes, the
+ * stable backoff); failures that carry a Retry-After; `forceOpen`,
  * `forceClosed` and `reset`.
  *
  * After every command, once every fiber that can move has moved, the
@@ -35,7 +37,7 @@ import * as fc from "fast-check"
 import { Circuit, type CircuitConfigInput, CircuitOpenError, CircuitRegistry, withCircuit } from "../src/index.ts"
 import { coverage, Driver, expectConfigError, fail, verify } from "./mbt-driver.ts"
 import { PromiseDriver } from "./mbt-promise-driver.ts"
-import { type Behaviour, type FallbackKind, Model, type ModelConfig, type ModelPatch, type Sleep } from "./mbt-model.ts"
+import { type Behaviour, controlCoverage, type FallbackKind, Model, type ModelConfig, type ModelPatch, type Sleep } from "./mbt-model.ts"
 
 // -----------------------------------------------------------------------------
 // settings: what the circuit is given, and what the model makes of it
@@ -59,7 +61,9 @@ const sleeps: ReadonlyArray<Pair<() => Duration.Input | Schedule.Schedule<unknow
   [() => 150, { _tag: "Fixed", millis: 150 }],
   [() => "500 millis", { _tag: "Fixed", millis: 500 }],
   [() => Duration.seconds(1), { _tag: "Fixed", millis: 1000 }],
-  [() => Schedule.exponential("100 millis") as Schedule.Schedule<unknown, number>, { _tag: "Exponential", base: 100 }]
+  [() => Schedule.exponential("100 millis") as Schedule.Schedule<unknown, number>, { _tag: "Exponential", base: 100 }],
+  // Short enough that a backoff surviving a close (backoffReset "stable") is reached often.
+  [() => Schedule.exponential(30) as Schedule.Schedule<unknown, number>, { _tag: "Exponential", base: 30 }]
 ]
 const bucketCounts: ReadonlyArray<number> = [1, 2, 3, 5, 10]
 const bucketDurations: ReadonlyArray<Pair<Duration.Input, number>> = [
@@ -78,6 +82,12 @@ const slowCalls: ReadonlyArray<Pair<Duration.Input | "infinity", number>> = [
   ["100 millis", 100]
 ]
 const slowPercents: ReadonlyArray<number> = [0, 50, 100]
+// undefined: a time window (the buckets chosen with it).
+const windowCallses: ReadonlyArray<number | undefined> = [undefined, undefined, 1, 3, 5, 10]
+const probeCounts: ReadonlyArray<number> = [1, 1, 2, 3]
+const backoffResets: ReadonlyArray<"close" | "stable"> = ["close", "stable"]
+// A failure's Retry-After (milliseconds): mostly none.
+const retryAfters: ReadonlyArray<number | undefined> = [undefined, undefined, undefined, 40, 700, 2500]
 
 interface Settings {
   readonly input: Record<string, unknown>
@@ -99,7 +109,13 @@ const settingsArb = (all: boolean): fc.Arbitrary<Settings> => {
     bucketDuration: field(pick(bucketDurations)),
     consecutive: field(pick(consecutives)),
     slowCall: field(pick(slowCalls)),
-    slowPercent: field(pick(slowPercents))
+    slowPercent: field(pick(slowPercents)),
+    windowCalls: all ? pick(windowCallses) : fc.option(pick(windowCallses.filter((n) => n !== undefined)), {
+      nil: undefined,
+      freq: 4
+    }),
+    probes: field(pick(probeCounts)),
+    backoffReset: field(pick(backoffResets))
   }).map((s): Settings => {
     const input: Record<string, unknown> = {}
     const patch: { -readonly [K in keyof ModelPatch]: ModelPatch[K] } = {}
@@ -129,7 +145,17 @@ const settingsArb = (all: boolean): fc.Arbitrary<Settings> => {
       patch.sleep = s.sleep[1]
       text.push(`sleepWindow: ${JSON.stringify(s.sleep[1])}`)
     }
-    if (s.buckets !== undefined || s.bucketDuration !== undefined) {
+    if (s.windowCalls !== undefined) {
+      // A count window: no time fields with it (they would make it a time
+      // window); at the start, the buckets are the registry's defaults.
+      input.rollingWindow = { calls: s.windowCalls }
+      patch.windowCalls = s.windowCalls
+      if (all) {
+        patch.buckets = 10
+        patch.bucketMillis = 1000
+      }
+      text.push(`rollingWindow: { calls: ${s.windowCalls} }`)
+    } else if (s.buckets !== undefined || s.bucketDuration !== undefined) {
       const rollingWindow: Record<string, unknown> = {}
       if (s.buckets !== undefined) {
         rollingWindow.buckets = s.buckets
@@ -157,6 +183,16 @@ const settingsArb = (all: boolean): fc.Arbitrary<Settings> => {
       patch.slowPercent = s.slowPercent
       text.push(`slowCallPercentThreshold: ${s.slowPercent}`)
     }
+    if (s.probes !== undefined) {
+      input.halfOpenProbes = s.probes
+      patch.probes = s.probes
+      text.push(`halfOpenProbes: ${s.probes}`)
+    }
+    if (s.backoffReset !== undefined) {
+      input.backoffReset = s.backoffReset
+      patch.backoffReset = s.backoffReset
+      text.push(`backoffReset: ${s.backoffReset}`)
+    }
     return { input, patch, text: `{ ${text.join(", ")} }` }
   })
 }
@@ -171,7 +207,10 @@ const toModelConfig = (patch: ModelPatch): ModelConfig => ({
   bucketMillis: patch.bucketMillis!,
   consecutive: patch.consecutive!,
   slowMillis: patch.slowMillis!,
-  slowPercent: patch.slowPercent!
+  slowPercent: patch.slowPercent!,
+  windowCalls: patch.windowCalls,
+  probes: patch.probes!,
+  backoffReset: patch.backoffReset!
 })
 
 /** One bad field on top of good ones: the whole input must be refused, naming that field. */
@@ -191,6 +230,12 @@ const poisons: ReadonlyArray<readonly [field: string, apply: (input: Record<stri
     "rollingWindow.bucketDuration",
     (i) => (i.rollingWindow = { ...(i.rollingWindow as object | undefined), bucketDuration: 0.5 })
   ],
+  ["rollingWindow.calls", (i) => (i.rollingWindow = { calls: 0 })],
+  ["rollingWindow", (i) => (i.rollingWindow = { calls: 5, buckets: 2 })],
+  ["consecutiveFailures", (i) => (i.consecutiveFailures = 0)],
+  ["slowCallPercentThreshold", (i) => (i.slowCallPercentThreshold = 101)],
+  ["halfOpenProbes", (i) => (i.halfOpenProbes = 0)],
+  ["backoffReset", (i) => (i.backoffReset = "never")],
   ["retries", (i) => (i.retries = 3)]
 ]
 
@@ -215,17 +260,26 @@ class CallCmd implements Cmd {
   readonly fallback: FallbackKind
   /** The effect's first step makes another fiber interrupt the caller (only for effects that suspend). */
   readonly interruptAtStart: boolean
-  constructor(behaviour: Behaviour, duration: number, fallback: FallbackKind, interruptAtStart: boolean) {
+  /** The Retry-After its failure carries (a "fail" only). */
+  readonly retryAfter: number | undefined
+  constructor(
+    behaviour: Behaviour,
+    duration: number,
+    fallback: FallbackKind,
+    interruptAtStart: boolean,
+    retryAfter: number | undefined
+  ) {
     this.behaviour = behaviour
     this.duration = duration
     this.fallback = fallback
     this.interruptAtStart = interruptAtStart && (duration > 0 || behaviour === "hang")
+    this.retryAfter = behaviour === "fail" ? retryAfter : undefined
   }
   check(): boolean {
     return true
   }
   async run(m: Model, r: Driver): Promise<void> {
-    const { behaviour, fallback, interruptAtStart } = this
+    const { behaviour, fallback, interruptAtStart, retryAfter } = this
     await r.run(Effect.gen(function*(this: CallCmd) {
       let duration = this.duration
       for (;;) {
@@ -234,17 +288,19 @@ class CallCmd implements Cmd {
         if (collision === "duration") duration += 2
         else yield* advanceTo(m, r, m.now + 1)
       }
-      const id = m.call(behaviour, duration, fallback)
+      const id = m.call(behaviour, duration, fallback, retryAfter)
       if (interruptAtStart) {
         const call = m.calls.get(id)
         if (call !== undefined && call.callerWaiting) m.interrupt(call)
       }
-      yield* r.call(id, behaviour, duration, fallback, interruptAtStart)
+      yield* r.call(id, behaviour, duration, fallback, interruptAtStart, retryAfter)
       yield* verify(m, r, `${this.toString()} (#${id}, ${duration} ms)`)
     }.bind(this)))
   }
   toString(): string {
-    return `Call(${this.behaviour}, ${this.duration}, ${this.fallback}${this.interruptAtStart ? ", interrupted at start" : ""})`
+    return `Call(${this.behaviour}, ${this.duration}, ${this.fallback}${
+      this.retryAfter === undefined ? "" : `, retryAfter ${this.retryAfter}`
+    }${this.interruptAtStart ? ", interrupted at start" : ""})`
   }
 }
 
@@ -253,6 +309,8 @@ type Gap =
   | { readonly _tag: "NextDue"; readonly offset: number }
   | { readonly _tag: "BucketEdge"; readonly skip: number; readonly offset: number }
   | { readonly _tag: "SleepEnd"; readonly offset: number }
+  /** Around the instant a stable backoff resets (the last close plus how long it had been open). */
+  | { readonly _tag: "BackoffEdge"; readonly offset: number | "half" }
 
 const target = (m: Model, gap: Gap): number => {
   switch (gap._tag) {
@@ -269,6 +327,12 @@ const target = (m: Model, gap: Gap): number => {
     case "SleepEnd": {
       const end = m.sleepEnd()
       return end === undefined ? m.now + 1 : Math.max(m.now + 1, end + gap.offset)
+    }
+    case "BackoffEdge": {
+      const last = m.lastClose
+      if (last === undefined) return m.now + 1
+      const edge = gap.offset === "half" ? last.at + Math.floor(last.openFor / 2) : last.at + last.openFor + gap.offset
+      return Math.max(m.now + 1, edge)
     }
   }
 }
@@ -393,15 +457,24 @@ const gapArb: fc.Arbitrary<Gap> = fc.oneof(
     ): Gap => ({ _tag: "BucketEdge", ...g })),
     weight: 2
   },
-  { arbitrary: fc.integer({ min: -1, max: 0 }).map((offset): Gap => ({ _tag: "SleepEnd", offset })), weight: 2 }
+  { arbitrary: fc.integer({ min: -1, max: 0 }).map((offset): Gap => ({ _tag: "SleepEnd", offset })), weight: 2 },
+  {
+    arbitrary: fc.constantFrom<number | "half">(-1, 0, "half").map((offset): Gap => ({ _tag: "BackoffEdge", offset })),
+    weight: 1
+  }
 )
 
 // Forced states last until the next reset or force: they are entered rarely,
 // so that most of a run exercises the automatic state machine.
 const commandArb: fc.Arbitrary<Cmd> = fc.oneof(
   {
-    arbitrary: fc.tuple(behaviourArb, durationArb, fallbackArb, fc.integer({ min: 0, max: 11 }).map((n) => n === 0))
-      .map(([b, d, f, i]): Cmd => new CallCmd(b, d, f, i)),
+    arbitrary: fc.tuple(
+      behaviourArb,
+      durationArb,
+      fallbackArb,
+      fc.integer({ min: 0, max: 11 }).map((n) => n === 0),
+      pick(retryAfters)
+    ).map(([b, d, f, i, ra]): Cmd => new CallCmd(b, d, f, i, ra)),
     weight: 20
   },
   { arbitrary: gapArb.map((g): Cmd => new AdvanceCmd(g)), weight: 14 },
@@ -493,6 +566,7 @@ describe("model-based: the public API against a reference model, on TestClock", 
       } per run), ${stats.calls} calls, ${seconds.toFixed(1)} s`
     )
     console.log(`model-based coverage: ${JSON.stringify(coverage)}`)
+    console.log(`model-based coverage of issue 12's controls: ${JSON.stringify(controlCoverage)}`)
   })
 })
 

@@ -69,6 +69,22 @@ export interface CircuitSnapshot {
     readonly max: number
     readonly algorithm: "fixed" | "aimd" | "gradient"
   }
+  /**
+   * Fallbacks running now (holding a fallback permit) and `maxConcurrentFallbacks`
+   * (`Infinity` when off).
+   */
+  readonly fallbacks: {
+    readonly active: number
+    readonly max: number
+  }
+  /**
+   * The wait queue in front of the permits: calls waiting for one now, and
+   * how many may (`queueCapacity`; 0 when calls never wait).
+   */
+  readonly queue: {
+    readonly waiting: number
+    readonly capacity: number
+  }
   readonly config: CircuitConfig
   /**
    * A shared circuit (a registry with a `CircuitStore`): the fleet's state and
@@ -120,7 +136,8 @@ const peekCell = <A>(name: string, f: (cell: CircuitCell, now: number) => A): Ef
  * @category constructors
  */
 export const snapshotOf = (cell: CircuitCell, now: number): CircuitSnapshot => {
-  const fleet = cellOf(cell).fleet
+  const inner = cellOf(cell)
+  const fleet = inner.fleet
   // Frozen, so that a snapshot kept around stays what it was when taken. The
   // settings are the circuit's own immutable value, shared, not copied.
   return Object.freeze({
@@ -132,6 +149,8 @@ export const snapshotOf = (cell: CircuitCell, now: number): CircuitSnapshot => {
       max: cell.maxConcurrent,
       algorithm: cell.adaptiveLimit === undefined ? "fixed" as const : Limit.algorithm(cell.adaptiveLimit)
     }),
+    fallbacks: Object.freeze({ active: inner.fallbacksActive, max: inner.maxConcurrentFallbacks }),
+    queue: Object.freeze({ waiting: cellOf(cell).waiting, capacity: cell.config.queueCapacity }),
     config: cell.config,
     ...(fleet === undefined ? {} : { fleet: fleetSnapshotOf(fleet) })
   })

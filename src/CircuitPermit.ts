@@ -220,7 +220,7 @@ const admitWith = <E>(
     span.attribute(attributes.admission, admission)
     span.attribute(attributes.open, admission === "short-circuit")
   }
-  const generation = CallPath.admit(cell, now, false, clock)
+  const generation = CallPath.admitNow(cell, now, false, clock)
   if (typeof generation !== "number") {
     if (span !== undefined) endSpan(span, clock, generation._tag === "CircuitOpenError" ? "short-circuited" : "rejected", Exit.fail(generation))
     return Effect.fail(generation)

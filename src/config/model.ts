@@ -63,6 +63,23 @@ export interface CircuitConfigInput {
    * stayed closed as long as it was last open).
    */
   readonly backoffReset?: "close" | "stable" | undefined
+  /**
+   * Fallbacks running at once. Default `Infinity` (off); past it a fallback
+   * is rejected (`fallback-rejected`) instead of run.
+   */
+  readonly maxConcurrentFallbacks?: number | undefined
+  /**
+   * Calls that may wait for a permit when every one is in use, first come
+   * first served. Default 0: no queue, a call finding no permit free is
+   * rejected at once.
+   */
+  readonly queueCapacity?: number | undefined
+  /**
+   * How long a call may wait in the queue for a permit before it is rejected.
+   * Default 1 second; `"infinity"` waits as long as it takes. The call's own
+   * `timeout` starts when it gets its permit.
+   */
+  readonly maxQueueWait?: Duration.Input | "infinity" | undefined
 }
 
 /**
@@ -92,6 +109,12 @@ export interface CircuitConfig {
   readonly slowCallPercentThreshold: number
   readonly halfOpenProbes: number
   readonly backoffReset: "close" | "stable"
+  /** `Infinity` when off. */
+  readonly maxConcurrentFallbacks: number
+  /** 0 when there is no queue. */
+  readonly queueCapacity: number
+  /** `Duration.infinity` when a waiter waits as long as it takes. */
+  readonly maxQueueWait: Duration.Duration
 }
 
 /**
@@ -111,5 +134,8 @@ export const defaults: CircuitConfig = {
   slowCallDuration: Duration.infinity,
   slowCallPercentThreshold: 100,
   halfOpenProbes: 1,
-  backoffReset: "close"
+  backoffReset: "close",
+  maxConcurrentFallbacks: Infinity,
+  queueCapacity: 0,
+  maxQueueWait: Duration.seconds(1)
 }

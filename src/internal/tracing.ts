@@ -17,7 +17,12 @@
  */
 import { Cause, Effect, Exit, type Fiber, Tracer } from "effect"
 import * as Breaker from "../core/Breaker.ts"
-import { CircuitOpenError, CircuitRejectedError, CircuitTimeoutError } from "../errors.ts"
+import {
+  CircuitFallbackRejectedError,
+  CircuitOpenError,
+  CircuitRejectedError,
+  CircuitTimeoutError
+} from "../errors.ts"
 import type { Cell } from "./cell.ts"
 import type { EventKind } from "../CircuitEvent.ts"
 
@@ -37,7 +42,7 @@ export const attributes = {
 } as const
 
 /** What the call came to, as the metrics' event kinds name it. */
-export type TracedOutcome = Exclude<EventKind, "fallback-success" | "fallback-failure">
+export type TracedOutcome = Exclude<EventKind, "fallback-success" | "fallback-failure" | "fallback-rejected" | "queued">
 
 /** Whether the calls `fiber` runs in its current context should be traced. */
 export const isTracing = (fiber: Fiber.Fiber<unknown, unknown>): boolean => {
@@ -53,7 +58,9 @@ interface TraceOptions {
 
 const circuitErrorOutcome = (name: string, error: unknown): TracedOutcome | undefined => {
   if (error instanceof CircuitOpenError) return error.circuit === name ? "short-circuited" : undefined
-  if (error instanceof CircuitRejectedError) return error.circuit === name ? "rejected" : undefined
+  if (error instanceof CircuitRejectedError) {
+    return error.circuit !== name ? undefined : error.reason === "queue-timeout" ? "queue-timeout" : "rejected"
+  }
   if (error instanceof CircuitTimeoutError) return error.circuit === name ? "timeout" : undefined
   return undefined
 }
@@ -109,11 +116,17 @@ export const traced = <O extends TraceOptions>(
     Effect.onExit(run(tracedOptions), (exit) =>
       Effect.flatMap(Effect.currentSpan, (span) =>
         Effect.sync(() => {
-          const outcome = fallbackReason ?? outcomeOf(name, exit, ignored)
+          // A fallback refused by the fallback limit never ran (it may not even have been built).
+          const rejected = fallbackExit === undefined ? rejectedFallbackOf(name, exit) : undefined
+          const outcome = rejected === undefined
+            ? fallbackReason ?? outcomeOf(name, exit, ignored)
+            : circuitErrorOutcome(name, rejected.error) ?? "failure"
           span.attribute(attributes.outcome, outcome)
           span.attribute(
             attributes.fallback,
-            fallbackReason === undefined
+            rejected !== undefined
+              ? "rejected"
+              : fallbackReason === undefined
               ? "none"
               : fallbackExit === undefined
               ? "interrupted"
@@ -142,4 +155,14 @@ const outcomeOf = (name: string, exit: Exit.Exit<unknown, unknown>, ignored: boo
   if (ignored) return "ignored"
   const error = Cause.findErrorOption(exit.cause)
   return (error._tag === "Some" ? circuitErrorOutcome(name, error.value) : undefined) ?? "failure"
+}
+
+const rejectedFallbackOf = (name: string, exit: Exit.Exit<unknown, unknown>): CircuitFallbackRejectedError | undefined => {
+  if (Exit.isSuccess(exit)) return undefined
+  for (const reason of exit.cause.reasons) {
+    if (Cause.isDieReason(reason) && reason.defect instanceof CircuitFallbackRejectedError && reason.defect.circuit === name) {
+      return reason.defect
+    }
+  }
+  return undefined
 }

@@ -21,9 +21,12 @@
 import type { EventKind } from "../CircuitEvent.ts"
 import type { Cell } from "../internal/cell.ts"
 import * as Percentiles from "./Percentiles.ts"
+import { RollingCount } from "./RollingCount.ts"
 
 /**
- * The event kinds in the order `CircuitStats.counts` holds them.
+ * The event kinds in the order `CircuitStats.counts` holds them. The tenth,
+ * `fallback-rejected`, is counted apart (`CircuitStats.fallbackRejections`),
+ * only by circuits that see one.
  *
  * @since 0.1.0
  * @category constants
@@ -37,7 +40,9 @@ export const eventKinds: ReadonlyArray<EventKind> = [
   "interrupted",
   "ignored",
   "fallback-success",
-  "fallback-failure"
+  "fallback-failure",
+  "queued",
+  "queue-timeout"
 ]
 
 /**
@@ -201,7 +206,7 @@ const noExtras: RollingExtras = { ignored: 0, interrupted: 0, maxActive: 0, exce
  */
 export class CircuitStats {
   /** Events since the circuit's stats were created, per kind, in `eventKinds` order. */
-  readonly counts: Array<number> = [0, 0, 0, 0, 0, 0, 0, 0, 0]
+  readonly counts: Array<number> = eventKinds.map(() => 0)
   /** Rolling run time of calls whose effect ran (success, failure, timeout, ignored); created by the first. */
   execute: Percentiles.RollingHistogram | undefined = undefined
   /**
@@ -218,6 +223,11 @@ export class CircuitStats {
   latencyMax = -Infinity
   /** The largest number of calls seen running at once. */
   largestActive = 0
+  /**
+   * Fallbacks refused by `maxConcurrentFallbacks`, since the first and in the
+   * breaker's window; created by the first.
+   */
+  fallbackRejections: RollingCount | undefined = undefined
   // The first call whose effect ran, kept inline until a second one: a
   // circuit used once then holds no histogram and no ring (NaN: none).
   private firstAt = NaN
@@ -281,7 +291,34 @@ export class CircuitStats {
         this.totalHistogram().record(at, durationMillis)
         this.bump(at, cell, THROWN)
         return
+      case "fallback-rejected":
+        this.rejectionsFor(cell).add(at)
+        this.totalHistogram().record(at, durationMillis)
+        this.bump(at, cell, THROWN)
+        return
+      case "queued":
+        this.counts[9]!++
+        return
+      // A wait that ran out is a rejection (the window counts it as one).
+      case "queue-timeout":
+        this.counts[10]!++
+        this.peak(at, cell)
+        if (!fallbackFollows) this.unhandled(at, cell)
+        return
     }
+  }
+
+  private rejectionsFor(cell: Cell): RollingCount {
+    const { buckets, bucketMillis } = cell.breaker.config
+    const rejections = this.fallbackRejections
+    if (rejections === undefined) return this.fallbackRejections = new RollingCount(buckets, bucketMillis)
+    if (rejections.buckets === buckets && rejections.bucketMillis === bucketMillis) return rejections
+    return this.fallbackRejections = rejections.reshaped(buckets, bucketMillis)
+  }
+
+  /** Fallback rejections in the breaker's window at `now`. */
+  rollingFallbackRejections(now: number): number {
+    return this.fallbackRejections === undefined ? 0 : this.fallbackRejections.sum(now)
   }
 
   // An error the caller sees, with no fallback to replace it.

@@ -13,13 +13,16 @@
  *   window, the latency percentiles from `CircuitMetrics`, the
  *   `propertyValue_*` fields from the circuit's current settings (volume
  *   threshold, sleep window, error threshold, window length, timeout,
+ *   concurrency limit, fallback limit: 2147483647 when off, as for the
  *   concurrency limit). Concepts this library does not have are reported as
  *   Hystrix reports them when unused (collapsed requests, responses from
- *   cache, emits, fallback rejections: 0; request cache and log: false).
+ *   cache, emits: 0; request cache and log: false).
  * - A circuit's bulkhead is a semaphore: rejections are
  *   `rollingCountSemaphoreRejected`, the isolation strategy `SEMAPHORE`; the
  *   `HystrixThreadPool` object describes that semaphore (pool size = limit,
- *   active count = permits in use, no queue).
+ *   active count = permits in use) and its wait queue (`currentQueueSize` =
+ *   calls waiting, `propertyValue_queueSizeRejectionThreshold` and
+ *   `propertyValue_maxQueueSize` = `queueCapacity`, 0 without a queue).
  * - One batch per interval, shared by every reader of an endpoint: built
  *   once, a slice of circuits at a time (`circuitsPerSlice`), yielding to the
  *   event loop between slices, so a registry of 100,000 circuits never blocks
@@ -181,7 +184,10 @@ export interface HystrixThreadPool {
   readonly rollingCountThreadsExecuted: number
   readonly rollingMaxActiveThreads: number
   readonly rollingCountCommandRejections: number
+  /** The dashboard's "Queue Size": `queueCapacity` (a call finding this many waiting is rejected). */
   readonly propertyValue_queueSizeRejectionThreshold: number
+  /** Hystrix's own `maxQueueSize` (not read by the dashboard): `queueCapacity` as well. */
+  readonly propertyValue_maxQueueSize: number
   readonly propertyValue_metricsRollingStatisticalWindowInMilliseconds: number
   readonly reportingHosts: number
 }
@@ -375,7 +381,7 @@ export const commandOf = (cell: CircuitCell, now: number, options: Options = {})
     rollingCountFallbackEmit: 0,
     rollingCountFallbackFailure: window.fallbackFailure,
     rollingCountFallbackMissing: extras?.fallbackMissing ?? 0,
-    rollingCountFallbackRejection: 0,
+    rollingCountFallbackRejection: stats === undefined ? 0 : stats.rollingFallbackRejections(now),
     rollingCountFallbackSuccess: window.fallbackSuccess,
     rollingCountResponsesFromCache: 0,
     rollingCountSemaphoreRejected: window.rejected,
@@ -401,7 +407,8 @@ export const commandOf = (cell: CircuitCell, now: number, options: Options = {})
     propertyValue_executionIsolationThreadInterruptOnTimeout: true,
     propertyValue_executionIsolationThreadPoolKeyOverride: null,
     propertyValue_executionIsolationSemaphoreMaxConcurrentRequests: int(cell.maxConcurrent),
-    propertyValue_fallbackIsolationSemaphoreMaxConcurrentRequests: INT_MAX,
+    // Off (Infinity) reads as Integer.MAX_VALUE: Hystrix has no "unlimited", and dashboards expect an int.
+    propertyValue_fallbackIsolationSemaphoreMaxConcurrentRequests: int(inner.maxConcurrentFallbacks),
     propertyValue_metricsRollingStatisticalWindowInMilliseconds: int(windowMillis(cell)),
     propertyValue_requestCacheEnabled: false,
     propertyValue_requestLogEnabled: false,
@@ -435,13 +442,14 @@ export const threadPoolOf = (cell: CircuitCell, now: number): HystrixThreadPool 
     currentLargestPoolSize: peakOf(inner, stats?.largestActive ?? 0),
     currentMaximumPoolSize: size,
     currentPoolSize: size,
-    currentQueueSize: 0,
-    currentTaskCount: completed + cell.active,
+    currentQueueSize: inner.waiting,
+    currentTaskCount: completed + cell.active + inner.waiting,
     rollingCountThreadsExecuted: window.success + window.failure + window.timeout + (extras?.ignored ?? 0) +
       (extras?.interrupted ?? 0),
     rollingMaxActiveThreads: peakOf(inner, extras?.maxActive ?? 0),
     rollingCountCommandRejections: window.rejected,
-    propertyValue_queueSizeRejectionThreshold: 0,
+    propertyValue_queueSizeRejectionThreshold: cell.config.queueCapacity,
+    propertyValue_maxQueueSize: cell.config.queueCapacity,
     propertyValue_metricsRollingStatisticalWindowInMilliseconds: int(windowMillis(cell)),
     reportingHosts: 1
   }
