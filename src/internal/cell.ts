@@ -20,6 +20,7 @@ import type { FleetLink } from "../store/FleetClient.ts"
 import { CircuitOpenError } from "../errors.ts"
 import { withoutStack } from "./withoutStack.ts"
 import { SleepDraws } from "./sleepDraws.ts"
+import { handOff, shrink, type WaitQueue } from "./waitQueue.ts"
 
 /**
  * Where a registry's cells report to. Kept as plain callbacks so that a
@@ -52,9 +53,10 @@ export class Cell implements CircuitCell {
   /** `undefined` when the timeout is off. */
   timeoutMillis: number | undefined
   /**
-   * Fallback permits in use: fallbacks whose effect has started and not yet
-   * ended. Counted whatever the limit, so that a limit set at run time
-   * counts the fallbacks already running.
+   * Fallback permits in use: fallbacks started while `maxConcurrentFallbacks`
+   * was set that have not ended yet. With the limit off nothing is counted
+   * (so that it costs nothing): a limit set at run time does not see the
+   * fallbacks already running.
    */
   fallbacksActive = 0
   /** `Infinity` when off. */
@@ -84,9 +86,32 @@ export class Cell implements CircuitCell {
     this.peak = this.active
     return peak
   }
-  /** Returns one permit; handed to the effect's fiber as its end observer. */
+  /** Returns one permit, to the first waiter if any; handed to the effect's fiber as its end observer. */
   readonly release = (): void => {
     this.active--
+    if (this.waiters !== undefined) handOff(this)
+  }
+  /** Hands free permits to waiters, if any (see `waitQueue.ts`). */
+  handOff(): void {
+    handOff(this)
+  }
+  /**
+   * The calls waiting for a permit, oldest first (see `waitQueue.ts`);
+   * created by the first call that waits, so a circuit without a queue
+   * holds one empty field for it.
+   */
+  waiters: WaitQueue | undefined = undefined
+  /** Calls waiting in the queue for a permit now. */
+  get waiting(): number {
+    return this.waiters === undefined ? 0 : this.waiters.size
+  }
+  /** `queueCapacity`: 0 when calls never wait. */
+  get queueCapacity(): number {
+    return this.config.queueCapacity
+  }
+  /** `maxQueueWait` in milliseconds; `Infinity` when a waiter waits as long as it takes. */
+  get maxQueueWaitMillis(): number {
+    return Duration.toMillis(this.config.maxQueueWait)
   }
   /**
    * Set when the registry has dropped this cell (evicted, or the registry
@@ -256,6 +281,8 @@ export class Cell implements CircuitCell {
     if (to !== from) {
       this.maxConcurrent = to
       this.sink.limitChange(this, { circuit: this.name, algorithm: Limit.algorithm(after), from, to, at })
+      // A limit that grew has permits for the waiters.
+      if (to > from && this.waiting !== 0) handOff(this)
     }
   }
 
@@ -317,7 +344,15 @@ export class Cell implements CircuitCell {
     }
     this.timeoutMillis = timeoutMillisOf(config)
     this.maxConcurrentFallbacks = config.maxConcurrentFallbacks
+    // A new `maxQueueWait` applies to calls that queue from now on (as a new
+    // timeout applies to calls that start from now on): it is read at the queueing.
     this.apply({ _tag: "Reconfigure", at: now, config: breakerConfig })
+    if (this.waiting !== 0) {
+      // Fewer places: the newest waiters over the capacity are rejected; a
+      // higher limit: the first waiters get the new permits.
+      shrink(this)
+      handOff(this)
+    }
   }
 }
 
