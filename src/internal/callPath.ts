@@ -50,7 +50,8 @@ export const admit = (
   if (admission === "short-circuit") return shortCircuit(cell, now, hasFallback, clock)
   // No barging: while anyone waits, a new call goes behind them. A probe
   // never waits (it would hold the half-open state with nothing running).
-  if (cell.waiting !== 0 || cell.active >= cell.maxConcurrent) {
+  const waiters = cell.waiters
+  if ((waiters !== undefined && waiters.size !== 0) || cell.active >= cell.maxConcurrent) {
     if (canWait && admission === "allow" && cell.waiting < cell.queueCapacity) return QUEUE
     if (admission === "probe") cell.apply({ _tag: "ProbeAdmitted", at: now }, clock)
     return reject(cell, now, cell.generation, hasFallback, clock, cell.queueCapacity === 0 ? undefined : "queue-full")
@@ -76,7 +77,8 @@ export const admitNow = (
 
 /** Gives back the permit `admit` took (a waiter, if any, gets it). */
 export const release = (cell: Cell): void => {
-  cell.release()
+  cell.active--
+  if (cell.waiters !== undefined) cell.handOff()
 }
 
 /** Records and emits a short-circuit at `now`, and returns its error. */

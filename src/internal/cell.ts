@@ -89,19 +89,30 @@ export class Cell implements CircuitCell {
   /** Returns one permit, to the first waiter if any; handed to the effect's fiber as its end observer. */
   readonly release = (): void => {
     this.active--
-    if (this.waiting !== 0) handOff(this)
+    if (this.waiters !== undefined) handOff(this)
   }
-  /** Calls waiting in the queue for a permit now (see `waitQueue.ts`). */
-  waiting = 0
-  /** The waiting calls, oldest first; created by the first call that waits. */
+  /** Hands free permits to waiters, if any (see `waitQueue.ts`). */
+  handOff(): void {
+    handOff(this)
+  }
+  /**
+   * The calls waiting for a permit, oldest first (see `waitQueue.ts`);
+   * created by the first call that waits, so a circuit without a queue
+   * holds one empty field for it.
+   */
   waiters: WaitQueue | undefined = undefined
+  /** Calls waiting in the queue for a permit now. */
+  get waiting(): number {
+    return this.waiters === undefined ? 0 : this.waiters.size
+  }
   /** `queueCapacity`: 0 when calls never wait. */
-  queueCapacity: number
+  get queueCapacity(): number {
+    return this.config.queueCapacity
+  }
   /** `maxQueueWait` in milliseconds; `Infinity` when a waiter waits as long as it takes. */
-  maxQueueWaitMillis: number
-  /** A hand-off is running (see `handOff`), and whether it should run again. */
-  handingOff = false
-  handOffAgain = false
+  get maxQueueWaitMillis(): number {
+    return Duration.toMillis(this.config.maxQueueWait)
+  }
   /**
    * Set when the registry has dropped this cell (evicted, or the registry
    * closed): a caller holding it (withCircuit caches its last cell) must look
@@ -251,8 +262,6 @@ export class Cell implements CircuitCell {
     this.maxConcurrent = this.adaptiveLimit === undefined ? limit as number : Limit.current(this.adaptiveLimit)
     this.timeoutMillis = timeoutMillisOf(config)
     this.maxConcurrentFallbacks = config.maxConcurrentFallbacks
-    this.queueCapacity = config.queueCapacity
-    this.maxQueueWaitMillis = Duration.toMillis(config.maxQueueWait)
     this.sleepDraws = drawsOf(config)
     this.reduced = Breaker.initial(breakerConfig, now)
   }
@@ -336,9 +345,7 @@ export class Cell implements CircuitCell {
     this.timeoutMillis = timeoutMillisOf(config)
     this.maxConcurrentFallbacks = config.maxConcurrentFallbacks
     // A new `maxQueueWait` applies to calls that queue from now on (as a new
-    // timeout applies to calls that start from now on).
-    this.queueCapacity = config.queueCapacity
-    this.maxQueueWaitMillis = Duration.toMillis(config.maxQueueWait)
+    // timeout applies to calls that start from now on): it is read at the queueing.
     this.apply({ _tag: "Reconfigure", at: now, config: breakerConfig })
     if (this.waiting !== 0) {
       // Fewer places: the newest waiters over the capacity are rejected; a

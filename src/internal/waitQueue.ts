@@ -59,6 +59,11 @@ export interface Waiter {
 export class WaitQueue {
   head: Waiter | undefined = undefined
   tail: Waiter | undefined = undefined
+  /** Waiters in the queue. */
+  size = 0
+  /** A hand-off is running (see `handOff`), and whether it should run again. */
+  handingOff = false
+  again = false
 
   push(waiter: Waiter): void {
     waiter.prev = this.tail
@@ -81,8 +86,9 @@ export class WaitQueue {
 
 const out = (cell: Cell, waiter: Waiter): void => {
   waiter.queued = false
-  cell.waiters!.remove(waiter)
-  cell.waiting--
+  const queue = cell.waiters!
+  queue.remove(waiter)
+  queue.size--
 }
 
 /**
@@ -93,8 +99,9 @@ export const enqueue = (cell: Cell, waiter: Waiter, now: number): void => {
   waiter.queued = true
   waiter.queuedAt = now
   waiter.generation = cell.generation
-  ;(cell.waiters ??= new WaitQueue()).push(waiter)
-  cell.waiting++
+  const queue = cell.waiters ??= new WaitQueue()
+  queue.push(waiter)
+  queue.size++
   cell.emit("queued", now, 0, false, waiter.clock)
 }
 
@@ -140,18 +147,18 @@ export const expire = (cell: Cell, waiter: Waiter, now: number): CircuitRejected
  * however many waiters there are.
  */
 export const handOff = (cell: Cell): void => {
+  const queue = cell.waiters
   // The registry is closing (or dropped the circuit): its waiters are being answered.
-  if (cell.retired) return
-  if (cell.handingOff) {
-    cell.handOffAgain = true
+  if (queue === undefined || queue.head === undefined || cell.retired) return
+  if (queue.handingOff) {
+    queue.again = true
     return
   }
-  cell.handingOff = true
+  queue.handingOff = true
   try {
     do {
-      cell.handOffAgain = false
-      const queue = cell.waiters
-      while (queue !== undefined && queue.head !== undefined && cell.active < cell.maxConcurrent) {
+      queue.again = false
+      while (queue.head !== undefined && cell.active < cell.maxConcurrent) {
         const waiter = queue.head
         out(cell, waiter)
         const now = waiter.now()
@@ -164,9 +171,9 @@ export const handOff = (cell: Cell): void => {
         if (++cell.active > cell.peak) cell.peak = cell.active
         waiter.admitted(now, cell.generation, cell.active)
       }
-    } while (cell.handOffAgain)
+    } while (queue.again)
   } finally {
-    cell.handingOff = false
+    queue.handingOff = false
   }
 }
 
@@ -177,7 +184,8 @@ export const handOff = (cell: Cell): void => {
  */
 export const shrink = (cell: Cell): void => {
   const queue = cell.waiters
-  while (queue !== undefined && queue.tail !== undefined && cell.waiting > cell.queueCapacity) {
+  const capacity = cell.config.queueCapacity
+  while (queue !== undefined && queue.tail !== undefined && queue.size > capacity) {
     const waiter = queue.tail
     out(cell, waiter)
     const now = waiter.now()

@@ -213,9 +213,6 @@ export interface Collector {
   readonly collect: (cell: Cell, stats: CircuitStats, now: number, sink: Sink) => void
 }
 
-// Which of `eventKinds` belong to the wait queue.
-const queueKinds: ReadonlyArray<boolean> = eventKinds.map((kind) => kind === "queued" || kind === "queue-timeout")
-
 /**
  * The collectors, in the order they are exported.
  *
@@ -230,11 +227,13 @@ export const collectors: ReadonlyArray<Collector> = [
     help: "Events of a circuit since its first call, by kind.",
     unit: "{event}",
     collect: (cell, stats, _now, sink) => {
-      for (let i = 0; i < eventKinds.length; i++) {
-        // The queue's kinds only for a circuit with a queue (or that had one):
-        // a circuit on the defaults exports exactly the series it always did.
-        if (queueKinds[i] === true && cell.queueCapacity === 0 && stats.counts[i] === 0) continue
-        sink.value(stats.counts[i]!, "event", eventKinds[i]!)
+      for (let i = 0; i < eventKinds.length; i++) sink.value(stats.counts[i]!, "event", eventKinds[i]!)
+      // The queue's kinds only for a circuit with a queue (or that had one):
+      // a circuit on the defaults exports exactly the series it always did.
+      const queue = stats.queue
+      if (queue !== undefined || cell.queueCapacity !== 0) {
+        sink.value(queue === undefined ? 0 : queue.queued, "event", "queued")
+        sink.value(queue === undefined ? 0 : queue.timedOut, "event", "queue-timeout")
       }
       // Only a circuit with a fallback limit (or that had one) can reject a fallback.
       const rejections = stats.fallbackRejections
@@ -279,7 +278,7 @@ export const collectors: ReadonlyArray<Collector> = [
     unit: "{call}",
     // No series for a circuit without a queue (queueCapacity 0).
     collect: (cell, _stats, _now, sink) => {
-      if (cell.queueCapacity !== 0 || cell.waiting !== 0) sink.value(cell.waiting)
+      if (cell.waiters !== undefined || cell.queueCapacity !== 0) sink.value(cell.waiting)
     }
   },
   {
