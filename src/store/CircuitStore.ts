@@ -33,7 +33,10 @@
  *   comes back.
  * - `forceOpen`, `forceClosed` and `reset` act on this process's circuit only.
  * - The store shares the error-percentage rule over the rolling window; the
- *   other settings (timeout, bulkhead, fallbacks) are per process.
+ *   other settings (timeout, bulkhead, fallbacks) are per process. A shared
+ *   circuit refuses issue 12's controls that change the rule (a count window,
+ *   consecutive failures, slow calls, several probes, the stable backoff)
+ *   with a `CircuitConfigError` naming the field; `local` circuits keep them.
  *
  * **Example** (A fleet circuit through Redis)
  *

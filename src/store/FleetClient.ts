@@ -40,9 +40,11 @@
 import { Clock, Deferred, Duration, Effect, Exit } from "effect"
 import * as Breaker from "../core/Breaker.ts"
 import * as Window from "../core/Window.ts"
-import { CircuitOpenError } from "../errors.ts"
+import type { BreakerConfig } from "../core/BreakerConfig.ts"
+import { CircuitConfigError, CircuitOpenError } from "../errors.ts"
 import { withoutStack } from "../internal/withoutStack.ts"
 import { monotonicMillis } from "../internal/time.ts"
+import { unsupported } from "./fleetControls.ts"
 import type { FleetRule, FleetStateName, FleetView, ProbeOutcome } from "./FleetModel.ts"
 import type { CircuitStoreShape, FleetBackend, FleetSettings, RecordEntry } from "./service.ts"
 
@@ -335,6 +337,19 @@ export class FleetClient {
   constructor(store: CircuitStoreShape) {
     this.backend = store.backend
     this.settings = store.settings
+  }
+
+  /**
+   * The error for settings a shared circuit cannot honour (`fleetControls`):
+   * for circuit `name` unless it stays local, or for the defaults of every
+   * shared circuit (`name` undefined); `undefined` when they are fine.
+   */
+  refuse(name: string | undefined, config: BreakerConfig): CircuitConfigError | undefined {
+    if (name !== undefined && this.settings.isLocal(name)) return undefined
+    const found = unsupported(config)
+    if (found === undefined) return undefined
+    const reason = name === undefined ? `${found.reason} (in the registry's defaults)` : found.reason
+    return new CircuitConfigError({ ...(name === undefined ? {} : { circuit: name }), field: found.field, reason })
   }
 
   /** A link for `cell`, or `undefined` if the circuit stays local. */
