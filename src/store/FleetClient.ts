@@ -156,6 +156,16 @@ export class FleetLink {
     return this.cell.breaker.config.sleepWindow(Math.max(1, this.openings))
   }
 
+  /** Stops sharing the circuit: the flusher forgets it. */
+  detach(): void {
+    this.client.detach(this)
+  }
+
+  /** Whether the store answered the last round. */
+  get storeHealthy(): boolean {
+    return this.client.healthy
+  }
+
   /** The error of a call the fleet short-circuited at local time `now` (reused within a millisecond). */
   openError(now: number): CircuitOpenError {
     if (this.lastError !== undefined && this.lastErrorAt === now && this.lastErrorGeneration === this.generation) {
