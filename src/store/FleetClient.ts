@@ -83,6 +83,8 @@ export class FleetLink {
   openings = 0
   leaseUntil = 0
   totals: Window.Counts = Window.emptyCounts
+  /** The fleet's errors in a row, as last answered. */
+  streak = 0
   /** The store's time of the last answer; `-Infinity` before the first. */
   viewAt = Number.NEGATIVE_INFINITY
 
@@ -94,6 +96,10 @@ export class FleetLink {
   shortCircuited = 0
   fallbackSuccess = 0
   fallbackFailure = 0
+  slow = 0
+  /** Errors after the batch's last success, and whether it had one. */
+  trailing = 0
+  broken = false
   dirty = false
   /** The store announced a change: read the circuit at the next round. */
   stale = false
@@ -105,6 +111,7 @@ export class FleetLink {
   probeGeneration = -1
   probeStartedAt = Number.NaN
   probeOutcome: ProbeOutcome = "interrupted"
+  probeSlow = false
 
   private lastError: CircuitOpenError | undefined = undefined
   private lastErrorAt = -1
@@ -199,6 +206,7 @@ export class FleetLink {
           this.probe = SETTLING
           this.client.enqueue(this)
           this.probeOutcome = kind
+          this.probeSlow = this.isSlow(kind, durationMillis)
           this.client.wake()
           return
       }
@@ -208,18 +216,24 @@ export class FleetLink {
       this.client.enqueue(this)
       this.pendingGeneration = this.generation
     }
+    if (this.isSlow(kind, durationMillis)) this.slow++
     switch (kind) {
       case "success":
         this.success++
+        this.trailing = 0
+        this.broken = true
         return
       case "failure":
         this.failure++
+        this.trailing++
         break
       case "timeout":
         this.timeout++
+        this.trailing++
         break
       case "rejected":
         this.rejected++
+        this.trailing++
         break
       case "short-circuited":
         this.shortCircuited++
@@ -234,9 +248,21 @@ export class FleetLink {
         return
     }
     // An error: send at once if the fleet's totals and this batch together trip the circuit.
-    if (this.state === "closed" && this.client.healthy && Breaker.exceedsThresholds(this.cell.breaker.config, this.window())) {
+    const config = this.cell.breaker.config
+    const streak = this.broken ? this.trailing : this.streak + this.trailing
+    if (
+      this.state === "closed" && this.client.healthy &&
+      (streak >= (config.consecutiveFailures ?? Infinity) || Breaker.exceedsThresholds(config, this.window()))
+    ) {
       this.client.wake()
     }
+  }
+
+  /** A request (not a rejection) slower than the slow-call duration, as the core counts it. */
+  private isSlow(kind: string, durationMillis: number): boolean {
+    const slowMillis = this.cell.breaker.config.slowCallMillis
+    return slowMillis !== undefined && (kind === "success" || kind === "failure" || kind === "timeout") &&
+      durationMillis > slowMillis
   }
 
   /** The fleet's last totals plus the batch, as a one-bucket window for the core's trip rule. */
@@ -252,7 +278,8 @@ export class FleetLink {
         rejected: t.rejected + this.rejected,
         shortCircuited: t.shortCircuited + this.shortCircuited,
         fallbackSuccess: t.fallbackSuccess + this.fallbackSuccess,
-        fallbackFailure: t.fallbackFailure + this.fallbackFailure
+        fallbackFailure: t.fallbackFailure + this.fallbackFailure,
+        slow: (t.slow ?? 0) + this.slow
       }
     }
   }
@@ -264,7 +291,12 @@ export class FleetLink {
       requestVolumeThreshold: c.requestVolumeThreshold,
       errorPercentThreshold: c.errorPercentThreshold,
       buckets: c.buckets,
-      bucketMillis: c.bucketMillis
+      bucketMillis: c.bucketMillis,
+      ...(c.consecutiveFailures === undefined ? {} : { consecutiveFailures: c.consecutiveFailures }),
+      ...(c.slowCallMillis === undefined || c.slowCallMillis === Infinity
+        ? {}
+        : { slowCallPercentThreshold: c.slowCallPercentThreshold ?? 100 }),
+      ...(c.backoffReset === undefined ? {} : { backoffReset: c.backoffReset })
     }
   }
 
@@ -281,8 +313,10 @@ export class FleetLink {
         rejected: this.rejected,
         shortCircuited: this.shortCircuited,
         fallbackSuccess: this.fallbackSuccess,
-        fallbackFailure: this.fallbackFailure
-      }
+        fallbackFailure: this.fallbackFailure,
+        slow: this.slow
+      },
+      streak: { trailing: this.trailing, broken: this.broken }
     }
     this.drop()
     this.stale = false
@@ -298,6 +332,9 @@ export class FleetLink {
     this.shortCircuited = 0
     this.fallbackSuccess = 0
     this.fallbackFailure = 0
+    this.slow = 0
+    this.trailing = 0
+    this.broken = false
     this.dirty = false
   }
 
@@ -313,6 +350,7 @@ export class FleetLink {
     this.openings = view.openings
     this.leaseUntil = view.leaseUntil
     this.totals = view.totals
+    this.streak = view.streak
     this.viewAt = view.now
     // A probe this process was granted or is running belongs to its generation only.
     if ((this.probe === GRANTED || this.probe === RUNNING) && view.generation !== this.probeGeneration) this.probe = NONE
@@ -466,7 +504,7 @@ export class FleetClient {
         entries.length === 0 ? Effect.succeed([]) : backend.record(entries),
         Effect.forEach(
           settled,
-          (link) => backend.settle(link.cell.name, link.rule(), link.probeGeneration, link.probeOutcome),
+          (link) => backend.settle(link.cell.name, link.rule(), link.probeGeneration, link.probeOutcome, link.probeSlow),
           { concurrency: "unbounded" }
         ),
         Effect.forEach(
