@@ -39,14 +39,15 @@ const scenarios = fc.oneof(
 )
 
 // The cell, fed as the call path feeds it: the kinds it may count through
-// `count`, every other event through `apply`.
+// `success` and `happened`, every other event through `apply`.
 const feed = (cell: Cell, event: Breaker.Event): void => {
   switch (event._tag) {
     case "Success":
+      return cell.success(event.at, event.generation, event.durationMillis ?? 0)
     case "ShortCircuited":
     case "FallbackSuccess":
     case "FallbackFailure":
-      return cell.count(event)
+      return cell.happened(event._tag, event.at)
     default:
       cell.apply(event)
   }

@@ -118,6 +118,12 @@ const expected: Record<string, ReadonlyArray<string>> = {
   "consecutive-failures.ts": ["2 in a row, a success, 2 in a row: closed", "3 in a row: open"],
   "slow-calls.ts": ["3 of 4 calls slower than 500 ms: open"],
   "half-open-probes.ts": ["after 1 good probe of 3: half-open", "after 3 good probes: closed"],
+  "fallback-limit.ts": [
+    "fallbacks running: 2 of 2",
+    "from the cache",
+    "a static default (fallback rejected after Down)",
+    "fallbacks running after: 0"
+  ],
   "retry-after.ts": ["open, retry after 30s"],
   "two-step.ts": [
     "short feed: 3 chunks",
@@ -133,6 +139,14 @@ const expected: Record<string, ReadonlyArray<string>> = {
     "opening 2: open for 2s",
     "opening 3: open for 4s",
     "after 4 s closed, the next opening: open for 1s"
+  ],
+  "wait-queue.ts": [
+    "running 2, waiting 3 of 3",
+    "#5 rendered",
+    "#6 CircuitRejectedError (queue-full)",
+    "started in order: 1 2 3 4 5",
+    "#8 rendered",
+    "#9 CircuitRejectedError (queue-timeout)"
   ],
   "jittered-sleep-window.ts": [
     "three circuits, three delays: true",

@@ -5,7 +5,7 @@
  * interleaving, is in property-tests/fallback-limit.test.ts.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, ConfigProvider, Data, Deferred, Duration, Effect, Exit, Fiber, Metric } from "effect"
+import { Cause, ConfigProvider, Data, Deferred, Duration, Effect, Exit, Fiber, Metric, Tracer } from "effect"
 import { PrometheusMetrics } from "effect/observability"
 import { TestClock } from "effect/testing"
 import {
@@ -171,17 +171,22 @@ describe("maxConcurrentFallbacks: withCircuit", () => {
       assert.strictEqual(yield* active, 0)
     }).pipe(withRegistry({ maxConcurrentFallbacks: 3 })))
 
-  it.effect("with the limit off, fallbacks are still counted, so a limit set at run time counts those running", () =>
+  it.effect("with the limit off nothing is counted; a limit set at run time counts the fallbacks started after it", () =>
     Effect.gen(function*() {
       const gate = yield* Deferred.make<string>()
       const a = yield* Effect.forkChild(blocked(gate))
       yield* settle
+      assert.deepStrictEqual((yield* Circuit.snapshot("c")).fallbacks, { active: 0, max: Infinity })
       yield* Circuit.configure("c", { maxConcurrentFallbacks: 1 })
-      const exit = yield* Effect.exit(blocked(gate))
-      assert.isDefined(rejectedOf(exit), "the one running before the limit holds the only permit")
+      const b = yield* Effect.forkChild(blocked(gate))
+      yield* settle
+      assert.deepStrictEqual((yield* Circuit.snapshot("c")).fallbacks, { active: 1, max: 1 })
+      assert.isDefined(rejectedOf(yield* Effect.exit(blocked(gate))))
+      yield* Circuit.configure("c", { maxConcurrentFallbacks: Infinity })
       yield* Deferred.succeed(gate, "ok")
       yield* Fiber.join(a)
-      assert.strictEqual((yield* Circuit.snapshot("c")).fallbacks.active, 0)
+      yield* Fiber.join(b)
+      assert.deepStrictEqual((yield* Circuit.snapshot("c")).fallbacks, { active: 0, max: Infinity }, "the counted one gave its permit back")
     }).pipe(withRegistry({})))
 })
 
@@ -278,5 +283,33 @@ describe("maxConcurrentFallbacks: CircuitPromise", () => {
       "fallback-failure"
     ])
     circuits.close()
+  })
+})
+
+describe("maxConcurrentFallbacks: tracing", () => {
+  it.effect("a rejected fallback: the call's span says circuit.fallback rejected, and no fallback span is started", () => {
+    const spans: Array<Tracer.NativeSpan> = []
+    const tracer = Tracer.make({
+      span(options) {
+        const span = new Tracer.NativeSpan(options)
+        spans.push(span)
+        return span
+      }
+    })
+    return Effect.gen(function*() {
+      const gate = yield* Deferred.make<string>()
+      const a = yield* Effect.forkChild(blocked(gate))
+      yield* settle
+      const exit = yield* Effect.exit(blocked(gate))
+      assert.isDefined(rejectedOf(exit))
+      yield* Deferred.succeed(gate, "ok")
+      yield* Fiber.join(a)
+      const calls = spans.filter((s) => s.name === "circuit c").map((s) => Object.fromEntries(s.attributes))
+      assert.deepStrictEqual(calls.map((attrs) => [attrs["circuit.outcome"], attrs["circuit.fallback"]]), [
+        ["failure", "success"],
+        ["failure", "rejected"]
+      ])
+      assert.strictEqual(spans.filter((s) => s.name === "circuit c fallback").length, 1, "only the fallback that ran")
+    }).pipe(withRegistry({ maxConcurrentFallbacks: 1 }), Effect.withTracer(tracer))
   })
 })

@@ -11,6 +11,7 @@ import {
   CircuitFallbackError,
   CircuitOpenError,
   CircuitPromise,
+  CircuitRegistryClosedError,
   CircuitRejectedError,
   CircuitTimeoutError,
   type CircuitEvent,
@@ -427,7 +428,7 @@ describe("CircuitPromise controls, events and close", () => {
     assert.strictEqual(thrown.length, 3)
   })
 
-  it("close answers every call in flight with CircuitClosedError, aborts them, leaves no timer; later calls fail", async () => {
+  it("close answers every call in flight with CircuitRegistryClosedError (the Effect API's class), aborts them, leaves no timer; later calls fail", async () => {
     const { circuits, clock } = setup({ ...settings, maxConcurrentRequests: 10 })
     const signals: Array<AbortSignal> = []
     const calls = [1, 2, 3].map(() =>
@@ -441,11 +442,16 @@ describe("CircuitPromise controls, events and close", () => {
     assert.strictEqual(clock.pending(), 1, "one timer for every call")
     circuits.close()
     circuits.close()
-    for (const e of await Promise.all(calls)) assert.instanceOf(e, CircuitClosedError)
+    for (const e of await Promise.all(calls)) {
+      assert.instanceOf(e, CircuitRegistryClosedError)
+      assert.strictEqual((e as CircuitRegistryClosedError)._tag, "CircuitRegistryClosedError")
+    }
+    // The deprecated name is the same class, so older `instanceof` checks still hold.
+    assert.strictEqual<unknown>(CircuitClosedError, CircuitRegistryClosedError)
     assert.isTrue(signals.every((s) => s.aborted))
     assert.strictEqual(clock.pending(), 0)
     assert.isTrue(circuits.closed)
-    assert.instanceOf(await circuits.fire("c", async () => 1).catch((e: unknown) => e), CircuitClosedError)
+    assert.instanceOf(await circuits.fire("c", async () => 1).catch((e: unknown) => e), CircuitRegistryClosedError)
   })
 
   it("one timer per registry: many calls in flight arm one, re-armed only for an earlier deadline", async () => {

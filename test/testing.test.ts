@@ -164,6 +164,13 @@ describe("Simulation", () => {
     const trace = traceArbitrary({ calls: { min: 1, max: 40 }, gapMillis: { min: 0, max: 120 }, durationMillis: { min: 0, max: 400 } })
       // A duration equal to the timeout races the timeout: leave that tie out.
       .map((calls) => calls.map((c) => c.durationMillis === 250 ? { ...c, durationMillis: 251 } : c))
+      // So does a call ending in the same millisecond as another call's timeout: the order of two
+      // outcomes in one millisecond is not specified, and it can decide a trip (seed 592245948:
+      // a timeout then a success trips a 67 % rule, a success then a timeout does not).
+      .filter((calls) => {
+        const timeouts = new Set(calls.filter((c) => (c.durationMillis ?? Infinity) > 250).map((c) => c.at + 250))
+        return !calls.some((c) => c.durationMillis !== undefined && c.durationMillis < 250 && timeouts.has(c.at + c.durationMillis))
+      })
     let transitions = 0
     await fc.assert(
       fc.asyncProperty(settings, trace, async (settings, trace) => {

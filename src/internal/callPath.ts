@@ -22,58 +22,104 @@ import type { Cell } from "./cell.ts"
 import { withoutStack } from "./withoutStack.ts"
 
 /**
+ * What `admit` returns for a call that is to wait in the circuit's queue
+ * (nothing is taken or recorded yet: the shell makes its waiter and calls
+ * `WaitQueue.enqueue`).
+ */
+export const QUEUE: unique symbol = Symbol("effect-circuit/queue")
+
+/**
  * Admits a call at `now`: the circuit check, then a permit, without waiting.
  *
  * Returns the generation the call was admitted in (a number: the permit is
- * taken, give it back with `release`), or the circuit's refusal, already
- * recorded and emitted (a short-circuit takes no permit; a rejection is a
- * request of the window). `hasFallback`: the caller's fallback will answer a
- * refusal (observers count refusals that reach the caller).
+ * taken, give it back with `release`), `QUEUE` when it is to wait for a
+ * permit in the circuit's queue, or the circuit's refusal, already recorded
+ * and emitted (a short-circuit takes no permit; a rejection is a request of
+ * the window). `hasFallback`: the caller's fallback will answer a refusal
+ * (observers count refusals that reach the caller).
  */
 export const admit = (
   cell: Cell,
   now: number,
   hasFallback = false,
-  clock?: Clock.Clock
-): number | CircuitOpenError | CircuitRejectedError => {
+  clock?: Clock.Clock,
+  canWait = true
+): number | typeof QUEUE | CircuitOpenError | CircuitRejectedError => {
   // A shared circuit admits from its cached fleet view (src/store/FleetClient.ts).
   const admission = cell.fleet === undefined ? cell.admit(now) : cell.fleet.admit(now)
   if (admission === "short-circuit") return shortCircuit(cell, now, hasFallback, clock)
+  // No barging: while anyone waits, a new call goes behind them. A probe
+  // never waits (it would hold the half-open state with nothing running).
+  const waiters = cell.waiters
+  if ((waiters !== undefined && waiters.size !== 0) || cell.active >= cell.maxConcurrent) {
+    if (canWait && admission === "allow" && cell.waiting < cell.queueCapacity) return QUEUE
+    if (admission === "probe") cell.apply({ _tag: "ProbeAdmitted", at: now }, clock)
+    return reject(cell, now, cell.generation, hasFallback, clock, cell.queueCapacity === 0 ? undefined : "queue-full")
+  }
   if (admission === "probe") cell.apply({ _tag: "ProbeAdmitted", at: now }, clock)
-  const generation = cell.generation
-  if (cell.active >= cell.maxConcurrent) return reject(cell, now, generation, hasFallback, clock)
   // The concurrency peak is taken with the permit (observers read it later).
   if (++cell.active > cell.peak) cell.peak = cell.active
-  return generation
+  return cell.generation
 }
 
-/** Gives back the permit `admit` took. */
+/**
+ * `admit` for a call that cannot wait (a two-step admission): with every
+ * permit in use, or anyone waiting, it is rejected at once, as without a
+ * queue.
+ */
+export const admitNow = (
+  cell: Cell,
+  now: number,
+  hasFallback = false,
+  clock?: Clock.Clock
+): number | CircuitOpenError | CircuitRejectedError =>
+  admit(cell, now, hasFallback, clock, false) as number | CircuitOpenError | CircuitRejectedError
+
+/** Gives back the permit `admit` took (a waiter, if any, gets it). */
 export const release = (cell: Cell): void => {
   cell.active--
+  if (cell.waiters !== undefined) cell.handOff()
 }
 
-const shortCircuit = (
+/** Records and emits a short-circuit at `now`, and returns its error. */
+export const shortCircuit = (
   cell: Cell,
   now: number,
   hasFallback: boolean,
   clock: Clock.Clock | undefined
 ): CircuitOpenError => {
   const error = cell.openError(now)
-  cell.count({ _tag: "ShortCircuited", at: now }, clock)
+  cell.happened("ShortCircuited", now, clock)
   cell.emit("short-circuited", now, 0, hasFallback, clock)
   return error
 }
 
-const reject = (
+/**
+ * Records and emits a rejection at `now` in `generation`, and returns its
+ * error. `queue`: the wait queue refused it (full), or its wait ran out
+ * after `waitedMillis` (a `queue-timeout` event); absent for the
+ * non-blocking bulkhead.
+ */
+export const reject = (
   cell: Cell,
   now: number,
   generation: number,
   hasFallback: boolean,
-  clock: Clock.Clock | undefined
+  clock: Clock.Clock | undefined,
+  queue?: "queue-full" | "queue-timeout",
+  waitedMillis = 0
 ): CircuitRejectedError => {
   cell.apply({ _tag: "Rejected", at: now, generation }, clock)
-  cell.emit("rejected", now, 0, hasFallback, clock)
-  return withoutStack(() => new CircuitRejectedError({ circuit: cell.name, maxConcurrentRequests: cell.maxConcurrent }))
+  cell.emit(queue === "queue-timeout" ? "queue-timeout" : "rejected", now, waitedMillis, hasFallback, clock)
+  const circuit = cell.name
+  const maxConcurrentRequests = cell.maxConcurrent
+  return withoutStack(() =>
+    queue === undefined
+      ? new CircuitRejectedError({ circuit, maxConcurrentRequests })
+      : queue === "queue-full"
+      ? new CircuitRejectedError({ circuit, maxConcurrentRequests, reason: queue, queueCapacity: cell.queueCapacity })
+      : new CircuitRejectedError({ circuit, maxConcurrentRequests, reason: queue, waited: Duration.millis(waitedMillis) })
+  )
 }
 
 /** What an admitted call came to. */
@@ -114,7 +160,7 @@ export const record = (
   retryAfterMillis?: number,
   clock?: Clock.Clock
 ): void => {
-  if (outcome === "Success") cell.count({ _tag: outcome, at, generation, durationMillis: at - startedAt }, clock)
+  if (outcome === "Success") cell.success(at, generation, at - startedAt, clock)
   else {
     cell.apply(
       retryAfterMillis === undefined
@@ -172,36 +218,33 @@ export const classify = (
 
 /** The fallback of a call admitted (or refused) at `startedAt` succeeded at `at`. */
 export const fallbackSucceeded = (cell: Cell, startedAt: number, at: number, clock?: Clock.Clock): void => {
-  cell.count({ _tag: "FallbackSuccess", at }, clock)
+  cell.happened("FallbackSuccess", at, clock)
   cell.emit("fallback-success", at, at - startedAt, false, clock)
 }
 
 /** The fallback failed at `at`: counted, and never moves the breaker. */
 export const fallbackFailed = (cell: Cell, startedAt: number, at: number, clock?: Clock.Clock): void => {
-  cell.count({ _tag: "FallbackFailure", at }, clock)
+  cell.happened("FallbackFailure", at, clock)
   cell.emit("fallback-failure", at, at - startedAt, false, clock)
 }
 
 /**
- * Takes a fallback permit at `at` for a call admitted (or refused) at
- * `startedAt`, before its fallback starts. True: the fallback may run; give
- * the permit back with `releaseFallback` when it ends, however it ends. False:
- * all `maxConcurrentFallbacks` fallbacks are running, the fallback must not
- * run, and its rejection is recorded and emitted (the one fallback event of
- * this call).
+ * Takes a fallback permit before a fallback starts; only called with a
+ * limit set. True: the fallback may run; give the permit back with
+ * `releaseFallback` when it ends, however it ends. False: all
+ * `maxConcurrentFallbacks` fallbacks are running and this one must not run
+ * (record it with `fallbackRejected`).
  */
-export const takeFallback = (cell: Cell, startedAt: number, at: number, clock?: Clock.Clock): boolean => {
-  if (cell.fallbacksActive >= cell.maxConcurrentFallbacks) {
-    fallbackRejected(cell, startedAt, at, clock)
-    return false
-  }
+export const takeFallback = (cell: Cell): boolean => {
+  if (cell.fallbacksActive >= cell.maxConcurrentFallbacks) return false
   cell.fallbacksActive++
   return true
 }
 
 /**
- * The fallback was refused at `at` (all `maxConcurrentFallbacks` running):
- * counted, and never moves the breaker.
+ * The fallback of a call admitted (or refused) at `startedAt` was refused at
+ * `at` (all `maxConcurrentFallbacks` running): the one fallback event of the
+ * call, counted, and never moves the breaker.
  */
 export const fallbackRejected = (cell: Cell, startedAt: number, at: number, clock?: Clock.Clock): void => {
   cell.emit("fallback-rejected", at, at - startedAt, false, clock)

@@ -20,6 +20,7 @@ import type { CircuitLimitChange, CircuitTransition, EventKind } from "../Circui
 import { CircuitOpenError } from "../errors.ts"
 import { withoutStack } from "./withoutStack.ts"
 import { SleepDraws } from "./sleepDraws.ts"
+import { handOff, shrink, type WaitQueue } from "./waitQueue.ts"
 
 /**
  * What a cell and the snapshot read of the circuit's fleet link (the store's
@@ -74,9 +75,10 @@ export class Cell implements CircuitCell {
   /** `undefined` when the timeout is off. */
   timeoutMillis: number | undefined
   /**
-   * Fallback permits in use: fallbacks whose effect has started and not yet
-   * ended. Counted whatever the limit, so that a limit set at run time
-   * counts the fallbacks already running.
+   * Fallback permits in use: fallbacks started while `maxConcurrentFallbacks`
+   * was set that have not ended yet. With the limit off nothing is counted
+   * (so that it costs nothing): a limit set at run time does not see the
+   * fallbacks already running.
    */
   fallbacksActive = 0
   /** `Infinity` when off. */
@@ -106,9 +108,32 @@ export class Cell implements CircuitCell {
     this.peak = this.active
     return peak
   }
-  /** Returns one permit; handed to the effect's fiber as its end observer. */
+  /** Returns one permit, to the first waiter if any; handed to the effect's fiber as its end observer. */
   readonly release = (): void => {
     this.active--
+    if (this.waiters !== undefined) handOff(this)
+  }
+  /** Hands free permits to waiters, if any (see `waitQueue.ts`). */
+  handOff(): void {
+    handOff(this)
+  }
+  /**
+   * The calls waiting for a permit, oldest first (see `waitQueue.ts`);
+   * created by the first call that waits, so a circuit without a queue
+   * holds one empty field for it.
+   */
+  waiters: WaitQueue | undefined = undefined
+  /** Calls waiting in the queue for a permit now. */
+  get waiting(): number {
+    return this.waiters === undefined ? 0 : this.waiters.size
+  }
+  /** `queueCapacity`: 0 when calls never wait. */
+  get queueCapacity(): number {
+    return this.config.queueCapacity
+  }
+  /** `maxQueueWait` in milliseconds; `Infinity` when a waiter waits as long as it takes. */
+  get maxQueueWaitMillis(): number {
+    return Duration.toMillis(this.config.maxQueueWait)
   }
   /**
    * Set when the registry has dropped this cell (evicted, or the registry
@@ -188,47 +213,29 @@ export class Cell implements CircuitCell {
   }
 
   /**
-   * `apply(event)` for a success, a short-circuit or a fallback's outcome,
-   * without allocating when the core says it only counts. A shared circuit's
-   * events always go through `apply`.
+   * `apply` of a `Success` (admitted in `generation`, ended at `at` after
+   * `durationMillis`), without allocating when the core says it only counts.
+   * A shared circuit's events always go through `apply`.
    */
-  count(
-    event: Breaker.Outcome<"Success"> | Breaker.Happened<"ShortCircuited" | "FallbackSuccess" | "FallbackFailure">,
-    clock?: Clock.Clock
-  ): void {
-    if (this.fleet === undefined) {
-      const reduced = this.reduced
-      switch (event._tag) {
-        case "Success":
-          if (Breaker.successOnlyCounts(reduced, event.at, event.generation, event.durationMillis ?? 0, this.pendingSuccess)) {
-            this.pendingSuccess++
-            this.pending = true
-            return
-          }
-          break
-        case "ShortCircuited":
-          if (Breaker.countsInCurrent(reduced, event.at)) {
-            this.pendingShortCircuited++
-            this.pending = true
-            return
-          }
-          break
-        case "FallbackSuccess":
-          if (Breaker.countsInCurrent(reduced, event.at)) {
-            this.pendingFallbackSuccess++
-            this.pending = true
-            return
-          }
-          break
-        case "FallbackFailure":
-          if (Breaker.countsInCurrent(reduced, event.at)) {
-            this.pendingFallbackFailure++
-            this.pending = true
-            return
-          }
-      }
+  success(at: number, generation: number, durationMillis: number, clock?: Clock.Clock): void {
+    if (this.fleet === undefined && Breaker.successOnlyCounts(this.reduced, at, generation, durationMillis, this.pendingSuccess)) {
+      this.pendingSuccess++
+      this.pending = true
+    } else {
+      this.apply({ _tag: "Success", at, generation, durationMillis }, clock)
     }
-    this.apply(event, clock)
+  }
+
+  /** `apply` of a short-circuit or a fallback's outcome at `at`, likewise. */
+  happened(tag: "ShortCircuited" | "FallbackSuccess" | "FallbackFailure", at: number, clock?: Clock.Clock): void {
+    if (this.fleet === undefined && Breaker.countsInCurrent(this.reduced, at)) {
+      if (tag === "ShortCircuited") this.pendingShortCircuited++
+      else if (tag === "FallbackSuccess") this.pendingFallbackSuccess++
+      else this.pendingFallbackFailure++
+      this.pending = true
+    } else {
+      this.apply({ _tag: tag, at }, clock)
+    }
   }
 
   /**
@@ -296,6 +303,8 @@ export class Cell implements CircuitCell {
     if (to !== from) {
       this.maxConcurrent = to
       this.sink.limitChange(this, { circuit: this.name, algorithm: Limit.algorithm(after), from, to, at })
+      // A limit that grew has permits for the waiters.
+      if (to > from && this.waiting !== 0) handOff(this)
     }
   }
 
@@ -357,7 +366,15 @@ export class Cell implements CircuitCell {
     }
     this.timeoutMillis = timeoutMillisOf(config)
     this.maxConcurrentFallbacks = config.maxConcurrentFallbacks
+    // A new `maxQueueWait` applies to calls that queue from now on (as a new
+    // timeout applies to calls that start from now on): it is read at the queueing.
     this.apply({ _tag: "Reconfigure", at: now, config: breakerConfig })
+    if (this.waiting !== 0) {
+      // Fewer places: the newest waiters over the capacity are rejected; a
+      // higher limit: the first waiters get the new permits.
+      shrink(this)
+      handOff(this)
+    }
   }
 }
 

@@ -188,7 +188,8 @@ const script = `
 
     var counts = el("div", "counts");
     var kinds = [["success", "success"], ["failure", "failure"], ["timeout", "timeout"], ["rejected", "rejected"],
-      ["short", "short-circuited"], ["fallback", "fallback ok"], ["fallback", "fallback failed"], ["fallback", "ignored"]];
+      ["short", "short-circuited"], ["fallback", "fallback ok"], ["fallback", "fallback failed"], ["fallback", "ignored"],
+      ["fallback", "fallback rejected"]];
     var countEls = kinds.map(function (k) {
       var c = el("div", "count " + k[0]);
       var v = el("div", "v", "0");
@@ -282,8 +283,12 @@ const script = `
     c.retry.style.display = c.retry.textContent ? "" : "none";
     var values = [m.rollingCountSuccess, m.rollingCountFailure, m.rollingCountTimeout,
       m.rollingCountSemaphoreRejected + m.rollingCountThreadPoolRejected, m.rollingCountShortCircuited,
-      m.rollingCountFallbackSuccess, m.rollingCountFallbackFailure, m.rollingCountBadRequests];
+      m.rollingCountFallbackSuccess, m.rollingCountFallbackFailure, m.rollingCountBadRequests,
+      m.rollingCountFallbackRejection];
     values.forEach(function (v, i) { c.counts[i].textContent = fmt(v); });
+    // Fallback rejections only happen with a fallback limit: the tile shows with one (or a rejection).
+    c.counts[8].parentNode.style.display =
+      m.propertyValue_fallbackIsolationSemaphoreMaxConcurrentRequests >= 2147483647 && !m.rollingCountFallbackRejection ? "none" : "";
     [[c.exec, m.latencyExecute, m.latencyExecute_mean], [c.total, m.latencyTotal, m.latencyTotal_mean]].forEach(function (r) {
       var cells = r[0], l = r[1];
       [l["50"], l["90"], l["99"], l["99.5"], l["100"], r[2]].forEach(function (v, i) { cells[i].textContent = ms(v); });

@@ -15,6 +15,7 @@ export {
   type CircuitError,
   CircuitFallbackError,
   CircuitOpenError,
+  CircuitRegistryClosedError,
   CircuitRejectedError,
   CircuitTimeoutError
 } from "../errors.ts"

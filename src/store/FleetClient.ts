@@ -232,6 +232,8 @@ export class FleetLink {
         this.trailing++
         break
       case "rejected":
+      // A wait in the queue that ran out is a rejection (see internal/waitQueue.ts).
+      case "queue-timeout":
         this.rejected++
         this.trailing++
         break

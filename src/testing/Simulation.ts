@@ -35,6 +35,11 @@
  * - Like a real circuit, an open circuit only becomes half-open when a call
  *   arrives after the sleep window: without traffic, no probe and no
  *   recovery. Traces need calls after the outage to show one.
+ * - Calls that end in the same millisecond end in order of their end time's
+ *   computation here (earliest admitted first); in the real shell the order
+ *   of two outcomes within one millisecond is not specified, and near a
+ *   threshold it can decide a trip. Compare the two only on traces without
+ *   such ties.
  * - Times are plain milliseconds from any origin; the window's buckets are
  *   aligned on multiples of `bucketDuration` from time 0, as with `Clock`.
  *
