@@ -768,6 +768,15 @@ export class Model {
   fallbackEnds(): Set<number> {
     const out = new Set<number>()
     for (const f of this.fallbacks.values()) out.add(f.end)
+    // And those still to come: a call in flight whose fallback lasts starts it
+    // when the call ends (seed -856317557: a fallback that would end at a later
+    // call's deadline, where the order of the two is not specified).
+    for (const c of this.calls.values()) {
+      const millis = this.fallbackMillis.get(c.id)
+      if (millis === undefined || !c.callerWaiting || c.interrupted) continue
+      const start = Math.min(c.end, c.deadline)
+      if (Number.isFinite(start)) out.add(start + millis)
+    }
     return out
   }
 
