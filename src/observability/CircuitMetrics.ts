@@ -227,9 +227,9 @@ export const collectors: ReadonlyArray<Collector> = [
     collect: (cell, stats, _now, sink) => {
       for (let i = 0; i < eventKinds.length; i++) sink.value(stats.counts[i]!, "event", eventKinds[i]!)
       // Only a circuit with a fallback limit (or that had one) can reject a fallback.
-      const rejections = stats.fallbackRejections
+      const rejections = stats.fallbackRejections()
       if (rejections !== undefined || cell.maxConcurrentFallbacks !== Infinity) {
-        sink.value(rejections === undefined ? 0 : rejections.total, "event", "fallback-rejected")
+        sink.value(rejections ?? 0, "event", "fallback-rejected")
       }
     }
   },
