@@ -77,6 +77,14 @@ export interface CircuitSnapshot {
     readonly active: number
     readonly max: number
   }
+  /**
+   * The wait queue in front of the permits: calls waiting for one now, and
+   * how many may (`queueCapacity`; 0 when calls never wait).
+   */
+  readonly queue: {
+    readonly waiting: number
+    readonly capacity: number
+  }
   readonly config: CircuitConfig
   /**
    * A shared circuit (a registry with a `CircuitStore`): the fleet's state and
@@ -142,6 +150,7 @@ export const snapshotOf = (cell: CircuitCell, now: number): CircuitSnapshot => {
       algorithm: cell.adaptiveLimit === undefined ? "fixed" as const : Limit.algorithm(cell.adaptiveLimit)
     }),
     fallbacks: Object.freeze({ active: inner.fallbacksActive, max: inner.maxConcurrentFallbacks }),
+    queue: Object.freeze({ waiting: cellOf(cell).waiting, capacity: cell.config.queueCapacity }),
     config: cell.config,
     ...(fleet === undefined ? {} : { fleet: fleetSnapshotOf(fleet) })
   })

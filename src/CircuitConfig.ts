@@ -34,6 +34,8 @@
  * | `halfOpenProbes` | an integer, 1 ≤ x ≤ 1,000,000 (default 1) |
  * | `backoffReset` | `"close"` (the default) or `"stable"` |
  * | `maxConcurrentFallbacks` | an integer ≥ 1, or `Infinity` (off, the default) |
+ * | `queueCapacity` | an integer, 0 ≤ x ≤ 1,000,000 (default 0: no queue) |
+ * | `maxQueueWait` | a `Duration.Input` > 0, or `"infinity"` (default 1 second) |
  *
  * Settings read from `Config` (all optional; absent keys are absent from the
  * result, so the defaults, or the circuit's current values, apply):
@@ -54,18 +56,20 @@
  * | `halfOpenProbes` | `HALF_OPEN_PROBES` | `CIRCUIT_PAYMENTS_HALF_OPEN_PROBES` | `CIRCUIT_DEFAULT_HALF_OPEN_PROBES` |
  * | `backoffReset` | `BACKOFF_RESET` | `CIRCUIT_PAYMENTS_BACKOFF_RESET` | `CIRCUIT_DEFAULT_BACKOFF_RESET` |
  * | `maxConcurrentFallbacks` | `MAX_CONCURRENT_FALLBACKS` | `CIRCUIT_PAYMENTS_MAX_CONCURRENT_FALLBACKS` | `CIRCUIT_DEFAULT_MAX_CONCURRENT_FALLBACKS` |
+ * | `queueCapacity` | `QUEUE_CAPACITY` | `CIRCUIT_PAYMENTS_QUEUE_CAPACITY` | `CIRCUIT_DEFAULT_QUEUE_CAPACITY` |
+ * | `maxQueueWait` | `MAX_QUEUE_WAIT` | `CIRCUIT_PAYMENTS_MAX_QUEUE_WAIT` | `CIRCUIT_DEFAULT_MAX_QUEUE_WAIT` |
  *
  * The circuit's part of the name is the circuit name upper-cased, with every
  * character other than `A`–`Z`, `0`–`9` and `_` (so `-`, `.`, spaces, ...)
  * replaced by `_`: circuit `payments-eu.v2` reads `CIRCUIT_PAYMENTS_EU_V2_TIMEOUT`.
  * Durations are strings like `"2 seconds"`, `"250 millis"`, or a number of
  * milliseconds (`"2000"`); `TIMEOUT` and `SLOW_CALL_DURATION` also take
- * `"infinity"`; `MAX_CONCURRENT_REQUESTS`, `CONSECUTIVE_FAILURES` and
- * `MAX_CONCURRENT_FALLBACKS` take `"Infinity"`.
+ * `"infinity"`, and so does `MAX_QUEUE_WAIT`; `MAX_CONCURRENT_REQUESTS`,
+ * `CONSECUTIVE_FAILURES` and `MAX_CONCURRENT_FALLBACKS` take `"Infinity"`.
  *
  * Every control beyond Hystrix's rules (the count window, consecutive
  * failures, slow calls, several half-open probes, the stable backoff, the
- * fallback limit) is off
+ * fallback limit, the wait queue) is off
  * by default: a user who sets none of them gets Hystrix's rules exactly.
  *
  * **Gotchas**
@@ -205,7 +209,13 @@ export const decode = (
       slowCallPercentThreshold: given.slowCallPercentThreshold ?? base.slowCallPercentThreshold,
       halfOpenProbes: given.halfOpenProbes ?? base.halfOpenProbes,
       backoffReset: given.backoffReset ?? base.backoffReset,
-      maxConcurrentFallbacks: given.maxConcurrentFallbacks ?? base.maxConcurrentFallbacks
+      maxConcurrentFallbacks: given.maxConcurrentFallbacks ?? base.maxConcurrentFallbacks,
+      queueCapacity: given.queueCapacity ?? base.queueCapacity,
+      maxQueueWait: given.maxQueueWait === undefined
+        ? base.maxQueueWait
+        : Number.isFinite(millisOf(given.maxQueueWait))
+        ? given.maxQueueWait
+        : Duration.infinity
     }
     const total = config.rollingWindow.buckets * millisOf(config.rollingWindow.bucketDuration)
     if (!Number.isFinite(total)) {

@@ -27,6 +27,8 @@ export type EventKind =
   | "fallback-success"
   | "fallback-failure"
   | "fallback-rejected"
+  | "queued"
+  | "queue-timeout"
 
 /**
  * One execution event of a circuit.
@@ -45,7 +47,15 @@ export interface CircuitEvent {
    * fallback outcome: the whole call, from admission to the fallback's end
    * (for `fallback-rejected`, to the rejection: all `maxConcurrentFallbacks`
    * fallbacks were running, so this one never ran).
-   * 0 for short-circuits and rejections.
+   * For `queue-timeout`: how long the call waited. 0 for short-circuits,
+   * rejections and `queued`.
+   *
+   * `queued` is not an outcome: a call that waits for a permit (see
+   * `queueCapacity`) is `queued`, then comes to exactly one outcome like any
+   * other call: its own once it got a permit, `short-circuited` if the
+   * circuit opened while it waited, `queue-timeout` (a rejection) when
+   * `maxQueueWait` ran out, `rejected` if a lowered capacity left it out,
+   * `interrupted` if its caller went away.
    */
   readonly durationMillis: number
 }

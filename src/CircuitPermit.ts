@@ -10,7 +10,9 @@
  *   `withCircuit`: the circuit check (`CircuitOpenError`), the half-open
  *   probe, a concurrency permit without waiting (`CircuitRejectedError`),
  *   an adaptive limit, a fleet store. A refused admission is recorded as
- *   `withCircuit` records it.
+ *   `withCircuit` records it. It never waits in a wait queue
+ *   (`queueCapacity`): with every permit in use or anyone waiting, it is
+ *   rejected at once.
  * - The permit is reported once: `success`, `failure(error)` (classified as
  *   `withCircuit` classifies a failure: a `CircuitBadRequest` or an error
  *   `isFailure` refuses is `ignored`, `retryAfter` lengthens an opening),
@@ -137,9 +139,11 @@ export interface CircuitPermit<E = unknown> {
   /**
    * Records the outcome an `Exit` stands for, as `withCircuit` records its
    * effect's: a success, an interruption, a failure or defect (classified).
-   * Fits `Effect.onExit(permit.report)`.
+   * Fits `Effect.onExit(permit.report)`, also for work raced against
+   * `expired` (its `CircuitTimeoutError` comes after the outcome `timeout`,
+   * so reporting it changes nothing).
    */
-  readonly report: <A>(exit: Exit.Exit<A, E>) => Effect.Effect<boolean>
+  readonly report: <A>(exit: Exit.Exit<A, E | CircuitTimeoutError>) => Effect.Effect<boolean>
   /**
    * Fails with `CircuitTimeoutError` at the circuit's timeout, and is
    * interrupted if the registry closes first; never completes otherwise.
@@ -218,7 +222,7 @@ const admitWith = <E>(
     span.attribute(attributes.admission, admission)
     span.attribute(attributes.open, admission === "short-circuit")
   }
-  const generation = CallPath.admit(cell, now, false, clock)
+  const generation = CallPath.admitNow(cell, now, false, clock)
   if (typeof generation !== "number") {
     if (span !== undefined) endSpan(span, clock, generation._tag === "CircuitOpenError" ? "short-circuited" : "rejected", Exit.fail(generation))
     return Effect.fail(generation)
@@ -351,7 +355,7 @@ class Permit<E> implements CircuitPermit<E> {
   readonly failure = (error: E): Effect.Effect<boolean> =>
     this.reportWith(() => errorVerdict(this.options, error), this.span === undefined ? undefined : Exit.fail(error))
 
-  readonly report = <A>(exit: Exit.Exit<A, E>): Effect.Effect<boolean> =>
+  readonly report = <A>(exit: Exit.Exit<A, E | CircuitTimeoutError>): Effect.Effect<boolean> =>
     this.reportWith(() => verdictOf(this.options, exit), exit)
 
   get outcome(): Effect.Effect<Option.Option<PermitOutcome>> {
@@ -384,7 +388,8 @@ class Permit<E> implements CircuitPermit<E> {
   // A report: the permit back, the outcome if none was recorded yet, and the
   // permit's scope closed (it then holds nothing of the caller's scope).
   private reportWith(verdict: () => Verdict, exit: Exit.Exit<unknown, unknown> | undefined): Effect.Effect<boolean> {
-    return Effect.uninterruptible(Effect.suspend(() => {
+    // One synchronous step, so nothing can interrupt it halfway.
+    return Effect.suspend(() => {
       this.giveBack()
       const decided = this.recorded === undefined
       let thrown: { readonly thrown: unknown } | undefined
@@ -395,10 +400,11 @@ class Permit<E> implements CircuitPermit<E> {
         // Whoever waits for the deadline waits in vain now.
         this.waiters = []
       }
-      const closeScope = Scope.close(this.scope, Exit.void)
-      if (thrown !== undefined) return Effect.andThen(closeScope, Effect.die(thrown.thrown))
-      return Effect.as(closeScope, decided)
-    }))
+      // Detaches the permit's scope from the caller's. Its one finalizer
+      // (`onScopeClose`) has nothing left to do now, so it is not run.
+      Scope.closeUnsafe(this.scope, Exit.void)
+      return thrown === undefined ? Effect.succeed(decided) : Effect.die(thrown.thrown)
+    })
   }
 
   // The scope closed: after a report, nothing left to do; without one, the

@@ -328,11 +328,11 @@ export const make = Effect.fnUntraced(function*(
   yield* Effect.addFinalizer(() =>
     Effect.sync(() => {
       closed = true
+      // Retired first: a permit that comes back while the calls are answered
+      // is handed to no waiter (see internal/waitQueue.ts).
+      for (const cell of cells.values()) cell.retired = true
       for (const queue of Array.from(busy)) queue.close()
-      for (const cell of cells.values()) {
-        cell.retired = true
-        cell.shutdown()
-      }
+      for (const cell of cells.values()) cell.shutdown()
     })
   )
   // With a CircuitStore in context, circuits are shared through it (docs/fleet.md).

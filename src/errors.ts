@@ -64,17 +64,37 @@ export class CircuitTimeoutError extends Schema.TaggedError<CircuitTimeoutError>
 
 /**
  * All `maxConcurrentRequests` permits were in use: the call was refused at
- * once, without waiting, and the effect never ran.
+ * once, without waiting, and the effect never ran. With a wait queue
+ * (`queueCapacity`), `reason` says why it did not wait for a permit: the
+ * queue was full, or its `maxQueueWait` ran out.
  *
  * @since 0.1.0
  * @category errors
  */
 export class CircuitRejectedError extends Schema.TaggedError<CircuitRejectedError>()("CircuitRejectedError", {
   circuit: Schema.String,
-  maxConcurrentRequests: Schema.Number
+  maxConcurrentRequests: Schema.Number,
+  /**
+   * With a wait queue (`queueCapacity` > 0): `"queue-full"`, every permit in
+   * use and no room to wait; `"queue-timeout"`, the call waited
+   * `maxQueueWait` and no permit came free. Absent without a queue.
+   */
+  reason: Schema.optionalKey(Schema.Literals(["queue-full", "queue-timeout"])),
+  /** The queue's capacity, for `"queue-full"`. */
+  queueCapacity: Schema.optionalKey(Schema.Number),
+  /** How long the call waited, for `"queue-timeout"`. */
+  waited: Schema.optionalKey(Schema.Duration)
 }) {
   override get message(): string {
-    return `Circuit "${this.circuit}": rejected, all ${this.maxConcurrentRequests} concurrent permits in use`
+    const permits = `all ${this.maxConcurrentRequests} concurrent permits in use`
+    if (this.reason === "queue-full") {
+      return `Circuit "${this.circuit}": rejected, ${permits} and its wait queue full (${this.queueCapacity} waiting)`
+    }
+    if (this.reason === "queue-timeout") {
+      const waited = this.waited === undefined ? "" : ` after ${Duration.format(this.waited)}`
+      return `Circuit "${this.circuit}": rejected, no permit came free while it waited in the queue${waited}`
+    }
+    return `Circuit "${this.circuit}": rejected, ${permits}`
   }
 }
 

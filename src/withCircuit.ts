@@ -9,8 +9,11 @@
  *    `CircuitOpenError` (carrying `retryAfter`) and the effect never runs;
  *    once the sleep window has passed, one call is let through as the probe;
  * 2. a concurrency permit, without waiting: none free fails at once with
- *    `CircuitRejectedError`;
- * 3. the effect, raced against the circuit's timeout. At the deadline the
+ *    `CircuitRejectedError`; with a wait queue (`queueCapacity`), the call
+ *    waits for one, first come first served, up to `maxQueueWait`, and is
+ *    asked to the circuit again when it gets it;
+ * 3. the effect, raced against the circuit's timeout (which starts with the
+ *    permit). At the deadline the
  *    caller gets `CircuitTimeoutError` even if the effect ignores
  *    interruption; the effect is interrupted and its permit comes back only
  *    once it has really ended;
@@ -31,7 +34,7 @@
  * `circuit.name`; `circuit.state` and `circuit.admission` (`allow`, `probe`,
  * `short-circuit`) at the call's start; `circuit.open` (short-circuited, as
  * Hystrix's `hystrix.circuit_open`); `circuit.outcome` (`success`, `failure`,
- * `timeout`, `rejected`, `short-circuited`, `interrupted`, `ignored`);
+ * `timeout`, `rejected`, `queue-timeout`, `short-circuited`, `interrupted`, `ignored`);
  * `circuit.fallback` (`none`, `success`, `failure`, `interrupted`, `rejected`). A fallback
  * runs in a child span `circuit <name> fallback` with `circuit.fallback.reason`.
  * Without a backend, or with `References.TracerEnabled` false, nothing is
@@ -85,6 +88,7 @@ import * as CallPath from "./internal/callPath.ts"
 import { type Cell, cellOf } from "./internal/cell.ts"
 import { type Deadlines, deadlinesOf, type Entry } from "./internal/deadline.ts"
 import { monotonicMillis } from "./internal/time.ts"
+import * as WaitQueue from "./internal/waitQueue.ts"
 import { isTracing, traced } from "./internal/tracing.ts"
 
 /**
@@ -256,7 +260,10 @@ const execute = (
     if (lastTracing) return resume(traced(cell, now, options, (traceOptions) => execute(self, name, traceOptions, false)))
 
     const generation = CallPath.admit(cell, now, options.fallback !== undefined, clock)
-    if (typeof generation !== "number") return resume(fail(cell, clock, options, now, now, generation))
+    if (typeof generation !== "number") {
+      if (generation === CallPath.QUEUE) return queue(self, cell, clock, lastDeadlines!, options, now, fiber.context, resume)
+      return resume(fail(cell, clock, options, now, now, generation))
+    }
     // Calls running now, this one included: what an adaptive limit learns the call's latency at.
     const inFlight = cell.active
 
@@ -292,6 +299,73 @@ const closed = (name: string, options: AnyOptions): Effect.Effect<unknown, unkno
       : Cause.findErrorOption(fallbackCause)._tag === "Some"
       ? Effect.fail(new CircuitFallbackError({ circuit: name, cause: Cause.fail(error), fallbackCause }))
       : Effect.failCause(Cause.combine(Cause.fail(error), fallbackCause)))
+}
+
+// No permit free: the call waits in the circuit's queue (see
+// internal/waitQueue.ts) until it is handed one, its `maxQueueWait` runs
+// out, the registry closes or the caller is interrupted, whichever is first.
+// Its wait has an entry in the deadline queue, as a call in flight has.
+// Returns what to do if the caller is interrupted meanwhile.
+const queue = (
+  self: Effect.Effect<unknown, unknown, unknown>,
+  cell: Cell,
+  clock: Clock.Clock,
+  deadlines: Deadlines,
+  options: AnyOptions,
+  now: number,
+  context: Context.Context<never>,
+  resume: (effect: Effect.Effect<unknown, unknown, unknown>) => void
+): Effect.Effect<void> => {
+  // What to do on interruption once the call runs.
+  let running: Effect.Effect<void> | undefined
+  const entry: Entry = {
+    deadline: now + cell.maxQueueWaitMillis,
+    live: false,
+    onDeadline: () => {
+      const at = monotonicMillis(clock)
+      const error = WaitQueue.expire(cell, waiter, at)
+      if (error !== undefined) resume(fail(cell, clock, options, waiter.queuedAt, at, error))
+    },
+    // The registry closed: answered with an interruption, nothing recorded.
+    onClose: () => {
+      if (WaitQueue.drop(cell, waiter)) resume(Effect.interrupt)
+    }
+  }
+  const waiter: WaitQueue.Waiter = {
+    prev: undefined,
+    next: undefined,
+    queued: false,
+    generation: 0,
+    queuedAt: now,
+    hasFallback: options.fallback !== undefined,
+    clock,
+    now: () => monotonicMillis(clock),
+    // The call starts now, as an admitted call does in `execute`; its timeout with it.
+    admitted: (at, generation, inFlight) => {
+      deadlines.cancel(entry)
+      const child = Effect.runForkWith(context)(self as Effect.Effect<unknown, unknown, never>)
+      const exit = child.pollUnsafe()
+      if (exit !== undefined) {
+        CallPath.release(cell)
+        return resume(complete(cell, clock, options, at, generation, inFlight, exit))
+      }
+      child.addObserver(cell.release)
+      running = wait(cell, clock, deadlines, options, at, generation, inFlight, child, context, resume)
+    },
+    refused: (at, error) => {
+      deadlines.cancel(entry)
+      resume(fail(cell, clock, options, waiter.queuedAt, at, error))
+    }
+  }
+  WaitQueue.enqueue(cell, waiter, now)
+  deadlines.add(entry, context)
+  return Effect.suspend(() => {
+    if (WaitQueue.leave(cell, waiter, monotonicMillis(clock))) {
+      deadlines.cancel(entry)
+      return Effect.void
+    }
+    return running ?? Effect.void
+  })
 }
 
 // The effect suspended: wait for its end, its deadline or the registry's

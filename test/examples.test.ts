@@ -140,6 +140,14 @@ const expected: Record<string, ReadonlyArray<string>> = {
     "opening 3: open for 4s",
     "after 4 s closed, the next opening: open for 1s"
   ],
+  "wait-queue.ts": [
+    "running 2, waiting 3 of 3",
+    "#5 rendered",
+    "#6 CircuitRejectedError (queue-full)",
+    "started in order: 1 2 3 4 5",
+    "#8 rendered",
+    "#9 CircuitRejectedError (queue-timeout)"
+  ],
   "jittered-sleep-window.ts": [
     "three circuits, three delays: true",
     "all within 10 s ± 20 %: true",

@@ -40,6 +40,11 @@ const traffic = Effect.gen(function*() {
   yield* Effect.sleep("5 millis")
   yield* Effect.succeed(1).pipe(withCircuit("one-at-a-time"), Effect.ignore)
   yield* Fiber.interrupt(holding)
+  // A wait queue: a call waits behind a hung one and runs out of time.
+  const busy = yield* Effect.forkChild(Effect.never.pipe(withCircuit("queued")))
+  yield* Effect.sleep("5 millis")
+  yield* Effect.succeed(1).pipe(withCircuit("queued"), Effect.ignore)
+  yield* Fiber.interrupt(busy)
   yield* Circuit.forceOpen("inventory")
   yield* Effect.succeed(1).pipe(withCircuit("inventory"), Effect.ignore)
   yield* Effect.succeed(1).pipe(withCircuit("quote\"back\\slash\nnewline"))
@@ -47,7 +52,11 @@ const traffic = Effect.gen(function*() {
 
 const registry = CircuitRegistry.layer({
   defaults: { requestVolumeThreshold: 2 },
-  circuits: { "one-at-a-time": { maxConcurrentRequests: 1 }, slow: { timeout: "1 millis" } }
+  circuits: {
+    "one-at-a-time": { maxConcurrentRequests: 1 },
+    slow: { timeout: "1 millis" },
+    queued: { maxConcurrentRequests: 1, queueCapacity: 1, maxQueueWait: "1 millis" }
+  }
 })
 
 const serve = (handle: (req: http.IncomingMessage, res: http.ServerResponse) => boolean) =>

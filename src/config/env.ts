@@ -69,7 +69,8 @@ const orInfinity = (d: number | Duration.Duration | "infinity"): Duration.Input 
  * `ERROR_PERCENT_THRESHOLD`, `SLEEP_WINDOW`, `ROLLING_WINDOW_BUCKETS`,
  * `ROLLING_WINDOW_BUCKET_DURATION`, `ROLLING_WINDOW_CALLS`,
  * `CONSECUTIVE_FAILURES`, `SLOW_CALL_DURATION`, `SLOW_CALL_PERCENT_THRESHOLD`,
- * `HALF_OPEN_PROBES`, `BACKOFF_RESET` and `MAX_CONCURRENT_FALLBACKS`, all optional; and, for an adaptive
+ * `HALF_OPEN_PROBES`, `BACKOFF_RESET`, `MAX_CONCURRENT_FALLBACKS`, `QUEUE_CAPACITY`
+ * and `MAX_QUEUE_WAIT`, all optional; and, for an adaptive
  * limit (`MAX_CONCURRENT_REQUESTS=aimd` or `gradient`),
  * `MAX_CONCURRENT_REQUESTS_MIN`, `_MAX`, `_INITIAL`, `_BACKOFF_RATIO`,
  * `_LATENCY_THRESHOLD`, `_TOLERANCE`, `_SMOOTHING` and `_PROBE_INTERVAL`.
@@ -78,8 +79,8 @@ const orInfinity = (d: number | Duration.Duration | "infinity"): Duration.Input 
  *
  * A key that is absent (or an empty string) is absent from the result, so
  * `decode` keeps the default (or the base's value) for it. Durations are
- * strings like `"2 seconds"` or a number of milliseconds (`"2000"`); `TIMEOUT`
- * and `SLOW_CALL_DURATION` also take `"infinity"`, `MAX_CONCURRENT_REQUESTS`,
+ * strings like `"2 seconds"` or a number of milliseconds (`"2000"`); `TIMEOUT`,
+ * `SLOW_CALL_DURATION` and `MAX_QUEUE_WAIT` also take `"infinity"`, `MAX_CONCURRENT_REQUESTS`,
  * `CONSECUTIVE_FAILURES` and `MAX_CONCURRENT_FALLBACKS` take `"Infinity"`; `BACKOFF_RESET` is `close` or
  * `stable`.
  *
@@ -131,7 +132,9 @@ export const fromConfig = (): Config.Config<CircuitConfigInput> =>
     slowCallPercentThreshold: setting("SLOW_CALL_PERCENT_THRESHOLD", numberExpected, parseNumberSetting),
     halfOpenProbes: setting("HALF_OPEN_PROBES", numberExpected, parseNumberSetting),
     backoffReset: setting("BACKOFF_RESET", "\"close\" or \"stable\"", parseWord),
-    maxConcurrentFallbacks: setting("MAX_CONCURRENT_FALLBACKS", `${numberExpected} or "Infinity"`, parseNumberSetting)
+    maxConcurrentFallbacks: setting("MAX_CONCURRENT_FALLBACKS", `${numberExpected} or "Infinity"`, parseNumberSetting),
+    queueCapacity: setting("QUEUE_CAPACITY", numberExpected, parseNumberSetting),
+    maxQueueWait: setting("MAX_QUEUE_WAIT", `${durationExpected}, or "infinity"`, parseDurationSetting)
   }).pipe(
     Config.map((s): CircuitConfigInput => {
       const rollingWindow = {
@@ -163,7 +166,9 @@ export const fromConfig = (): Config.Config<CircuitConfigInput> =>
         ...(Option.isSome(s.slowCallPercentThreshold) ? { slowCallPercentThreshold: s.slowCallPercentThreshold.value } : {}),
         ...(Option.isSome(s.halfOpenProbes) ? { halfOpenProbes: s.halfOpenProbes.value } : {}),
         ...(Option.isSome(s.backoffReset) ? { backoffReset: s.backoffReset.value } : {}),
-        ...(Option.isSome(s.maxConcurrentFallbacks) ? { maxConcurrentFallbacks: s.maxConcurrentFallbacks.value } : {})
+        ...(Option.isSome(s.maxConcurrentFallbacks) ? { maxConcurrentFallbacks: s.maxConcurrentFallbacks.value } : {}),
+        ...(Option.isSome(s.queueCapacity) ? { queueCapacity: s.queueCapacity.value } : {}),
+        ...(Option.isSome(s.maxQueueWait) ? { maxQueueWait: s.maxQueueWait.value } : {})
       }
     })
   )

@@ -68,6 +68,18 @@ export interface CircuitConfigInput {
    * is rejected (`fallback-rejected`) instead of run.
    */
   readonly maxConcurrentFallbacks?: number | undefined
+  /**
+   * Calls that may wait for a permit when every one is in use, first come
+   * first served. Default 0: no queue, a call finding no permit free is
+   * rejected at once.
+   */
+  readonly queueCapacity?: number | undefined
+  /**
+   * How long a call may wait in the queue for a permit before it is rejected.
+   * Default 1 second; `"infinity"` waits as long as it takes. The call's own
+   * `timeout` starts when it gets its permit.
+   */
+  readonly maxQueueWait?: Duration.Input | "infinity" | undefined
 }
 
 /**
@@ -99,6 +111,10 @@ export interface CircuitConfig {
   readonly backoffReset: "close" | "stable"
   /** `Infinity` when off. */
   readonly maxConcurrentFallbacks: number
+  /** 0 when there is no queue. */
+  readonly queueCapacity: number
+  /** `Duration.infinity` when a waiter waits as long as it takes. */
+  readonly maxQueueWait: Duration.Duration
 }
 
 /**
@@ -119,5 +135,7 @@ export const defaults: CircuitConfig = {
   slowCallPercentThreshold: 100,
   halfOpenProbes: 1,
   backoffReset: "close",
-  maxConcurrentFallbacks: Infinity
+  maxConcurrentFallbacks: Infinity,
+  queueCapacity: 0,
+  maxQueueWait: Duration.seconds(1)
 }

@@ -29,6 +29,9 @@ export const rules: Readonly<Record<string, string>> = {
   halfOpenProbes: "must be an integer between 1 and 1000000",
   backoffReset: "must be \"close\" or \"stable\"",
   maxConcurrentFallbacks: "must be an integer ≥ 1 or Infinity",
+  queueCapacity: "must be an integer between 0 and 1000000",
+  maxQueueWait:
+    "must be a duration > 0 (a Duration, a number of milliseconds, a string like \"500 millis\") or \"infinity\"",
   "rollingWindow.buckets": "must be an integer between 1 and 1000000",
   "rollingWindow.bucketDuration":
     "must be a finite duration ≥ 1 millisecond (a Duration, a number of milliseconds, a string like \"1 second\")"
@@ -46,7 +49,9 @@ export const topLevelKeys: ReadonlySet<string> = new Set([
   "slowCallPercentThreshold",
   "halfOpenProbes",
   "backoffReset",
-  "maxConcurrentFallbacks"
+  "maxConcurrentFallbacks",
+  "queueCapacity",
+  "maxQueueWait"
 ])
 export const rollingWindowKeys: ReadonlySet<string> = new Set(["buckets", "bucketDuration", "calls"])
 
@@ -123,7 +128,9 @@ const ConfigInput = Schema.Struct({
   backoffReset: Schema.optionalKey(Schema.Literals(["close", "stable"])),
   maxConcurrentFallbacks: Schema.optionalKey(
     Schema.Union([Schema.Int.check(Schema.isGreaterThanOrEqualTo(1)), PositiveInfinity])
-  )
+  ),
+  queueCapacity: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 1_000_000 }))),
+  maxQueueWait: Schema.optionalKey(Timeout)
 })
 
 export const decodeConfigInput = SchemaParser.decodeUnknownExit(ConfigInput, { onExcessProperty: "error" })

@@ -22,37 +22,67 @@ import type { Cell } from "./cell.ts"
 import { withoutStack } from "./withoutStack.ts"
 
 /**
+ * What `admit` returns for a call that is to wait in the circuit's queue
+ * (nothing is taken or recorded yet: the shell makes its waiter and calls
+ * `WaitQueue.enqueue`).
+ */
+export const QUEUE: unique symbol = Symbol("effect-circuit/queue")
+
+/**
  * Admits a call at `now`: the circuit check, then a permit, without waiting.
  *
  * Returns the generation the call was admitted in (a number: the permit is
- * taken, give it back with `release`), or the circuit's refusal, already
- * recorded and emitted (a short-circuit takes no permit; a rejection is a
- * request of the window). `hasFallback`: the caller's fallback will answer a
- * refusal (observers count refusals that reach the caller).
+ * taken, give it back with `release`), `QUEUE` when it is to wait for a
+ * permit in the circuit's queue, or the circuit's refusal, already recorded
+ * and emitted (a short-circuit takes no permit; a rejection is a request of
+ * the window). `hasFallback`: the caller's fallback will answer a refusal
+ * (observers count refusals that reach the caller).
  */
 export const admit = (
   cell: Cell,
   now: number,
   hasFallback = false,
-  clock?: Clock.Clock
-): number | CircuitOpenError | CircuitRejectedError => {
+  clock?: Clock.Clock,
+  canWait = true
+): number | typeof QUEUE | CircuitOpenError | CircuitRejectedError => {
   // A shared circuit admits from its cached fleet view (src/store/FleetClient.ts).
   const admission = cell.fleet === undefined ? cell.admit(now) : cell.fleet.admit(now)
   if (admission === "short-circuit") return shortCircuit(cell, now, hasFallback, clock)
+  // No barging: while anyone waits, a new call goes behind them. A probe
+  // never waits (it would hold the half-open state with nothing running).
+  const waiters = cell.waiters
+  if ((waiters !== undefined && waiters.size !== 0) || cell.active >= cell.maxConcurrent) {
+    if (canWait && admission === "allow" && cell.waiting < cell.queueCapacity) return QUEUE
+    if (admission === "probe") cell.apply({ _tag: "ProbeAdmitted", at: now }, clock)
+    return reject(cell, now, cell.generation, hasFallback, clock, cell.queueCapacity === 0 ? undefined : "queue-full")
+  }
   if (admission === "probe") cell.apply({ _tag: "ProbeAdmitted", at: now }, clock)
-  const generation = cell.generation
-  if (cell.active >= cell.maxConcurrent) return reject(cell, now, generation, hasFallback, clock)
   // The concurrency peak is taken with the permit (observers read it later).
   if (++cell.active > cell.peak) cell.peak = cell.active
-  return generation
+  return cell.generation
 }
 
-/** Gives back the permit `admit` took. */
+/**
+ * `admit` for a call that cannot wait (a two-step admission): with every
+ * permit in use, or anyone waiting, it is rejected at once, as without a
+ * queue.
+ */
+export const admitNow = (
+  cell: Cell,
+  now: number,
+  hasFallback = false,
+  clock?: Clock.Clock
+): number | CircuitOpenError | CircuitRejectedError =>
+  admit(cell, now, hasFallback, clock, false) as number | CircuitOpenError | CircuitRejectedError
+
+/** Gives back the permit `admit` took (a waiter, if any, gets it). */
 export const release = (cell: Cell): void => {
   cell.active--
+  if (cell.waiters !== undefined) cell.handOff()
 }
 
-const shortCircuit = (
+/** Records and emits a short-circuit at `now`, and returns its error. */
+export const shortCircuit = (
   cell: Cell,
   now: number,
   hasFallback: boolean,
@@ -64,16 +94,32 @@ const shortCircuit = (
   return error
 }
 
-const reject = (
+/**
+ * Records and emits a rejection at `now` in `generation`, and returns its
+ * error. `queue`: the wait queue refused it (full), or its wait ran out
+ * after `waitedMillis` (a `queue-timeout` event); absent for the
+ * non-blocking bulkhead.
+ */
+export const reject = (
   cell: Cell,
   now: number,
   generation: number,
   hasFallback: boolean,
-  clock: Clock.Clock | undefined
+  clock: Clock.Clock | undefined,
+  queue?: "queue-full" | "queue-timeout",
+  waitedMillis = 0
 ): CircuitRejectedError => {
   cell.apply({ _tag: "Rejected", at: now, generation }, clock)
-  cell.emit("rejected", now, 0, hasFallback, clock)
-  return withoutStack(() => new CircuitRejectedError({ circuit: cell.name, maxConcurrentRequests: cell.maxConcurrent }))
+  cell.emit(queue === "queue-timeout" ? "queue-timeout" : "rejected", now, waitedMillis, hasFallback, clock)
+  const circuit = cell.name
+  const maxConcurrentRequests = cell.maxConcurrent
+  return withoutStack(() =>
+    queue === undefined
+      ? new CircuitRejectedError({ circuit, maxConcurrentRequests })
+      : queue === "queue-full"
+      ? new CircuitRejectedError({ circuit, maxConcurrentRequests, reason: queue, queueCapacity: cell.queueCapacity })
+      : new CircuitRejectedError({ circuit, maxConcurrentRequests, reason: queue, waited: Duration.millis(waitedMillis) })
+  )
 }
 
 /** What an admitted call came to. */

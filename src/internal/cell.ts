@@ -20,6 +20,7 @@ import type { FleetLink } from "../store/FleetClient.ts"
 import { CircuitOpenError } from "../errors.ts"
 import { withoutStack } from "./withoutStack.ts"
 import { SleepDraws } from "./sleepDraws.ts"
+import { handOff, shrink, type WaitQueue } from "./waitQueue.ts"
 
 /**
  * Where a registry's cells report to. Kept as plain callbacks so that a
@@ -105,9 +106,32 @@ export class Cell implements CircuitCell {
     this.peak = this.active
     return peak
   }
-  /** Returns one permit; handed to the effect's fiber as its end observer. */
+  /** Returns one permit, to the first waiter if any; handed to the effect's fiber as its end observer. */
   readonly release = (): void => {
     this.active--
+    if (this.waiters !== undefined) handOff(this)
+  }
+  /** Hands free permits to waiters, if any (see `waitQueue.ts`). */
+  handOff(): void {
+    handOff(this)
+  }
+  /**
+   * The calls waiting for a permit, oldest first (see `waitQueue.ts`);
+   * created by the first call that waits, so a circuit without a queue
+   * holds one empty field for it.
+   */
+  waiters: WaitQueue | undefined = undefined
+  /** Calls waiting in the queue for a permit now. */
+  get waiting(): number {
+    return this.waiters === undefined ? 0 : this.waiters.size
+  }
+  /** `queueCapacity`: 0 when calls never wait. */
+  get queueCapacity(): number {
+    return this.config.queueCapacity
+  }
+  /** `maxQueueWait` in milliseconds; `Infinity` when a waiter waits as long as it takes. */
+  get maxQueueWaitMillis(): number {
+    return Duration.toMillis(this.config.maxQueueWait)
   }
   /**
    * Set when the registry has dropped this cell (evicted, or the registry
@@ -276,6 +300,8 @@ export class Cell implements CircuitCell {
     if (to !== from) {
       this.maxConcurrent = to
       this.sink.limitChange(this, { circuit: this.name, algorithm: Limit.algorithm(after), from, to, at })
+      // A limit that grew has permits for the waiters.
+      if (to > from && this.waiting !== 0) handOff(this)
     }
   }
 
@@ -336,7 +362,15 @@ export class Cell implements CircuitCell {
       }
     }
     this.timeoutMillis = timeoutMillisOf(config)
+    // A new `maxQueueWait` applies to calls that queue from now on (as a new
+    // timeout applies to calls that start from now on): it is read at the queueing.
     this.apply({ _tag: "Reconfigure", at: now, config: breakerConfig })
+    if (this.waiting !== 0) {
+      // Fewer places: the newest waiters over the capacity are rejected; a
+      // higher limit: the first waiters get the new permits.
+      shrink(this)
+      handOff(this)
+    }
   }
 }
 

@@ -42,7 +42,7 @@ export const attributes = {
 } as const
 
 /** What the call came to, as the metrics' event kinds name it. */
-export type TracedOutcome = Exclude<EventKind, "fallback-success" | "fallback-failure" | "fallback-rejected">
+export type TracedOutcome = Exclude<EventKind, "fallback-success" | "fallback-failure" | "fallback-rejected" | "queued">
 
 /** Whether the calls `fiber` runs in its current context should be traced. */
 export const isTracing = (fiber: Fiber.Fiber<unknown, unknown>): boolean => {
@@ -58,7 +58,9 @@ interface TraceOptions {
 
 const circuitErrorOutcome = (name: string, error: unknown): TracedOutcome | undefined => {
   if (error instanceof CircuitOpenError) return error.circuit === name ? "short-circuited" : undefined
-  if (error instanceof CircuitRejectedError) return error.circuit === name ? "rejected" : undefined
+  if (error instanceof CircuitRejectedError) {
+    return error.circuit !== name ? undefined : error.reason === "queue-timeout" ? "queue-timeout" : "rejected"
+  }
   if (error instanceof CircuitTimeoutError) return error.circuit === name ? "timeout" : undefined
   return undefined
 }

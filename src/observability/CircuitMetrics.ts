@@ -12,10 +12,11 @@
  *
  * | metric | type | unit (OTLP) | labels | value |
  * | --- | --- | --- | --- | --- |
- * | `effect_circuit_events_total` | counter | `{event}` | `circuit`, `event` | events since the circuit's first, per kind: `success`, `failure`, `timeout`, `rejected`, `short-circuited`, `interrupted`, `ignored`, `fallback-success`, `fallback-failure`; all nine from the first call on, at 0 until their first event; and `fallback-rejected`, from the first call on for a circuit with a `maxConcurrentFallbacks` (or once it had a rejection) |
+ * | `effect_circuit_events_total` | counter | `{event}` | `circuit`, `event` | events since the circuit's first, per kind: `success`, `failure`, `timeout`, `rejected`, `short-circuited`, `interrupted`, `ignored`, `fallback-success`, `fallback-failure`; all nine from the first call on, at 0 until their first event; `queued` and `queue-timeout`, from the first call on for a circuit with a wait queue (`queueCapacity` > 0, or once it had one); and `fallback-rejected`, from the first call on for a circuit with a `maxConcurrentFallbacks` (or once it had a rejection) |
  * | `effect_circuit_state` | gauge | `{state}` | `circuit`, `state` | 1 for the circuit's state now, 0 for the four others (`closed`, `open`, `half-open`, `forced-open`, `forced-closed`) |
  * | `effect_circuit_active_calls` | gauge | `{call}` | `circuit` | calls holding a permit now |
  * | `effect_circuit_concurrency_limit` | gauge | `{call}` | `circuit`, `algorithm` | the limit now (`algorithm`: `fixed`, `aimd` or `gradient`); no series when there is none |
+ * | `effect_circuit_waiting_calls` | gauge | `{call}` | `circuit` | calls waiting in the circuit's queue for a permit now; no series for a circuit without a queue (`queueCapacity` 0) |
  * | `effect_circuit_error_ratio` | gauge | `1` | `circuit` | the rolling window's error ratio now, 0–1 |
  * | `effect_circuit_latency_seconds` | histogram | `s` | `circuit` | run time of every call whose effect ran (success, failure, timeout, ignored) |
  *
@@ -99,6 +100,7 @@ export const metricNames = {
   state: "effect_circuit_state",
   activeCalls: "effect_circuit_active_calls",
   concurrencyLimit: "effect_circuit_concurrency_limit",
+  waitingCalls: "effect_circuit_waiting_calls",
   errorRatio: "effect_circuit_error_ratio",
   latency: "effect_circuit_latency_seconds"
 } as const
@@ -226,6 +228,13 @@ export const collectors: ReadonlyArray<Collector> = [
     unit: "{event}",
     collect: (cell, stats, _now, sink) => {
       for (let i = 0; i < eventKinds.length; i++) sink.value(stats.counts[i]!, "event", eventKinds[i]!)
+      // The queue's kinds only for a circuit with a queue (or that had one):
+      // a circuit on the defaults exports exactly the series it always did.
+      const queue = stats.queue
+      if (queue !== undefined || cell.queueCapacity !== 0) {
+        sink.value(queue === undefined ? 0 : queue.queued, "event", "queued")
+        sink.value(queue === undefined ? 0 : queue.timedOut, "event", "queue-timeout")
+      }
       // Only a circuit with a fallback limit (or that had one) can reject a fallback.
       const rejections = stats.fallbackRejections()
       if (rejections !== undefined || cell.maxConcurrentFallbacks !== Infinity) {
@@ -260,6 +269,16 @@ export const collectors: ReadonlyArray<Collector> = [
       if (Number.isFinite(cell.maxConcurrent)) {
         sink.value(cell.maxConcurrent, "algorithm", cell.adaptiveLimit === undefined ? "fixed" : Limit.algorithm(cell.adaptiveLimit))
       }
+    }
+  },
+  {
+    name: metricNames.waitingCalls,
+    type: "gauge",
+    help: "Calls of a circuit waiting in its queue for a permit now.",
+    unit: "{call}",
+    // No series for a circuit without a queue (queueCapacity 0).
+    collect: (cell, _stats, _now, sink) => {
+      if (cell.waiters !== undefined || cell.queueCapacity !== 0) sink.value(cell.waiting)
     }
   },
   {

@@ -24,8 +24,9 @@ import * as Percentiles from "./Percentiles.ts"
 import { RollingCount } from "./RollingCount.ts"
 
 /**
- * The event kinds in the order `CircuitStats.counts` holds them. The tenth,
- * `fallback-rejected`, is counted apart (`CircuitStats.fallbackRejections()`),
+ * The event kinds in the order `CircuitStats.counts` holds them. The others,
+ * `fallback-rejected` and the wait queue's `queued` and `queue-timeout`, are
+ * counted apart (`CircuitStats.fallbackRejections()`, `CircuitStats.queue`),
  * only by circuits that see one.
  *
  * @since 0.1.0
@@ -207,6 +208,12 @@ const noExtras: RollingExtras = { ignored: 0, interrupted: 0, maxActive: 0, exce
 export class CircuitStats {
   /** Events since the circuit's stats were created, per kind, in `eventKinds` order. */
   readonly counts: Array<number> = [0, 0, 0, 0, 0, 0, 0, 0, 0]
+  /**
+   * The wait queue's events since the stats were created (`queued`,
+   * `queue-timeout`); created by the first, so a circuit without a queue
+   * holds nothing for them.
+   */
+  queue: { queued: number; timedOut: number } | undefined = undefined
   /** Rolling run time of calls whose effect ran (success, failure, timeout, ignored); created by the first. */
   execute: Percentiles.RollingHistogram | undefined = undefined
   /**
@@ -294,6 +301,15 @@ export class CircuitStats {
         this.bump(at, cell, THROWN)
         return
       }
+      case "queued":
+        ;(this.queue ??= { queued: 0, timedOut: 0 }).queued++
+        return
+      // A wait that ran out is a rejection (the window counts it as one).
+      case "queue-timeout":
+        ;(this.queue ??= { queued: 0, timedOut: 0 }).timedOut++
+        this.peak(at, cell)
+        if (!fallbackFollows) this.unhandled(at, cell)
+        return
     }
   }
 

@@ -20,7 +20,9 @@
  * - A circuit's bulkhead is a semaphore: rejections are
  *   `rollingCountSemaphoreRejected`, the isolation strategy `SEMAPHORE`; the
  *   `HystrixThreadPool` object describes that semaphore (pool size = limit,
- *   active count = permits in use, no queue).
+ *   active count = permits in use) and its wait queue (`currentQueueSize` =
+ *   calls waiting, `propertyValue_queueSizeRejectionThreshold` and
+ *   `propertyValue_maxQueueSize` = `queueCapacity`, 0 without a queue).
  * - One batch per interval, shared by every reader of an endpoint: built
  *   once, a slice of circuits at a time (`circuitsPerSlice`), yielding to the
  *   event loop between slices, so a registry of 100,000 circuits never blocks
@@ -182,7 +184,10 @@ export interface HystrixThreadPool {
   readonly rollingCountThreadsExecuted: number
   readonly rollingMaxActiveThreads: number
   readonly rollingCountCommandRejections: number
+  /** The dashboard's "Queue Size": `queueCapacity` (a call finding this many waiting is rejected). */
   readonly propertyValue_queueSizeRejectionThreshold: number
+  /** Hystrix's own `maxQueueSize` (not read by the dashboard): `queueCapacity` as well. */
+  readonly propertyValue_maxQueueSize: number
   readonly propertyValue_metricsRollingStatisticalWindowInMilliseconds: number
   readonly reportingHosts: number
 }
@@ -437,13 +442,14 @@ export const threadPoolOf = (cell: CircuitCell, now: number): HystrixThreadPool 
     currentLargestPoolSize: peakOf(inner, stats?.largestActive ?? 0),
     currentMaximumPoolSize: size,
     currentPoolSize: size,
-    currentQueueSize: 0,
-    currentTaskCount: completed + cell.active,
+    currentQueueSize: inner.waiting,
+    currentTaskCount: completed + cell.active + inner.waiting,
     rollingCountThreadsExecuted: window.success + window.failure + window.timeout + (extras?.ignored ?? 0) +
       (extras?.interrupted ?? 0),
     rollingMaxActiveThreads: peakOf(inner, extras?.maxActive ?? 0),
     rollingCountCommandRejections: window.rejected,
-    propertyValue_queueSizeRejectionThreshold: 0,
+    propertyValue_queueSizeRejectionThreshold: cell.config.queueCapacity,
+    propertyValue_maxQueueSize: cell.config.queueCapacity,
     propertyValue_metricsRollingStatisticalWindowInMilliseconds: int(windowMillis(cell)),
     reportingHosts: 1
   }

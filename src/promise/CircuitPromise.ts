@@ -9,8 +9,10 @@
  *   the same `CircuitConfigError` at once if one is bad.
  * - `fire(name, fn, options?)` runs `fn(signal)` under the circuit `name`:
  *   the circuit check (open: `CircuitOpenError` with `retryAfter`, and `fn`
- *   never runs), a permit without waiting (none free: `CircuitRejectedError`),
- *   then `fn`, raced against the circuit's timeout (`CircuitTimeoutError`).
+ *   never runs), a permit without waiting (none free: `CircuitRejectedError`;
+ *   with `queueCapacity`, the call waits for one, first come first served, up
+ *   to `maxQueueWait`), then `fn`, raced against the circuit's timeout
+ *   (`CircuitTimeoutError`), which starts with the permit.
  *   `signal` aborts at the timeout, or when the caller's own `signal` option
  *   aborts; pass it on to `fetch` and friends so that the work really stops.
  * - A rejection of `fn` comes back as itself (the same object), and counts
@@ -69,6 +71,7 @@ import {
 } from "../errors.ts"
 import * as CallPath from "../internal/callPath.ts"
 import { type Cell, cellOf } from "../internal/cell.ts"
+import * as WaitQueue from "../internal/waitQueue.ts"
 import { withoutStack } from "../internal/withoutStack.ts"
 import * as CircuitClock from "./CircuitClock.ts"
 import { DeadlineHeap, type HeapEntry } from "./deadlineHeap.ts"
@@ -268,14 +271,14 @@ class View implements CircuitPromise {
   closed = false
   readonly registry: CircuitRegistry.CircuitRegistryShape
   readonly clock: CircuitClock.CircuitClock
-  readonly deadlines: DeadlineHeap<Call | Permit.PromisePermit>
+  readonly deadlines: DeadlineHeap<Call | Waiting | Permit.PromisePermit>
   private readonly shutdown: () => void
 
   constructor(registry: CircuitRegistry.CircuitRegistryShape, clock: CircuitClock.CircuitClock, shutdown: () => void) {
     this.registry = registry
     this.clock = clock
     this.shutdown = shutdown
-    this.deadlines = new DeadlineHeap<Call | Permit.PromisePermit>(clock)
+    this.deadlines = new DeadlineHeap<Call | Waiting | Permit.PromisePermit>(clock)
   }
 
   fire<A, B = never>(
@@ -295,42 +298,12 @@ class View implements CircuitPromise {
     const now = clock.now()
     const cell = cellOf(this.registry.cell(name, now))
     const generation = CallPath.admit(cell, now, opts.fallback !== undefined)
-    if (typeof generation !== "number") return refused(clock, cell, opts, now, generation) as Promise<A | B>
+    if (typeof generation !== "number") {
+      if (generation === CallPath.QUEUE) return new Waiting(this, cell, fn, opts, now).promise as Promise<A | B>
+      return refused(clock, cell, opts, now, generation) as Promise<A | B>
+    }
     // Calls running now, this one included: what an adaptive limit learns the call's latency at.
-    const inFlight = cell.active
-
-    const controller = new AbortController()
-    let result: unknown
-    try {
-      result = fn(controller.signal)
-    } catch (error) {
-      CallPath.release(cell)
-      return failed(clock, cell, opts, now, clock.now(), generation, inFlight, error) as Promise<A | B>
-    }
-    let thenable: boolean
-    try {
-      thenable = isThenable(result)
-    } catch (error) {
-      // A hostile `then` getter: a failure of fn like any other.
-      CallPath.release(cell)
-      return failed(clock, cell, opts, now, clock.now(), generation, inFlight, error) as Promise<A | B>
-    }
-    if (!thenable) {
-      CallPath.release(cell)
-      CallPath.record(cell, now, clock.now(), generation, "Success", false, inFlight)
-      return Promise.resolve(result as A)
-    }
-    const timeoutMillis = cell.timeoutMillis
-    const call = new Call(this, cell, opts, now, generation, inFlight, controller, timeoutMillis)
-    this.deadlines.add(call)
-    // fn itself may have made the caller abort, before the call could listen.
-    if (callerSignal !== undefined) call.listen(callerSignal)
-    try {
-      ;(result as PromiseLike<unknown>).then((value) => call.onValue(value), (error: unknown) => call.onError(error))
-    } catch (error) {
-      call.onError(error)
-    }
-    return call.promise as Promise<A | B>
+    return run(this, cell, fn, opts, now, generation, cell.active) as Promise<A | B>
   }
 
   admit(name: string, options?: Permit.AdmitOptions): Promise<Permit.Permit> {
@@ -339,7 +312,7 @@ class View implements CircuitPromise {
     if (options?.signal?.aborted === true) return Promise.reject(options.signal.reason)
     const now = this.clock.now()
     const cell = cellOf(this.registry.cell(name, now))
-    const generation = CallPath.admit(cell, now)
+    const generation = CallPath.admitNow(cell, now)
     if (typeof generation !== "number") return Promise.reject(generation)
     const permit = new Permit.PromisePermit(this, cell, options ?? {}, now, generation, cell.active)
     permit.start()
@@ -417,6 +390,142 @@ class View implements CircuitPromise {
   private act(name: string, tag: "ForceOpen" | "ForceClosed" | "Reset"): void {
     const now = this.clock.now()
     cellOf(this.registry.cell(name, now)).apply({ _tag: tag, at: now })
+  }
+}
+
+// Runs `fn` for a call admitted at `now` in `generation` (its permit taken),
+// with `inFlight` calls running, itself included.
+const run = (
+  view: View,
+  cell: Cell,
+  fn: (signal: AbortSignal) => unknown,
+  opts: AnyOptions,
+  now: number,
+  generation: number,
+  inFlight: number
+): Promise<unknown> => {
+  const clock = view.clock
+  const callerSignal = opts.signal
+  const controller = new AbortController()
+  let result: unknown
+  try {
+    result = fn(controller.signal)
+  } catch (error) {
+    CallPath.release(cell)
+    return failed(clock, cell, opts, now, clock.now(), generation, inFlight, error)
+  }
+  let thenable: boolean
+  try {
+    thenable = isThenable(result)
+  } catch (error) {
+    // A hostile `then` getter: a failure of fn like any other.
+    CallPath.release(cell)
+    return failed(clock, cell, opts, now, clock.now(), generation, inFlight, error)
+  }
+  if (!thenable) {
+    CallPath.release(cell)
+    CallPath.record(cell, now, clock.now(), generation, "Success", false, inFlight)
+    return Promise.resolve(result)
+  }
+  const timeoutMillis = cell.timeoutMillis
+  const call = new Call(view, cell, opts, now, generation, inFlight, controller, timeoutMillis)
+  view.deadlines.add(call)
+  // fn itself may have made the caller abort, before the call could listen.
+  if (callerSignal !== undefined) call.listen(callerSignal)
+  try {
+    ;(result as PromiseLike<unknown>).then((value) => call.onValue(value), (error: unknown) => call.onError(error))
+  } catch (error) {
+    call.onError(error)
+  }
+  return call.promise
+}
+
+
+
+// A call waiting in the circuit's queue for a permit (see
+// internal/waitQueue.ts). Its `maxQueueWait` is its deadline in the view's
+// heap, which also reaches it when the view closes.
+class Waiting implements HeapEntry, WaitQueue.Waiter {
+  deadline: number
+  index = -1
+  prev: WaitQueue.Waiter | undefined = undefined
+  next: WaitQueue.Waiter | undefined = undefined
+  queued = false
+  generation = 0
+  queuedAt: number
+  readonly hasFallback: boolean
+  readonly clock = undefined
+  readonly promise: Promise<unknown>
+  private readonly resolve: (value: unknown) => void
+  private readonly reject: (error: unknown) => void
+  private readonly view: View
+  private readonly cell: Cell
+  private readonly fn: (signal: AbortSignal) => unknown
+  private readonly options: AnyOptions
+  private onAbort: (() => void) | undefined = undefined
+
+  constructor(view: View, cell: Cell, fn: (signal: AbortSignal) => unknown, options: AnyOptions, now: number) {
+    this.view = view
+    this.cell = cell
+    this.fn = fn
+    this.options = options
+    this.queuedAt = now
+    this.hasFallback = options.fallback !== undefined
+    this.deadline = now + cell.maxQueueWaitMillis
+    this.promise = new Promise(capture)
+    this.resolve = captured.resolve
+    this.reject = captured.reject
+    WaitQueue.enqueue(cell, this, now)
+    view.deadlines.add(this)
+    const signal = options.signal
+    if (signal !== undefined) {
+      this.onAbort = () => this.abort()
+      signal.addEventListener("abort", this.onAbort, { once: true })
+    }
+  }
+
+  now(): number {
+    return this.view.clock.now()
+  }
+
+  admitted(now: number, generation: number, inFlight: number): void {
+    this.leave()
+    this.resolve(run(this.view, this.cell, this.fn, this.options, now, generation, inFlight))
+  }
+
+  refused(now: number, error: CircuitOpenError | CircuitRejectedError): void {
+    this.leave()
+    this.resolve(answer(this.view.clock, this.cell, this.options, this.queuedAt, now, error))
+  }
+
+  // `maxQueueWait` ran out.
+  expire(now: number): void {
+    const error = WaitQueue.expire(this.cell, this, now)
+    if (error === undefined) return
+    this.leave()
+    this.resolve(answer(this.view.clock, this.cell, this.options, this.queuedAt, now, error))
+  }
+
+  // The view closed: an interruption, as for its calls in flight.
+  close(now: number): void {
+    if (!WaitQueue.leave(this.cell, this, now)) return
+    this.leave()
+    this.reject(withoutStack(() => new CircuitClosedError({ circuit: this.cell.name })))
+  }
+
+  // The caller aborted: it leaves the queue with its reason, and takes nothing.
+  private abort(): void {
+    if (!WaitQueue.leave(this.cell, this, this.view.clock.now())) return
+    this.leave()
+    this.reject(this.options.signal!.reason)
+  }
+
+  private leave(): void {
+    this.view.deadlines.remove(this)
+    if (this.onAbort !== undefined) {
+      this.options.signal!.removeEventListener("abort", this.onAbort)
+      this.onAbort = undefined
+    }
   }
 }
 

@@ -207,6 +207,8 @@ export class FleetLink {
         this.timeout++
         break
       case "rejected":
+      // A wait in the queue that ran out is a rejection (see internal/waitQueue.ts).
+      case "queue-timeout":
         this.rejected++
         break
       case "short-circuited":
