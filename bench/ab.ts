@@ -27,10 +27,15 @@ const load = async (r: string) => {
   mkdirSync(dir, { recursive: true })
   execSync(`git archive ${r} src | tar -x -C ${dir}`)
   dirs.push(dir)
-  return await import(`${dir}src/index.ts`) as typeof import("../src/index.ts")
+  return {
+    ...await import(`${dir}src/index.ts`) as typeof import("../src/index.ts"),
+    promise: await import(`${dir}src/promise/index.ts`) as typeof import("../src/promise/index.ts")
+  }
 }
 const B = await load(rev)
-const A = afterRev === undefined ? await import("../src/index.ts") : await load(afterRev)
+const A = afterRev === undefined
+  ? { ...await import("../src/index.ts"), promise: await import("../src/promise/index.ts") }
+  : await load(afterRev)
 const { Circuit: CircuitA, withCircuit: withCircuitA, CircuitRegistry: RegistryA } = A
 
 const build = async (layer: Layer.Layer<any, any>) => {
@@ -75,6 +80,25 @@ const time = (e: Effect.Effect<unknown, unknown, any>) =>
     for (let i = 0; i < CALLS; i++) yield* e
     return ((clock() - t0) * 1e6) / CALLS
   })
+// The Promise shell over the same registries: fire() closed, and open with a fallback.
+const asyncOne = async () => 1
+const promiseCases = (api: typeof A.promise, context: Context.Context<any>) => {
+  const circuits = api.CircuitPromise.fromContext(context)
+  circuits.forceOpen("promise-open")
+  const fallback = { fallback: () => 0 }
+  return {
+    "CircuitPromise fire()": () => circuits.fire("promise", asyncOne),
+    "CircuitPromise open + fallback": () => circuits.fire("promise-open", asyncOne, fallback)
+  } as Record<string, () => Promise<unknown>>
+}
+const Ap = promiseCases(A.promise, sides.after.context)
+const Bp = promiseCases(B.promise, sides.before.context)
+const timePromises = async (call: () => Promise<unknown>) => {
+  const n = CALLS / 4
+  const t0 = clock()
+  for (let i = 0; i < n; i++) await call()
+  return ((clock() - t0) * 1e6) / n
+}
 const samples: Record<string, { after: Array<number>; before: Array<number> }> = {}
 for (let round = -1; round < ROUNDS; round++) {
   for (const name of Object.keys(Ac.effects)) {
@@ -82,6 +106,13 @@ for (let round = -1; round < ROUNDS; round++) {
     for (const side of order) {
       const c = side === "after" ? Ac : Bc
       const ns = await c.run(time(c.effects[name]!))
+      if (round >= 0) ((samples[name] ??= { after: [], before: [] })[side]).push(ns)
+    }
+  }
+  for (const name of Object.keys(Ap)) {
+    const order = round % 2 === 0 ? ["after", "before"] as const : ["before", "after"] as const
+    for (const side of order) {
+      const ns = await timePromises((side === "after" ? Ap : Bp)[name]!)
       if (round >= 0) ((samples[name] ??= { after: [], before: [] })[side]).push(ns)
     }
   }
