@@ -10,7 +10,9 @@
  *   `withCircuit`: the circuit check (`CircuitOpenError`), the half-open
  *   probe, a concurrency permit without waiting (`CircuitRejectedError`),
  *   an adaptive limit, a fleet store. A refused admission is recorded as
- *   `withCircuit` records it.
+ *   `withCircuit` records it. It never waits in a wait queue
+ *   (`queueCapacity`): with every permit in use or anyone waiting, it is
+ *   rejected at once.
  * - The permit is reported once: `success`, `failure(error)` (classified as
  *   `withCircuit` classifies a failure: a `CircuitBadRequest` or an error
  *   `isFailure` refuses is `ignored`, `retryAfter` lengthens an opening),

@@ -276,4 +276,22 @@ describe("Circuit.admit (two-step calls)", () => {
       assert.strictEqual(spans.length, 4)
     }).pipe(Effect.scoped, withRegistry(), Effect.withTracer(tracer))
   })
+
+  it.effect("with a wait queue, a two-step admission never waits, and a reported permit goes to the first waiter", () =>
+    Effect.gen(function*() {
+      const permit = yield* Circuit.admit("c")
+      // A guarded call waits in the queue for the permit the two-step call holds.
+      const waiter = yield* Effect.forkChild(Effect.succeed("served").pipe(withCircuit("c")))
+      yield* Effect.yieldNow
+      assert.strictEqual((yield* Circuit.snapshot("c")).queue.waiting, 1)
+      // No barging, and no waiting: a second two-step admission is rejected at once.
+      assert.instanceOf(yield* Effect.flip(Circuit.admit("c")), CircuitRejectedError)
+      yield* TestClock.adjust("100 millis")
+      assert.isTrue(yield* permit.success)
+      assert.strictEqual(yield* Fiber.join(waiter), "served")
+      assert.strictEqual(yield* active, 0)
+    }).pipe(
+      Effect.scoped,
+      withRegistry({ ...settings, maxConcurrentRequests: 1, queueCapacity: 2, maxQueueWait: "1 second" })
+    ))
 })
