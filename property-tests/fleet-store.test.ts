@@ -5,7 +5,10 @@
  * outcomes (current, stale and future generations; time moving forward,
  * standing still and, rarely, back; window shapes changing) on a fresh key,
  * and after every step the script's answer must equal the model's, field by
- * field.
+ * field. The rules include issue 12's shared controls, on or off and changing
+ * between steps: consecutive failures (batches say how many errors follow
+ * their last success), slow calls (a slow count in batches and probes, a slow
+ * percentage), and the stable backoff.
  */
 import { NodeRedis } from "@effect/platform-node"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
@@ -21,7 +24,15 @@ import { percentArb } from "./arbitraries.ts"
 const numRuns = 300
 
 type Step =
-  | { readonly _tag: "Record"; readonly dt: number; readonly genOffset: number; readonly counts: Window.Counts }
+  | {
+    readonly _tag: "Record"
+    readonly dt: number
+    readonly genOffset: number
+    readonly counts: Window.Counts
+    readonly streak: FleetModel.BatchStreak
+    /** Jump to one millisecond before, or exactly at, the instant a stable backoff resets. */
+    readonly backoffEdge: number | undefined
+  }
   | {
     readonly _tag: "Acquire"
     readonly dt: number
@@ -32,15 +43,32 @@ type Step =
     readonly edge: "none" | "lease" | "sleep"
     readonly edgeOffset: number
   }
-  | { readonly _tag: "Settle"; readonly dt: number; readonly genOffset: number; readonly outcome: FleetModel.ProbeOutcome }
+  | {
+    readonly _tag: "Settle"
+    readonly dt: number
+    readonly genOffset: number
+    readonly outcome: FleetModel.ProbeOutcome
+    readonly slow: boolean
+  }
   | { readonly _tag: "Reshape"; readonly buckets: number; readonly bucketMillis: number }
+  | { readonly _tag: "Controls"; readonly controls: Controls }
+
+type Controls = Pick<FleetModel.FleetRule, "consecutiveFailures" | "slowCallPercentThreshold" | "backoffReset">
+
+// Issue 12's controls the store shares: each off about half the time.
+const controlsArb: fc.Arbitrary<Controls> = fc.record({
+  consecutiveFailures: fc.option(fc.integer({ min: 1, max: 4 }), { nil: undefined }),
+  slowCallPercentThreshold: fc.option(percentArb, { nil: undefined }),
+  backoffReset: fc.option(fc.constantFrom<"close" | "stable">("close", "stable"), { nil: undefined })
+})
 
 const ruleArb: fc.Arbitrary<FleetModel.FleetRule> = fc.record({
   requestVolumeThreshold: fc.integer({ min: 0, max: 8 }),
   errorPercentThreshold: percentArb,
   buckets: fc.integer({ min: 1, max: 6 }),
-  bucketMillis: fc.oneof(fc.integer({ min: 1, max: 50 }), fc.constantFrom(0.5, 7.5, 1000))
-})
+  bucketMillis: fc.oneof(fc.integer({ min: 1, max: 50 }), fc.constantFrom(0.5, 7.5, 1000)),
+  controls: controlsArb
+}).map(({ controls, ...rule }) => ({ ...rule, ...controls }))
 
 // Mostly forward, sometimes still, rarely back (a failover to a server whose clock lags).
 const dtArb = fc.oneof(
@@ -64,12 +92,25 @@ const countsArb: fc.Arbitrary<Window.Counts> = fc.record({
   rejected: small,
   shortCircuited: small,
   fallbackSuccess: small,
-  fallbackFailure: small
+  fallbackFailure: small,
+  // Often more slow requests than errors, so that the slow percentage trips on its own.
+  slow: fc.oneof(small, fc.integer({ min: 2, max: 10 }))
+})
+const streakArb: fc.Arbitrary<FleetModel.BatchStreak> = fc.record({
+  trailing: fc.integer({ min: 0, max: 4 }),
+  broken: fc.boolean()
 })
 
 const stepArb: fc.Arbitrary<Step> = fc.oneof(
   {
-    arbitrary: fc.record({ _tag: fc.constant("Record" as const), dt: dtArb, genOffset: genArb, counts: countsArb }),
+    arbitrary: fc.record({
+      _tag: fc.constant("Record" as const),
+      dt: dtArb,
+      genOffset: genArb,
+      counts: countsArb,
+      streak: streakArb,
+      backoffEdge: fc.option(fc.constantFrom(-1, 0), { nil: undefined, freq: 3 })
+    }),
     weight: 6
   },
   {
@@ -89,10 +130,12 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
       _tag: fc.constant("Settle" as const),
       dt: dtArb,
       genOffset: genArb,
-      outcome: fc.constantFrom<FleetModel.ProbeOutcome>("success", "success", "failure", "timeout", "rejected", "interrupted", "ignored")
+      outcome: fc.constantFrom<FleetModel.ProbeOutcome>("success", "success", "failure", "timeout", "rejected", "interrupted", "ignored"),
+      slow: fc.boolean()
     }),
     weight: 4
   },
+  { arbitrary: fc.record({ _tag: fc.constant("Controls" as const), controls: controlsArb }), weight: 1 },
   {
     arbitrary: fc.record({
       _tag: fc.constant("Reshape" as const),
@@ -127,7 +170,8 @@ describe("fleet store: Lua scripts vs FleetModel on a real redis-server", () => 
     const settle = redis.eval(FleetScripts.settle)
     let run = 0
     let steps = 0
-    const seen = { trips: 0, probes: 0, closes: 0, stale: 0 }
+    const seen = { trips: 0, probes: 0, closes: 0, stale: 0, streakTrips: 0, slowTrips: 0, backoffContinued: 0 }
+    const noAnnounce = { channel: "", circuit: "" }
     await fc.assert(
       fc.asyncProperty(
         ruleArb,
@@ -143,6 +187,10 @@ describe("fleet store: Lua scripts vs FleetModel on a real redis-server", () => 
               rule = { ...rule, buckets: step.buckets, bucketMillis: step.bucketMillis }
               continue
             }
+            if (step._tag === "Controls") {
+              rule = { ...rule, ...step.controls }
+              continue
+            }
             now = Math.max(0, now + step.dt)
             if (step._tag === "Acquire" && model !== undefined) {
               if (step.edge === "lease" && model.leaseUntil > 0) now = Math.max(0, model.leaseUntil + step.edgeOffset)
@@ -150,14 +198,19 @@ describe("fleet store: Lua scripts vs FleetModel on a real redis-server", () => 
                 now = Math.max(0, model.openedAt + step.sleepMillis + step.edgeOffset)
               }
             }
+            if (step._tag === "Record" && step.backoffEdge !== undefined && model !== undefined && model.backoffResetAt > 0) {
+              now = Math.max(0, model.backoffResetAt + step.backoffEdge)
+            }
             const current: FleetModel.FleetCircuit = model ?? FleetModel.initial(rule, now)
             const generation = Math.max(0, current.generation + step.genOffset)
             let expectedTag = "ok"
             let reply: unknown
             switch (step._tag) {
               case "Record":
-                model = FleetModel.record(current, rule, now, generation, step.counts)
-                reply = await Effect.runPromise(record(key, now, idleMillis, rule, generation, step.counts))
+                model = FleetModel.record(current, rule, now, generation, step.counts, step.streak)
+                reply = await Effect.runPromise(
+                  record(key, now, idleMillis, rule, generation, step.counts, noAnnounce, step.streak)
+                )
                 break
               case "Acquire": {
                 const [next, acquired] = FleetModel.acquire(current, now, generation, step.sleepMillis, step.leaseMillis)
@@ -169,14 +222,27 @@ describe("fleet store: Lua scripts vs FleetModel on a real redis-server", () => 
                 break
               }
               case "Settle":
-                model = FleetModel.settle(current, rule, now, generation, step.outcome)
-                reply = await Effect.runPromise(settle(key, now, idleMillis, rule, generation, step.outcome))
+                model = FleetModel.settle(current, rule, now, generation, step.outcome, step.slow)
+                reply = await Effect.runPromise(
+                  settle(key, now, idleMillis, rule, generation, step.outcome, noAnnounce, step.slow)
+                )
                 break
             }
             steps++
             if (model.generation !== current.generation || generation !== current.generation) {
               if (generation !== current.generation) seen.stale++
-              else if (model.state === "open") seen.trips++
+              else if (model.state === "open") {
+                seen.trips++
+                if (current.state === "closed") {
+                  if (model.streak >= (rule.consecutiveFailures ?? Infinity)) seen.streakTrips++
+                  if (model.openings > 1) seen.backoffContinued++
+                  const t = FleetModel.view(model, now).totals
+                  const requests = Window.requests(t)
+                  const byErrors = requests >= rule.requestVolumeThreshold &&
+                    Window.errors(t) * 100 >= rule.errorPercentThreshold * requests
+                  if (!byErrors && model.streak < (rule.consecutiveFailures ?? Infinity)) seen.slowTrips++
+                }
+              }
               else if (model.state === "half-open") seen.probes++
               else seen.closes++
             }
@@ -198,6 +264,9 @@ describe("fleet store: Lua scripts vs FleetModel on a real redis-server", () => 
     assert.isAbove(seen.probes, numRuns / 2)
     assert.isAbove(seen.stale, numRuns / 2)
     assert.isAbove(seen.closes, numRuns / 10)
+    assert.isAbove(seen.streakTrips, numRuns / 10)
+    assert.isAbove(seen.slowTrips, numRuns / 60)
+    assert.isAbove(seen.backoffContinued, numRuns / 60)
     console.log(`fleet store differential: ${numRuns} runs, ${steps} steps, ${JSON.stringify(seen)}, 0 divergences`)
   })
 

@@ -14,6 +14,7 @@ import {
   Circuit,
   CircuitConfigError,
   CircuitFallbackError,
+  CircuitFallbackRejectedError,
   CircuitOpenError,
   CircuitRegistry,
   CircuitRejectedError,
@@ -199,17 +200,28 @@ export class Driver {
     duration: number,
     fallback: FallbackKind,
     interruptAtStart: boolean,
-    retryAfter?: number
+    retryAfter?: number,
+    fallbackMillis = 0
   ): Effect.Effect<void, never, Services> {
     const isFailure = (failure: unknown) => !(failure instanceof Ignorable)
     const gate = interruptAtStart ? Deferred.makeUnsafe<void>() : undefined
     const body = this.body(behaviour, duration, gate, retryAfter)
     const options = { isFailure, retryAfter: retryAfterOf }
+    // A fallback that lasts sleeps first; one that does not is a plain value (it ends when it starts).
     const guarded: Effect.Effect<unknown, unknown, CircuitRegistry> = fallback === "none"
       ? withCircuit(body, NAME, options)
       : fallback === "ok"
-      ? withCircuit(body, NAME, { ...options, fallback: () => Effect.succeed("fallback") })
-      : withCircuit(body, NAME, { ...options, fallback: () => Effect.fail(new FallbackBoom()) })
+      ? withCircuit(body, NAME, {
+        ...options,
+        fallback: () => fallbackMillis > 0 ? Effect.as(Effect.sleep(fallbackMillis), "fallback") : Effect.succeed("fallback")
+      })
+      : withCircuit(body, NAME, {
+        ...options,
+        fallback: () =>
+          fallbackMillis > 0
+            ? Effect.andThen(Effect.sleep(fallbackMillis), Effect.fail(new FallbackBoom()))
+            : Effect.fail(new FallbackBoom())
+      })
     this.callsMade++
     return Effect.gen({ self: this }, function*() {
       let caller: Fiber.Fiber<unknown, unknown> | undefined
@@ -266,6 +278,19 @@ export const matches = (exit: Exit.Exit<unknown, unknown>, expected: Expected): 
   if (Exit.isSuccess(exit)) return false
   const cause = exit.cause
   if (expected._tag === "Interrupted") return Cause.hasInterruptsOnly(cause)
+  if (expected._tag === "FallbackRejected") {
+    // A defect in withCircuit (its type promises the fallback answers), a rejection in the Promise shell.
+    const reason = cause.reasons[0]
+    const error = reason === undefined
+      ? undefined
+      : Cause.isDieReason(reason)
+      ? reason.defect
+      : Cause.isFailReason(reason)
+      ? reason.error
+      : undefined
+    return cause.reasons.length === 1 && error instanceof CircuitFallbackRejectedError && error.circuit === NAME &&
+      error.maxConcurrentFallbacks === expected.max
+  }
   if (expected._tag === "Defect") return Cause.hasDies(cause) && !Cause.hasFails(cause) && !Cause.hasInterrupts(cause)
   const found = Cause.findErrorOption(cause)
   if (found._tag === "None" || Cause.hasDies(cause)) return false
@@ -342,6 +367,12 @@ export const verify = (model: Model, driver: Driver, where: string): Effect.Effe
     if (Duration.toMillis(config.slowCallDuration) !== model.config.slowMillis) problems.push(`config.slowCallDuration`)
     if (config.halfOpenProbes !== model.config.probes) problems.push(`config.halfOpenProbes`)
     if (config.backoffReset !== model.config.backoffReset) problems.push(`config.backoffReset`)
+    if (snap.fallbacks.active !== model.fallbacksActive) {
+      problems.push(`fallbacks.active: circuit ${snap.fallbacks.active}, model ${model.fallbacksActive}`)
+    }
+    if (snap.fallbacks.max !== model.config.maxFallbacks) {
+      problems.push(`fallbacks.max: circuit ${snap.fallbacks.max}, model ${model.config.maxFallbacks}`)
+    }
 
     coverage.maxInFlight = Math.max(coverage.maxInFlight, model.calls.size)
     coverage.maxActive = Math.max(coverage.maxActive, model.active)
@@ -354,7 +385,9 @@ export const verify = (model: Model, driver: Driver, where: string): Effect.Effe
     driver.events = []
     for (const e of actualEvents) {
       if (e.circuit !== NAME) problems.push(`event of another circuit: ${e.circuit}`)
-      if (e.kind !== "fallback-success" && e.kind !== "fallback-failure") driver.outcomes++
+      if (e.kind !== "fallback-success" && e.kind !== "fallback-failure" && e.kind !== "fallback-rejected") {
+        driver.outcomes++
+      }
     }
     const a = canonical(actualEvents.map(eventKey), (i) => actualEvents[i]!.at)
     const b = canonical(events.map(eventKey), (i) => events[i]!.at)

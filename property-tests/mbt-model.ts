@@ -41,6 +41,15 @@
  *   from closed counts from 1 again only if it comes at least as long after
  *   that close as the circuit had been open before it (from the opening to
  *   the close). `forceOpen`, `forceClosed` and `reset` forget it all.
+ * - The fallback limit (`maxFallbacks`, off when `Infinity`): a fallback
+ *   takes a permit when it starts, without waiting, and gives it back when
+ *   it ends; none free, it never runs: `fallback-rejected` (not counted in
+ *   the window) and the caller gets `CircuitFallbackRejectedError` (a defect
+ *   in `withCircuit`). A fallback that ends at once is refused the same way
+ *   but holds no permit past its instant. With the limit off nothing is
+ *   counted (a fallback started then gives nothing back). A fallback may
+ *   last (`fallbackMillis`): the caller is answered, and the fallback's event
+ *   recorded, when it ends; an interrupted caller interrupts it (no event).
  */
 
 /** What the guarded effect does. */
@@ -82,6 +91,7 @@ export type EventKind =
   | "ignored"
   | "fallback-success"
   | "fallback-failure"
+  | "fallback-rejected"
 
 export type Sleep =
   | { readonly _tag: "Fixed"; readonly millis: number }
@@ -107,6 +117,8 @@ export interface ModelConfig {
   readonly windowCalls: number | undefined
   readonly probes: number
   readonly backoffReset: "close" | "stable"
+  /** `Infinity`: no fallback limit. */
+  readonly maxFallbacks: number
 }
 
 /** A change of settings, field by field (absent: unchanged). */
@@ -125,6 +137,18 @@ export interface ModelPatch {
   readonly windowCalls?: number
   readonly probes?: number
   readonly backoffReset?: "close" | "stable"
+  readonly maxFallbacks?: number
+}
+
+/** A fallback running: its caller is answered when it ends. */
+export interface RunningFallback {
+  readonly id: number
+  readonly kind: "ok" | "fail"
+  /** The call's start (events' durations count from it). */
+  readonly start: number
+  readonly end: number
+  /** It took a permit (the limit was on when it started). */
+  readonly counted: boolean
 }
 
 /** What a caller must get. */
@@ -137,6 +161,7 @@ export type Expected =
   | { readonly _tag: "Ignorable" }
   | { readonly _tag: "Defect" }
   | { readonly _tag: "FallbackFailed" }
+  | { readonly _tag: "FallbackRejected"; readonly max: number }
   | { readonly _tag: "Interrupted" }
 
 export interface ExpectedEvent {
@@ -248,6 +273,12 @@ export class Model {
   entries: Array<Entry> = []
   /** Calls not yet settled, by id. */
   readonly calls = new Map<number, ModelCall>()
+  /** Fallbacks running, by call id. */
+  readonly fallbacks = new Map<number, RunningFallback>()
+  /** Fallback permits in use. */
+  fallbacksActive = 0
+  /** How long each call's fallback lasts (0: it ends when it starts). */
+  private readonly fallbackMillis = new Map<number, number>()
   nextId = 0
 
   // What happened since the last `drain`.
@@ -483,10 +514,29 @@ export class Model {
 
   /** The circuit's own error, or what the fallback makes of it. */
   private answerWithError(id: number, fallback: FallbackKind, error: Expected, at: number, start: number): void {
+    if (fallback === "none") {
+      this.finish(id, error, at)
+      return
+    }
+    const millis = this.fallbackMillis.get(id) ?? 0
+    this.fallbackMillis.delete(id)
+    if (this.fallbacksActive >= this.config.maxFallbacks) {
+      note(millis > 0 ? "fallback rejected (one that lasts)" : "fallback rejected (one at once)")
+      this.emit("fallback-rejected", at, at - start)
+      this.finish(id, { _tag: "FallbackRejected", max: this.config.maxFallbacks }, at)
+      return
+    }
+    if (millis > 0) {
+      const counted = this.config.maxFallbacks !== Infinity
+      if (counted) this.fallbacksActive++
+      this.fallbacks.set(id, { id, kind: fallback, start, end: at + millis, counted })
+      return
+    }
+    this.fallbackEnded(id, fallback, at, start)
+  }
+
+  private fallbackEnded(id: number, fallback: "ok" | "fail", at: number, start: number): void {
     switch (fallback) {
-      case "none":
-        this.finish(id, error, at)
-        return
       case "ok":
         this.count("fallbackSuccess", at)
         this.emit("fallback-success", at, at - start)
@@ -531,20 +581,38 @@ export class Model {
    * change: the duration (+2 keeps it odd, so it never equals an even timeout)
    * or the start (advance the clock by 1 ms).
    */
-  collision(behaviour: Behaviour, duration: number): "none" | "duration" | "start" {
-    if (duration === 0 && behaviour !== "hang") return "none"
+  collision(behaviour: Behaviour, duration: number, fallbackMillis = 0): "none" | "duration" | "start" | "fallback" {
     const timeout = this.config.timeout
     const end = behaviour === "hang" ? Infinity : this.now + duration
     const deadline = timeout === undefined ? Infinity : this.now + timeout
+    // A fallback permit comes back when a fallback ends, and a fallback starts
+    // when a request outcome is recorded: those instants are kept apart too.
     const taken = this.requestInstants()
-    if (end < deadline) return behaviour !== "ignored" && taken.has(end) ? "duration" : "none"
-    return Number.isFinite(deadline) && taken.has(deadline) ? "start" : "none"
+    for (const at of this.fallbackEnds()) taken.add(at)
+    let request: number | undefined
+    if (duration === 0 && behaviour !== "hang") request = undefined
+    else if (end < deadline) {
+      if (behaviour !== "ignored" && taken.has(end)) return "duration"
+      request = behaviour === "ignored" ? undefined : end
+    } else if (Number.isFinite(deadline)) {
+      if (taken.has(deadline)) return "start"
+      request = deadline
+    }
+    if (fallbackMillis > 0) {
+      // The fallback starts now (short-circuited or rejected) or at the call's outcome.
+      for (const start of request === undefined ? [this.now] : [this.now, request]) {
+        const fallbackEnd = start + fallbackMillis
+        if (taken.has(fallbackEnd) || fallbackEnd === request) return "fallback"
+      }
+    }
+    return "none"
   }
 
   /** A new call at `now`. Returns its id. */
-  call(given: Behaviour, duration: number, fallback: FallbackKind, retryAfter?: number): number {
+  call(given: Behaviour, duration: number, fallback: FallbackKind, retryAfter?: number, fallbackMillis = 0): number {
     const behaviour: Behaviour = this.shell === "promise" && given === "die" ? "fail" : given
     const id = this.nextId++
+    if (fallback !== "none" && fallbackMillis > 0) this.fallbackMillis.set(id, fallbackMillis)
     const now = this.now
     switch (this.state.name) {
       case "closed":
@@ -692,7 +760,22 @@ export class Model {
   nextDue(): number | undefined {
     let best = Infinity
     for (const c of this.calls.values()) best = Math.min(best, this.nextInstant(c))
+    for (const f of this.fallbacks.values()) best = Math.min(best, f.end)
     return Number.isFinite(best) ? best : undefined
+  }
+
+  /** When fallbacks running end: the instants at which a fallback permit comes back. */
+  fallbackEnds(): Set<number> {
+    const out = new Set<number>()
+    for (const f of this.fallbacks.values()) out.add(f.end)
+    return out
+  }
+
+  /** A fallback ends: its permit comes back, its event is recorded, its caller answered. */
+  private endFallback(f: RunningFallback): void {
+    this.fallbacks.delete(f.id)
+    if (f.counted) this.fallbacksActive--
+    this.fallbackEnded(f.id, f.kind, f.end, f.start)
   }
 
   /** Moves the clock to `to`, doing everything due on the way, in time order (ties: admission order). */
@@ -707,23 +790,41 @@ export class Model {
           bestAt = at
         }
       }
-      if (best === undefined || bestAt > to) break
+      let fallback: RunningFallback | undefined
+      for (const f of this.fallbacks.values()) {
+        if (f.end < bestAt || (f.end === bestAt && fallback !== undefined && f.id < fallback.id)) {
+          fallback = f
+          bestAt = f.end
+        }
+      }
+      if (bestAt > to) break
       this.now = bestAt
-      this.step(best)
+      if (fallback !== undefined && fallback.end === bestAt) this.endFallback(fallback)
+      else if (best !== undefined) this.step(best)
+      else break
     }
     this.now = to
     this.prune()
   }
 
-  /** Callers that can still be interrupted, in admission order. */
-  waitingCallers(): Array<ModelCall> {
-    const out: Array<ModelCall> = []
+  /** Callers that can still be interrupted, in admission order (those waiting for a fallback included). */
+  waitingCallers(): Array<ModelCall | RunningFallback> {
+    const out: Array<ModelCall | RunningFallback> = []
     for (const c of this.calls.values()) if (c.callerWaiting && !c.interrupted) out.push(c)
-    return out
+    for (const f of this.fallbacks.values()) out.push(f)
+    return out.sort((a, b) => a.id - b.id)
   }
 
-  /** The caller of `c` is interrupted now. */
-  interrupt(c: ModelCall): void {
+  /** The caller of `c` (or of its running fallback) is interrupted now. */
+  interrupt(c: ModelCall | RunningFallback): void {
+    if (!("behaviour" in c)) {
+      // The fallback is interrupted: its permit comes back, no event.
+      note("a running fallback interrupted")
+      this.fallbacks.delete(c.id)
+      if (c.counted) this.fallbacksActive--
+      this.finish(c.id, { _tag: "Interrupted" }, this.now)
+      return
+    }
     if (c.behaviour === "stubborn" && this.shell === "promise") {
       // Answered now; the work runs on, holding its permit, until it ends.
       c.callerWaiting = false
@@ -762,7 +863,8 @@ export class Model {
       windowCalls: patch.windowCalls ??
         (patch.buckets !== undefined || patch.bucketMillis !== undefined ? undefined : old.windowCalls),
       probes: patch.probes ?? old.probes,
-      backoffReset: patch.backoffReset ?? old.backoffReset
+      backoffReset: patch.backoffReset ?? old.backoffReset,
+      maxFallbacks: patch.maxFallbacks ?? old.maxFallbacks
     }
     this.config = next
     const sameShape = next.windowCalls === old.windowCalls &&

@@ -126,7 +126,9 @@ export class PromiseDriver extends Driver {
     duration: number,
     fallback: FallbackKind,
     interruptAtStart: boolean,
-    retryAfter?: number
+    retryAfter?: number,
+    // Fallbacks that last are driven through withCircuit only (the commands give 0 here).
+    _fallbackMillis = 0
   ): Effect.Effect<void, never, Services> {
     this.callsMade++
     return Effect.flatMap(this.circuits(), (circuits) =>

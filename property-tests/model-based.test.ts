@@ -12,8 +12,9 @@
  * concurrency limit shrinking and growing while calls run, timeouts, window
  * shapes (time or count windows), thresholds, sleep windows fixed or a
  * `Schedule`, consecutive failures, slow calls, several half-open probes, the
- * stable backoff); failures that carry a Retry-After; `forceOpen`,
- * `forceClosed` and `reset`.
+ * stable backoff, the fallback limit); failures that carry a Retry-After;
+ * fallbacks that last (through `withCircuit`); `forceOpen`, `forceClosed`
+ * and `reset`.
  *
  * After every command, once every fiber that can move has moved, the
  * circuit's snapshot (state, every window count, permits in use and the
@@ -86,6 +87,13 @@ const slowPercents: ReadonlyArray<number> = [0, 50, 100]
 const windowCallses: ReadonlyArray<number | undefined> = [undefined, undefined, 1, 3, 5, 10]
 const probeCounts: ReadonlyArray<number> = [1, 1, 2, 3]
 const backoffResets: ReadonlyArray<"close" | "stable"> = ["close", "stable"]
+// The fallback limit: off often.
+const maxFallbackses: ReadonlyArray<number> = [Infinity, Infinity, 1, 2]
+// How long a fallback lasts (withCircuit runs only): mostly at once.
+const fallbackMillisArb: fc.Arbitrary<number> = fc.oneof(
+  { arbitrary: fc.constant(0), weight: 3 },
+  { arbitrary: fc.integer({ min: 1, max: 400 }), weight: 2 }
+)
 // A failure's Retry-After (milliseconds): mostly none.
 const retryAfters: ReadonlyArray<number | undefined> = [undefined, undefined, undefined, 40, 700, 2500]
 
@@ -115,7 +123,8 @@ const settingsArb = (all: boolean): fc.Arbitrary<Settings> => {
       freq: 4
     }),
     probes: field(pick(probeCounts)),
-    backoffReset: field(pick(backoffResets))
+    backoffReset: field(pick(backoffResets)),
+    maxFallbacks: field(pick(maxFallbackses))
   }).map((s): Settings => {
     const input: Record<string, unknown> = {}
     const patch: { -readonly [K in keyof ModelPatch]: ModelPatch[K] } = {}
@@ -193,6 +202,11 @@ const settingsArb = (all: boolean): fc.Arbitrary<Settings> => {
       patch.backoffReset = s.backoffReset
       text.push(`backoffReset: ${s.backoffReset}`)
     }
+    if (s.maxFallbacks !== undefined) {
+      input.maxConcurrentFallbacks = s.maxFallbacks
+      patch.maxFallbacks = s.maxFallbacks
+      text.push(`maxConcurrentFallbacks: ${s.maxFallbacks}`)
+    }
     return { input, patch, text: `{ ${text.join(", ")} }` }
   })
 }
@@ -210,7 +224,8 @@ const toModelConfig = (patch: ModelPatch): ModelConfig => ({
   slowPercent: patch.slowPercent!,
   windowCalls: patch.windowCalls,
   probes: patch.probes!,
-  backoffReset: patch.backoffReset!
+  backoffReset: patch.backoffReset!,
+  maxFallbacks: patch.maxFallbacks!
 })
 
 /** One bad field on top of good ones: the whole input must be refused, naming that field. */
@@ -235,6 +250,7 @@ const poisons: ReadonlyArray<readonly [field: string, apply: (input: Record<stri
   ["consecutiveFailures", (i) => (i.consecutiveFailures = 0)],
   ["slowCallPercentThreshold", (i) => (i.slowCallPercentThreshold = 101)],
   ["halfOpenProbes", (i) => (i.halfOpenProbes = 0)],
+  ["maxConcurrentFallbacks", (i) => (i.maxConcurrentFallbacks = 0)],
   ["backoffReset", (i) => (i.backoffReset = "never")],
   ["retries", (i) => (i.retries = 3)]
 ]
@@ -262,13 +278,17 @@ class CallCmd implements Cmd {
   readonly interruptAtStart: boolean
   /** The Retry-After its failure carries (a "fail" only). */
   readonly retryAfter: number | undefined
+  /** How long its fallback lasts (withCircuit only; 0 for the Promise shell). */
+  readonly fallbackMillis: number
   constructor(
     behaviour: Behaviour,
     duration: number,
     fallback: FallbackKind,
     interruptAtStart: boolean,
-    retryAfter: number | undefined
+    retryAfter: number | undefined,
+    fallbackMillis = 0
   ) {
+    this.fallbackMillis = fallback === "none" ? 0 : fallbackMillis
     this.behaviour = behaviour
     this.duration = duration
     this.fallback = fallback
@@ -282,25 +302,27 @@ class CallCmd implements Cmd {
     const { behaviour, fallback, interruptAtStart, retryAfter } = this
     await r.run(Effect.gen(function*(this: CallCmd) {
       let duration = this.duration
+      let fallbackMillis = r instanceof PromiseDriver ? 0 : this.fallbackMillis
       for (;;) {
-        const collision = m.collision(behaviour, duration)
+        const collision = m.collision(behaviour, duration, fallbackMillis)
         if (collision === "none") break
         if (collision === "duration") duration += 2
+        else if (collision === "fallback") fallbackMillis += 2
         else yield* advanceTo(m, r, m.now + 1)
       }
-      const id = m.call(behaviour, duration, fallback, retryAfter)
+      const id = m.call(behaviour, duration, fallback, retryAfter, fallbackMillis)
       if (interruptAtStart) {
         const call = m.calls.get(id)
         if (call !== undefined && call.callerWaiting) m.interrupt(call)
       }
-      yield* r.call(id, behaviour, duration, fallback, interruptAtStart, retryAfter)
+      yield* r.call(id, behaviour, duration, fallback, interruptAtStart, retryAfter, fallbackMillis)
       yield* verify(m, r, `${this.toString()} (#${id}, ${duration} ms)`)
     }.bind(this)))
   }
   toString(): string {
     return `Call(${this.behaviour}, ${this.duration}, ${this.fallback}${
       this.retryAfter === undefined ? "" : `, retryAfter ${this.retryAfter}`
-    }${this.interruptAtStart ? ", interrupted at start" : ""})`
+    }${this.fallbackMillis === 0 ? "" : `, fallback lasts ${this.fallbackMillis}`}${this.interruptAtStart ? ", interrupted at start" : ""})`
   }
 }
 
@@ -473,8 +495,9 @@ const commandArb: fc.Arbitrary<Cmd> = fc.oneof(
       durationArb,
       fallbackArb,
       fc.integer({ min: 0, max: 11 }).map((n) => n === 0),
-      pick(retryAfters)
-    ).map(([b, d, f, i, ra]): Cmd => new CallCmd(b, d, f, i, ra)),
+      pick(retryAfters),
+      fallbackMillisArb
+    ).map(([b, d, f, i, ra, fm]): Cmd => new CallCmd(b, d, f, i, ra, fm)),
     weight: 20
   },
   { arbitrary: gapArb.map((g): Cmd => new AdvanceCmd(g)), weight: 14 },

@@ -46,9 +46,8 @@ import { CircuitBadRequest, type CircuitConfigError } from "./errors.ts"
 import type { CircuitCell } from "./CircuitCell.ts"
 import * as CircuitPermit from "./CircuitPermit.ts"
 import * as Window from "./core/Window.ts"
-import { type Cell, cellOf } from "./internal/cell.ts"
+import { type Cell, cellOf, type FleetSide } from "./internal/cell.ts"
 import { withMonotonicNow } from "./internal/time.ts"
-import type { FleetLink } from "./store/FleetClient.ts"
 
 /**
  * A circuit as it stands at one instant.
@@ -156,13 +155,13 @@ export const snapshotOf = (cell: CircuitCell, now: number): CircuitSnapshot => {
   })
 }
 
-const fleetSnapshotOf = (link: FleetLink): FleetSnapshot => {
+const fleetSnapshotOf = (link: FleetSide): FleetSnapshot => {
   const totals = link.totals
   return Object.freeze({
     state: link.state,
     generation: link.generation,
     openings: link.openings,
-    store: link.client.healthy ? "up" as const : "away" as const,
+    store: link.storeHealthy ? "up" as const : "away" as const,
     asOf: link.viewAt === Number.NEGATIVE_INFINITY ? undefined : link.viewAt,
     window: Object.freeze({
       ...totals,

@@ -338,6 +338,14 @@ export const make = Effect.fnUntraced(function*(
   // With a CircuitStore in context, circuits are shared through it (docs/fleet.md).
   const store = yield* Effect.serviceOption(CircuitStore)
   const fleet = Option.isSome(store) ? yield* FleetClient.start(store.value) : undefined
+  if (fleet !== undefined) {
+    // Never a setting a shared circuit would silently ignore (docs/fleet.md).
+    const refused = fleet.refuse(undefined, defaultBreakerConfig) ??
+      Array.from(preset, ([name, config]) => fleet.refuse(name, CircuitConfig.toBreakerConfig(config))).find((e) =>
+        e !== undefined
+      )
+    if (refused !== undefined) return yield* refused
+  }
 
   // An event object is built and published only while someone subscribes to
   // `Circuit.events`: a call pays nothing for a stream nobody reads.
@@ -403,10 +411,13 @@ export const make = Effect.fnUntraced(function*(
   const configure = (name: string, input: unknown, now: number) => {
     const decoded = CircuitConfig.decode(input, { base: (cells.get(name) ?? fresh(name, now)).config, circuit: name })
     if (Exit.isSuccess(decoded)) {
+      const breakerConfig = CircuitConfig.toBreakerConfig(decoded.value)
+      const refused = fleet?.refuse(name, breakerConfig)
+      if (refused !== undefined) return Exit.fail(refused)
       const target = cell(name, now)
       // Its settings now exist only in the circuit: never evicted.
       target.pinned = true
-      target.reconfigure(decoded.value, CircuitConfig.toBreakerConfig(decoded.value), now)
+      target.reconfigure(decoded.value, breakerConfig, now)
     }
     return decoded
   }

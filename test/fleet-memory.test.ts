@@ -11,6 +11,7 @@ import { Circuit, CircuitOpenError, CircuitRegistry, type CircuitConfigInput, wi
 import { type CircuitRegistryShape, make as makeRegistry } from "../src/CircuitRegistry.ts"
 import { cellOf } from "../src/internal/cell.ts"
 import * as CircuitStore from "../src/store/CircuitStore.ts"
+import type { FleetLink } from "../src/store/FleetClient.ts"
 import type { FleetBackend } from "../src/store/service.ts"
 
 class Boom extends Data.TaggedError("Boom")<{}> {}
@@ -148,7 +149,7 @@ describe("fleet circuits (in-process store, TestClock)", () => {
         assert.strictEqual(yield* Ref.get(runs), before)
         yield* flush
         // Exactly one process won the lease; the others short-circuit, then the winner's next call is the probe.
-        const winners = registries.filter((r) => cellOf(r.lookup("c")!).fleet!.probe === 2)
+        const winners = registries.filter((r) => (cellOf(r.lookup("c")!).fleet as FleetLink).probe === 2)
         assert.strictEqual(winners.length, 1, `opening ${opening}: one lease`)
         for (const r of registries) if (r !== winners[0]) for (let k = 0; k < 3; k++) yield* call(r, runs, true)
         assert.strictEqual(yield* Ref.get(runs), before, `opening ${opening}: no call ran before the probe`)
@@ -209,7 +210,7 @@ describe("fleet circuits (in-process store, TestClock)", () => {
       // The next round fails: the store is away.
       yield* call(a!, runs, true)
       yield* flush
-      assert.isFalse(cellOf(a!.lookup("c")!).fleet!.client.healthy)
+      assert.isFalse(cellOf(a!.lookup("c")!).fleet!.storeHealthy)
       // a's local breaker trips on a's own failures (V = 10) and guards a alone.
       for (let i = 0; i < 10; i++) yield* call(a!, runs, false)
       assert.strictEqual(cellOf(a!.lookup("c")!).breaker.state._tag, "Open")
@@ -223,8 +224,8 @@ describe("fleet circuits (in-process store, TestClock)", () => {
       for (let i = 0; i < 10; i++) yield* flush
       store.set(true)
       for (let i = 0; i < 40; i++) yield* flush
-      assert.isTrue(cellOf(a!.lookup("c")!).fleet!.client.healthy)
-      assert.isTrue(cellOf(b!.lookup("c")!).fleet!.client.healthy)
+      assert.isTrue(cellOf(a!.lookup("c")!).fleet!.storeHealthy)
+      assert.isTrue(cellOf(b!.lookup("c")!).fleet!.storeHealthy)
       // The fleet view (closed) decides again, although a's local breaker is still open.
       const after = yield* Ref.get(runs)
       yield* call(a!, runs, true)

@@ -6,7 +6,10 @@
  */
 import { Duration, Option, Schedule } from "effect"
 import { isNumberNotNaN, snapshot } from "./inspect.ts"
-import type { SleepSchedule } from "./model.ts"
+
+// `SleepSchedule` of model.ts, spelled out: importing it from there would close
+// the cycle duration → model → adaptive → duration.
+type SleepSchedule = Schedule.Schedule<unknown, number, never, never>
 
 const durationObjectKeys: ReadonlySet<string> = new Set([
   "weeks",

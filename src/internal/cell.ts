@@ -11,16 +11,38 @@ import type { Clock } from "effect"
 import { Duration, Schedule } from "effect"
 import * as Breaker from "../core/Breaker.ts"
 import * as Limit from "../core/Limit.ts"
+import type * as Window from "../core/Window.ts"
 import * as Adaptive from "../config/adaptive.ts"
 import type { BreakerConfig } from "../core/BreakerConfig.ts"
 import type { CircuitCell } from "../CircuitCell.ts"
 import type { CircuitConfig } from "../CircuitConfig.ts"
 import type { CircuitLimitChange, CircuitTransition, EventKind } from "../CircuitEvent.ts"
-import type { FleetLink } from "../store/FleetClient.ts"
 import { CircuitOpenError } from "../errors.ts"
 import { withoutStack } from "./withoutStack.ts"
 import { SleepDraws } from "./sleepDraws.ts"
 import { handOff, shrink, type WaitQueue } from "./waitQueue.ts"
+
+/**
+ * What a cell and the snapshot read of the circuit's fleet link (the store's
+ * `FleetLink`, attached by the registry), declared here so that internal/
+ * never imports store/ (which uses internal/'s helpers): no folder cycle.
+ */
+export interface FleetSide {
+  /** Whether the fleet view, not the local breaker, decides admissions right now. */
+  decides(): boolean
+  admit(now: number): Breaker.Admission
+  openError(now: number): CircuitOpenError
+  event(kind: string, at: number, durationMillis: number): void
+  /** Stops sharing the circuit (the registry is closing, or evicted it). */
+  detach(): void
+  readonly state: "closed" | "open" | "half-open"
+  readonly generation: number
+  readonly openings: number
+  /** The store's time of the last answer; `-Infinity` before the first. */
+  readonly viewAt: number
+  readonly totals: Window.Counts
+  readonly storeHealthy: boolean
+}
 
 /**
  * Where a registry's cells report to. Kept as plain callbacks so that a
@@ -99,7 +121,7 @@ export class Cell implements CircuitCell {
    */
   stats: object | undefined = undefined
   /** The circuit's fleet view when the registry has a `CircuitStore`; `undefined` (local only) otherwise. */
-  fleet: FleetLink | undefined = undefined
+  fleet: FleetSide | undefined = undefined
   /** The peak concurrency since the last call, then starts a new peak from the calls running now. */
   takePeak(): number {
     const peak = this.peak
@@ -270,7 +292,7 @@ export class Cell implements CircuitCell {
   /** Detaches the circuit from the fleet store, if shared (the registry is closing, or evicted it). */
   shutdown(): void {
     // The registry's flusher stops sending this circuit's batches.
-    if (this.fleet !== undefined) this.fleet.client.detach(this.fleet)
+    if (this.fleet !== undefined) this.fleet.detach()
   }
 
   constructor(name: string, config: CircuitConfig, breakerConfig: BreakerConfig, sink: Sink, now: number) {

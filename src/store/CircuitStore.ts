@@ -33,7 +33,10 @@
  *   comes back.
  * - `forceOpen`, `forceClosed` and `reset` act on this process's circuit only.
  * - The store shares the error-percentage rule over the rolling window; the
- *   other settings (timeout, bulkhead, fallbacks) are per process.
+ *   other settings (timeout, bulkhead, fallbacks) are per process. A shared
+ *   circuit also shares consecutive failures, slow calls and the stable
+ *   backoff, and refuses a count window and several half-open probes with a
+ *   `CircuitConfigError` naming the field; `local` circuits keep them.
  *
  * **Example** (A fleet circuit through Redis)
  *
@@ -238,7 +241,7 @@ export const memoryBackend = (): FleetBackend => {
     record: (entries) =>
       Effect.forEach(entries, (e) =>
         Effect.map(
-          change(e.circuit, e.rule, (c, now) => [FleetModel.record(c, e.rule, now, e.generation, e.counts), undefined]),
+          change(e.circuit, e.rule, (c, now) => [FleetModel.record(c, e.rule, now, e.generation, e.counts, e.streak), undefined]),
           ([view]) => view
         )),
     acquire: (circuit, rule, generation, sleepMillis, leaseMillis) =>
@@ -246,9 +249,9 @@ export const memoryBackend = (): FleetBackend => {
         change(circuit, rule, (c, now) => FleetModel.acquire(c, now, generation, sleepMillis, leaseMillis)),
         ([view, acquired]) => ({ acquired, view })
       ),
-    settle: (circuit, rule, generation, outcome) =>
+    settle: (circuit, rule, generation, outcome, slow) =>
       Effect.map(
-        change(circuit, rule, (c, now) => [FleetModel.settle(c, rule, now, generation, outcome), undefined]),
+        change(circuit, rule, (c, now) => [FleetModel.settle(c, rule, now, generation, outcome, slow), undefined]),
         ([view]) => view
       ),
     changes: (onChange) =>
@@ -313,7 +316,16 @@ export const redisBackend = (
     record: (entries: ReadonlyArray<RecordEntry>) =>
       // Sent in one tick: node-redis writes them as one pipeline.
       Effect.forEach(entries, (e) =>
-        record(FleetScripts.keyOf(prefix, e.circuit), now(), idleMillis, e.rule, e.generation, e.counts, announce(e.circuit)).pipe(
+        record(
+          FleetScripts.keyOf(prefix, e.circuit),
+          now(),
+          idleMillis,
+          e.rule,
+          e.generation,
+          e.counts,
+          announce(e.circuit),
+          e.streak
+        ).pipe(
           Effect.mapError(failed("record", e.circuit)),
           Effect.flatMap(decode("record", e.circuit)),
           Effect.map((decoded) => decoded.view)
@@ -333,8 +345,8 @@ export const redisBackend = (
         Effect.flatMap(decode("acquire", circuit)),
         Effect.map(({ tag, view }) => ({ acquired: tag === "probe" ? "probe" as const : "denied" as const, view }))
       ),
-    settle: (circuit, rule, generation, outcome) =>
-      settle(FleetScripts.keyOf(prefix, circuit), now(), idleMillis, rule, generation, outcome, announce(circuit)).pipe(
+    settle: (circuit, rule, generation, outcome, slow) =>
+      settle(FleetScripts.keyOf(prefix, circuit), now(), idleMillis, rule, generation, outcome, announce(circuit), slow).pipe(
         Effect.mapError(failed("settle", circuit)),
         Effect.flatMap(decode("settle", circuit)),
         Effect.map((decoded) => decoded.view)

@@ -40,9 +40,11 @@
 import { Clock, Deferred, Duration, Effect, Exit } from "effect"
 import * as Breaker from "../core/Breaker.ts"
 import * as Window from "../core/Window.ts"
-import { CircuitOpenError } from "../errors.ts"
+import type { BreakerConfig } from "../core/BreakerConfig.ts"
+import { CircuitConfigError, CircuitOpenError } from "../errors.ts"
 import { withoutStack } from "../internal/withoutStack.ts"
 import { monotonicMillis } from "../internal/time.ts"
+import { unsupported } from "./fleetControls.ts"
 import type { FleetRule, FleetStateName, FleetView, ProbeOutcome } from "./FleetModel.ts"
 import type { CircuitStoreShape, FleetBackend, FleetSettings, RecordEntry } from "./service.ts"
 
@@ -81,6 +83,8 @@ export class FleetLink {
   openings = 0
   leaseUntil = 0
   totals: Window.Counts = Window.emptyCounts
+  /** The fleet's errors in a row, as last answered. */
+  streak = 0
   /** The store's time of the last answer; `-Infinity` before the first. */
   viewAt = Number.NEGATIVE_INFINITY
 
@@ -92,6 +96,10 @@ export class FleetLink {
   shortCircuited = 0
   fallbackSuccess = 0
   fallbackFailure = 0
+  slow = 0
+  /** Errors after the batch's last success, and whether it had one. */
+  trailing = 0
+  broken = false
   dirty = false
   /** The store announced a change: read the circuit at the next round. */
   stale = false
@@ -103,6 +111,7 @@ export class FleetLink {
   probeGeneration = -1
   probeStartedAt = Number.NaN
   probeOutcome: ProbeOutcome = "interrupted"
+  probeSlow = false
 
   private lastError: CircuitOpenError | undefined = undefined
   private lastErrorAt = -1
@@ -154,6 +163,16 @@ export class FleetLink {
     return this.cell.breaker.config.sleepWindow(Math.max(1, this.openings))
   }
 
+  /** Stops sharing the circuit: the flusher forgets it. */
+  detach(): void {
+    this.client.detach(this)
+  }
+
+  /** Whether the store answered the last round. */
+  get storeHealthy(): boolean {
+    return this.client.healthy
+  }
+
   /** The error of a call the fleet short-circuited at local time `now` (reused within a millisecond). */
   openError(now: number): CircuitOpenError {
     if (this.lastError !== undefined && this.lastErrorAt === now && this.lastErrorGeneration === this.generation) {
@@ -187,6 +206,7 @@ export class FleetLink {
           this.probe = SETTLING
           this.client.enqueue(this)
           this.probeOutcome = kind
+          this.probeSlow = this.isSlow(kind, durationMillis)
           this.client.wake()
           return
       }
@@ -196,20 +216,26 @@ export class FleetLink {
       this.client.enqueue(this)
       this.pendingGeneration = this.generation
     }
+    if (this.isSlow(kind, durationMillis)) this.slow++
     switch (kind) {
       case "success":
         this.success++
+        this.trailing = 0
+        this.broken = true
         return
       case "failure":
         this.failure++
+        this.trailing++
         break
       case "timeout":
         this.timeout++
+        this.trailing++
         break
       case "rejected":
       // A wait in the queue that ran out is a rejection (see internal/waitQueue.ts).
       case "queue-timeout":
         this.rejected++
+        this.trailing++
         break
       case "short-circuited":
         this.shortCircuited++
@@ -224,9 +250,21 @@ export class FleetLink {
         return
     }
     // An error: send at once if the fleet's totals and this batch together trip the circuit.
-    if (this.state === "closed" && this.client.healthy && Breaker.exceedsThresholds(this.cell.breaker.config, this.window())) {
+    const config = this.cell.breaker.config
+    const streak = this.broken ? this.trailing : this.streak + this.trailing
+    if (
+      this.state === "closed" && this.client.healthy &&
+      (streak >= (config.consecutiveFailures ?? Infinity) || Breaker.exceedsThresholds(config, this.window()))
+    ) {
       this.client.wake()
     }
+  }
+
+  /** A request (not a rejection) slower than the slow-call duration, as the core counts it. */
+  private isSlow(kind: string, durationMillis: number): boolean {
+    const slowMillis = this.cell.breaker.config.slowCallMillis
+    return slowMillis !== undefined && (kind === "success" || kind === "failure" || kind === "timeout") &&
+      durationMillis > slowMillis
   }
 
   /** The fleet's last totals plus the batch, as a one-bucket window for the core's trip rule. */
@@ -242,7 +280,8 @@ export class FleetLink {
         rejected: t.rejected + this.rejected,
         shortCircuited: t.shortCircuited + this.shortCircuited,
         fallbackSuccess: t.fallbackSuccess + this.fallbackSuccess,
-        fallbackFailure: t.fallbackFailure + this.fallbackFailure
+        fallbackFailure: t.fallbackFailure + this.fallbackFailure,
+        slow: (t.slow ?? 0) + this.slow
       }
     }
   }
@@ -254,7 +293,12 @@ export class FleetLink {
       requestVolumeThreshold: c.requestVolumeThreshold,
       errorPercentThreshold: c.errorPercentThreshold,
       buckets: c.buckets,
-      bucketMillis: c.bucketMillis
+      bucketMillis: c.bucketMillis,
+      ...(c.consecutiveFailures === undefined ? {} : { consecutiveFailures: c.consecutiveFailures }),
+      ...(c.slowCallMillis === undefined || c.slowCallMillis === Infinity
+        ? {}
+        : { slowCallPercentThreshold: c.slowCallPercentThreshold ?? 100 }),
+      ...(c.backoffReset === undefined ? {} : { backoffReset: c.backoffReset })
     }
   }
 
@@ -271,8 +315,10 @@ export class FleetLink {
         rejected: this.rejected,
         shortCircuited: this.shortCircuited,
         fallbackSuccess: this.fallbackSuccess,
-        fallbackFailure: this.fallbackFailure
-      }
+        fallbackFailure: this.fallbackFailure,
+        slow: this.slow
+      },
+      streak: { trailing: this.trailing, broken: this.broken }
     }
     this.drop()
     this.stale = false
@@ -288,6 +334,9 @@ export class FleetLink {
     this.shortCircuited = 0
     this.fallbackSuccess = 0
     this.fallbackFailure = 0
+    this.slow = 0
+    this.trailing = 0
+    this.broken = false
     this.dirty = false
   }
 
@@ -303,6 +352,7 @@ export class FleetLink {
     this.openings = view.openings
     this.leaseUntil = view.leaseUntil
     this.totals = view.totals
+    this.streak = view.streak
     this.viewAt = view.now
     // A probe this process was granted or is running belongs to its generation only.
     if ((this.probe === GRANTED || this.probe === RUNNING) && view.generation !== this.probeGeneration) this.probe = NONE
@@ -337,6 +387,19 @@ export class FleetClient {
   constructor(store: CircuitStoreShape) {
     this.backend = store.backend
     this.settings = store.settings
+  }
+
+  /**
+   * The error for settings a shared circuit cannot honour (`fleetControls`):
+   * for circuit `name` unless it stays local, or for the defaults of every
+   * shared circuit (`name` undefined); `undefined` when they are fine.
+   */
+  refuse(name: string | undefined, config: BreakerConfig): CircuitConfigError | undefined {
+    if (name !== undefined && this.settings.isLocal(name)) return undefined
+    const found = unsupported(config)
+    if (found === undefined) return undefined
+    const reason = name === undefined ? `${found.reason} (in the registry's defaults)` : found.reason
+    return new CircuitConfigError({ ...(name === undefined ? {} : { circuit: name }), field: found.field, reason })
   }
 
   /** A link for `cell`, or `undefined` if the circuit stays local. */
@@ -443,7 +506,7 @@ export class FleetClient {
         entries.length === 0 ? Effect.succeed([]) : backend.record(entries),
         Effect.forEach(
           settled,
-          (link) => backend.settle(link.cell.name, link.rule(), link.probeGeneration, link.probeOutcome),
+          (link) => backend.settle(link.cell.name, link.rule(), link.probeGeneration, link.probeOutcome, link.probeSlow),
           { concurrency: "unbounded" }
         ),
         Effect.forEach(

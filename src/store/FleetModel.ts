@@ -31,6 +31,18 @@
  *   lease. An outcome of another generation is an ordinary count.
  * - A new window shape (`buckets`, `bucketMillis`) starts an empty window,
  *   as `Breaker.reduce` does on `Reconfigure`.
+ * - Issue 12's controls that a batch can carry are shared too. Slow calls:
+ *   the window keeps the batch's `slow` count, and the slow percentage trips
+ *   as in `Breaker.exceedsThresholds`. Consecutive failures: the circuit
+ *   keeps a `streak` of errors in a row, in the order the store receives
+ *   the batches and, within a batch, its process's order (a batch says how
+ *   many errors came after its last success, and whether it had one); the
+ *   streak trips a closed circuit whatever the volume and starts again from
+ *   0 when the window is emptied. The stable backoff: with
+ *   `backoffReset: "stable"` a close keeps `openings` and remembers
+ *   `backoffResetAt` (the close plus how long the circuit had been open); an
+ *   opening from closed before then continues the count, one at or after it
+ *   counts from 1.
  *
  * **Gotchas**
  *
@@ -65,7 +77,33 @@ export interface FleetRule {
   readonly errorPercentThreshold: number
   readonly buckets: number
   readonly bucketMillis: number
+  /** Errors in a row that open whatever the volume; absent or `Infinity`: off. */
+  readonly consecutiveFailures?: number | undefined
+  /** 0–100: the slow percentage that opens (with the volume met); absent: the slow-call rule is off. */
+  readonly slowCallPercentThreshold?: number | undefined
+  /** When the count of openings restarts; absent: `"close"`. */
+  readonly backoffReset?: "close" | "stable" | undefined
 }
+
+/**
+ * What a batch says of errors in a row: how many errors came after its last
+ * success, and whether it had a success at all.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface BatchStreak {
+  readonly trailing: number
+  readonly broken: boolean
+}
+
+/**
+ * A batch that says nothing of errors in a row.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const noStreak: BatchStreak = { trailing: 0, broken: false }
 
 /**
  * One shared circuit, as the store holds it.
@@ -83,6 +121,10 @@ export interface FleetCircuit {
   /** The probe lease ends at this time; 0 when nobody holds it. */
   readonly leaseUntil: number
   readonly window: Window.Window
+  /** Errors in a row since the last success or since the window was emptied. */
+  readonly streak: number
+  /** `backoffReset: "stable"`: an opening from closed at or after this time counts from 1 again. */
+  readonly backoffResetAt: number
 }
 
 /**
@@ -100,7 +142,9 @@ export interface FleetView {
   readonly leaseUntil: number
   /** The store's time of this answer (Redis `TIME` in production). */
   readonly now: number
+  /** The window's totals, `slow` included. */
   readonly totals: Window.Counts
+  readonly streak: number
 }
 
 /**
@@ -123,7 +167,9 @@ export const initial = (rule: FleetRule, now: number): FleetCircuit => ({
   openedAt: 0,
   openings: 0,
   leaseUntil: 0,
-  window: Window.empty(rule.buckets, rule.bucketMillis, now)
+  window: Window.empty(rule.buckets, rule.bucketMillis, now),
+  streak: 0,
+  backoffResetAt: 0
 })
 
 /**
@@ -139,19 +185,24 @@ export const view = (c: FleetCircuit, now: number): FleetView => ({
   openings: c.openings,
   leaseUntil: c.leaseUntil,
   now,
-  totals: Window.totals(Window.rollTo(c.window, now))
+  totals: withSlow(Window.totals(Window.rollTo(c.window, now))),
+  streak: c.streak
 })
+
+// Totals always carry `slow` (0 when none), as the scripts answer.
+const withSlow = (t: Window.Counts): Window.Counts => t.slow === undefined ? { ...t, slow: 0 } : t
 
 const isEmpty = (counts: Window.Counts): boolean => {
   for (const kind of Window.kinds) if (counts[kind] !== 0) return false
-  return true
+  return (counts.slow ?? 0) === 0
 }
+
+const sameShape = (c: FleetCircuit, rule: FleetRule): boolean =>
+  c.window.buckets === rule.buckets && c.window.bucketMillis === rule.bucketMillis
 
 // The window in `rule`'s shape: a new shape starts empty (as on Reconfigure).
 const shaped = (c: FleetCircuit, rule: FleetRule, now: number): Window.Window =>
-  c.window.buckets === rule.buckets && c.window.bucketMillis === rule.bucketMillis
-    ? c.window
-    : Window.empty(rule.buckets, rule.bucketMillis, now)
+  sameShape(c, rule) ? c.window : Window.empty(rule.buckets, rule.bucketMillis, now)
 
 /**
  * Adds `counts` to the window's bucket of `now`.
@@ -165,14 +216,20 @@ export const addAt = (w: Window.Window, now: number, counts: Window.Counts): Win
   return { ...rolled, current: Window.addCounts(rolled.current, counts) }
 }
 
-const opened = (c: FleetCircuit, window: Window.Window, now: number): FleetCircuit => ({
-  state: "open",
-  generation: c.generation + 1,
-  openedAt: now,
-  openings: c.openings + 1,
-  leaseUntil: 0,
-  window
-})
+const opened = (c: FleetCircuit, rule: FleetRule, window: Window.Window, now: number, streak: number): FleetCircuit => {
+  // From closed, a fresh count of openings unless a stable backoff survives the close.
+  const continues = c.state === "half-open" || (rule.backoffReset === "stable" && now < c.backoffResetAt)
+  return {
+    state: "open",
+    generation: c.generation + 1,
+    openedAt: now,
+    openings: continues ? c.openings + 1 : 1,
+    leaseUntil: 0,
+    window,
+    streak,
+    backoffResetAt: c.backoffResetAt
+  }
+}
 
 /**
  * Records a batch of `counts` observed in `generation`, at the store's time
@@ -186,12 +243,15 @@ export const record = (
   rule: FleetRule,
   now: number,
   generation: number,
-  counts: Window.Counts
+  counts: Window.Counts,
+  batchStreak: BatchStreak = noStreak
 ): FleetCircuit => {
   const window = addAt(shaped(c, rule, now), now, counts)
+  const before = sameShape(c, rule) ? c.streak : 0
+  const streak = batchStreak.broken ? batchStreak.trailing : before + batchStreak.trailing
   const trips = generation === c.generation && c.state === "closed" && Window.requests(counts) > 0 &&
-    Breaker.exceedsThresholds(ruleConfig(rule), window)
-  return trips ? opened(c, window, now) : { ...c, window }
+    (Breaker.exceedsThresholds(ruleConfig(rule), window) || streak >= (rule.consecutiveFailures ?? Infinity))
+  return trips ? opened(c, rule, window, now, streak) : { ...c, window, streak }
 }
 
 /**
@@ -232,13 +292,32 @@ const probeCounts: Record<ProbeOutcome, Window.Counts> = {
   ignored: Window.emptyCounts
 }
 
+const slowProbeCounts = Object.fromEntries(
+  Object.entries(probeCounts).map(([k, v]) => [k, Window.requests(v) > 0 && v.rejected === 0 ? { ...v, slow: 1 } : v])
+) as Record<ProbeOutcome, Window.Counts>
+
 /**
- * The counts one probe outcome adds to the window.
+ * The counts one probe outcome adds to the window (`slow`: it took longer
+ * than the slow-call duration; a rejection never does).
  *
  * @since 0.1.0
  * @category queries
  */
-export const countsOf = (outcome: ProbeOutcome): Window.Counts => probeCounts[outcome]
+export const countsOf = (outcome: ProbeOutcome, slow = false): Window.Counts =>
+  (slow ? slowProbeCounts : probeCounts)[outcome]
+
+/**
+ * What one probe outcome says of errors in a row.
+ *
+ * @since 0.1.0
+ * @category queries
+ */
+export const streakOf = (outcome: ProbeOutcome): BatchStreak =>
+  outcome === "success"
+    ? { trailing: 0, broken: true }
+    : outcome === "interrupted" || outcome === "ignored"
+    ? noStreak
+    : { trailing: 1, broken: false }
 
 /**
  * Reports how the probe admitted in `generation` ended.
@@ -251,26 +330,33 @@ export const settle = (
   rule: FleetRule,
   now: number,
   generation: number,
-  outcome: ProbeOutcome
+  outcome: ProbeOutcome,
+  slow = false
 ): FleetCircuit => {
   if (generation !== c.generation || c.state !== "half-open") {
-    return record(c, rule, now, generation, probeCounts[outcome])
+    return record(c, rule, now, generation, countsOf(outcome, slow), streakOf(outcome))
   }
   switch (outcome) {
-    case "success":
+    case "success": {
       // The probe's own outcome is not part of the fresh window.
+      const stable = rule.backoffReset === "stable"
       return {
         state: "closed",
         generation: c.generation + 1,
         openedAt: 0,
-        openings: 0,
+        openings: stable ? c.openings : 0,
         leaseUntil: 0,
-        window: Window.empty(rule.buckets, rule.bucketMillis, now)
+        window: Window.empty(rule.buckets, rule.bucketMillis, now),
+        streak: 0,
+        backoffResetAt: stable ? now + (now - c.openedAt) : 0
       }
+    }
     case "failure":
     case "timeout":
-    case "rejected":
-      return opened(c, addAt(shaped(c, rule, now), now, probeCounts[outcome]), now)
+    case "rejected": {
+      const streak = (sameShape(c, rule) ? c.streak : 0) + 1
+      return opened(c, rule, addAt(shaped(c, rule, now), now, countsOf(outcome, slow)), now, streak)
+    }
     case "interrupted":
     case "ignored":
       return { ...c, leaseUntil: 0 }
@@ -288,7 +374,11 @@ export const ruleConfig = (rule: FleetRule): Parameters<typeof Breaker.exceedsTh
   errorPercentThreshold: rule.errorPercentThreshold,
   buckets: rule.buckets,
   bucketMillis: rule.bucketMillis,
-  sleepWindow: noSleep
+  sleepWindow: noSleep,
+  // The store sees counts, not durations: any finite duration turns the slow rule on.
+  ...(rule.slowCallPercentThreshold === undefined
+    ? {}
+    : { slowCallMillis: 0, slowCallPercentThreshold: rule.slowCallPercentThreshold })
 })
 
 const noSleep = (): number => 0

@@ -7,10 +7,12 @@
  * - One circuit is one hash key, `<prefix>{<name>}`: the hash tag keeps a
  *   circuit's key in one Cluster slot whatever the prefix. Fields: `st`
  *   (state), `g` (generation), `oa` (openedAt), `n` (openings), `lu` (lease
- *   until), `bk`/`bm` (the window's shape), `ci` (the current bucket's index)
- *   and the ring: `r<slot>` = `"<bucket index> <7 counts>"` for
+ *   until), `sk` (errors in a row), `br` (when a stable backoff resets),
+ *   `bk`/`bm` (the window's shape), `ci` (the current bucket's index)
+ *   and the ring: `r<slot>` = `"<bucket index> <7 counts> <slow>"` for
  *   `slot = index mod buckets`, so the key never holds more than `buckets`
- *   buckets whatever the call rate.
+ *   buckets whatever the call rate (a ring cell written before slow calls
+ *   were counted has no `<slow>`: 0).
  * - Every script takes the store's time as its first argument; an empty
  *   string means Redis `TIME` (production), a number drives the script from
  *   a test's clock.
@@ -30,12 +32,14 @@
  */
 import * as Redis from "effect/persistence/Redis"
 import * as Window from "../core/Window.ts"
-import type { FleetRule, FleetStateName, FleetView, ProbeOutcome } from "./FleetModel.ts"
+import { type BatchStreak, type FleetRule, type FleetStateName, type FleetView, noStreak, type ProbeOutcome } from "./FleetModel.ts"
 
 // Shared by every script: arguments, the hash as a table, the window as a
 // ring, the answer. ARGV: now, idle, volume, percent, buckets, bucketMillis,
-// generation, then the script's own, then the channel to announce a change of
-// generation on ("" for none) and the circuit's name.
+// generation, consecutive failures (0: off), slow percent (-1: off), stable
+// backoff (1) or not (0), then the script's own (from ARGV 11), then the
+// channel to announce a change of generation on ("" for none) and the
+// circuit's name.
 const prelude = `
 local key = KEYS[1]
 local function bad(name) error({ err = "ERR effect-circuit: bad argument " .. name }) end
@@ -58,6 +62,9 @@ local percent = number(4, "errorPercentThreshold", 0)
 local buckets = number(5, "buckets", 1)
 local bucketMillis = number(6, "bucketMillis", 0)
 local generation = number(7, "generation", 0)
+local consecutive = number(8, "consecutiveFailures", 0)
+local slowPercent = number(9, "slowCallPercentThreshold", -1)
+local stable = number(10, "backoffReset", 0)
 local channel = ARGV[#ARGV - 1]
 local circuit = ARGV[#ARGV]
 if bucketMillis <= 0 or buckets ~= math.floor(buckets) then bad("shape") end
@@ -71,6 +78,8 @@ local g = tonumber(h.g) or 0
 local oa = tonumber(h.oa) or 0
 local n = tonumber(h.n) or 0
 local lu = tonumber(h.lu) or 0
+local sk = tonumber(h.sk) or 0
+local br = tonumber(h.br) or 0
 local loaded = g
 local bk = tonumber(h.bk) or buckets
 local bm = tonumber(h.bm) or bucketMillis
@@ -95,6 +104,7 @@ local function shape()
     bk = buckets
     bm = bucketMillis
     ci = math.floor(now / bm)
+    sk = 0
   end
 end
 local function emptyWindow()
@@ -110,48 +120,54 @@ local function add(c)
   local idx = math.floor(now / bm)
   if idx > ci then ci = idx end
   local any = false
-  for k = 1, 7 do if c[k] ~= 0 then any = true end end
+  for k = 1, 8 do if c[k] ~= 0 then any = true end end
   if not any then return end
   local slot = ci % bk
   local cell = ring[slot]
   if cell == nil or cell[1] ~= ci then
-    cell = { ci, 0, 0, 0, 0, 0, 0, 0 }
+    cell = { ci, 0, 0, 0, 0, 0, 0, 0, 0 }
     ring[slot] = cell
   end
-  for k = 1, 7 do cell[k + 1] = cell[k + 1] + c[k] end
+  for k = 1, 8 do cell[k + 1] = (cell[k + 1] or 0) + c[k] end
   changed[slot] = true
 end
 -- Window.totals(Window.rollTo(window, now)).
 local function totals()
   local idx = math.floor(now / bm)
   if idx < ci then idx = ci end
-  local t = { 0, 0, 0, 0, 0, 0, 0 }
+  local t = { 0, 0, 0, 0, 0, 0, 0, 0 }
   for _, cell in pairs(ring) do
     if cell[1] <= idx and cell[1] > idx - bk then
-      for k = 1, 7 do t[k] = t[k] + cell[k + 1] end
+      for k = 1, 8 do t[k] = t[k] + (cell[k + 1] or 0) end
     end
   end
   return t
 end
--- Breaker.exceedsThresholds.
+-- Breaker.exceedsThresholds: the error percentage, or the slow percentage when on.
 local function exceeds()
   local t = totals()
   local requests = t[1] + t[2] + t[3] + t[4]
-  return requests >= volume and (t[2] + t[3] + t[4]) * 100 >= percent * requests
+  if requests < volume then return false end
+  if (t[2] + t[3] + t[4]) * 100 >= percent * requests then return true end
+  return slowPercent >= 0 and t[8] * 100 >= slowPercent * requests
 end
+-- FleetModel.opened: from closed a fresh count of openings, unless a stable backoff survives the close.
 local function opened()
+  if st == "half-open" or (stable == 1 and now < br) then n = n + 1 else n = 1 end
   st = "open"
   g = g + 1
   oa = now
-  n = n + 1
   lu = 0
 end
 local function save(tag)
-  local args = { "st", st, "g", fmt(g), "oa", fmt(oa), "n", fmt(n), "lu", fmt(lu), "bk", fmt(bk), "bm", fmt(bm), "ci", fmt(ci) }
+  local args = {
+    "st", st, "g", fmt(g), "oa", fmt(oa), "n", fmt(n), "lu", fmt(lu), "sk", fmt(sk), "br", fmt(br),
+    "bk", fmt(bk), "bm", fmt(bm), "ci", fmt(ci)
+  }
   for slot, _ in pairs(changed) do
     local cell = ring[slot]
     local parts = {}
-    for k = 1, 8 do parts[k] = fmt(cell[k]) end
+    for k = 1, 9 do parts[k] = fmt(cell[k] or 0) end
     args[#args + 1] = "r" .. slot
     args[#args + 1] = table.concat(parts, " ")
   end
@@ -167,42 +183,49 @@ local function save(tag)
   if channel ~= "" and g ~= loaded then redis.call("PUBLISH", channel, circuit) end
   local t = totals()
   local out = { tag, st, fmt(g), fmt(oa), fmt(n), fmt(lu), fmt(now) }
-  for k = 1, 7 do out[#out + 1] = fmt(t[k]) end
+  for k = 1, 8 do out[#out + 1] = fmt(t[k]) end
+  out[#out + 1] = fmt(sk)
   return out
 end
--- FleetModel.record.
-local function record(c)
+-- FleetModel.record: c is the 7 counts and slow; the batch ends with
+-- \`trailing\` errors after its last success, and \`broken\` says it had one.
+local function record(c, trailing, broken)
   shape()
   add(c)
-  if generation == g and st == "closed" and (c[1] + c[2] + c[3] + c[4]) > 0 and exceeds() then opened() end
+  if broken then sk = trailing else sk = sk + trailing end
+  if generation == g and st == "closed" and (c[1] + c[2] + c[3] + c[4]) > 0 and
+    (exceeds() or (consecutive > 0 and sk >= consecutive)) then opened() end
 end
 `
 
 /**
- * `FleetModel.record`: ARGV 8–14 are the seven counts.
+ * `FleetModel.record`: ARGV 11–17 are the seven counts, 18 the slow count,
+ * 19 the errors after the batch's last success, 20 whether it had one (1) or not (0).
  *
  * @since 0.1.0
  * @category scripts
  */
 export const recordLua = `${prelude}
 local c = {}
-for k = 1, 7 do
-  c[k] = number(7 + k, "count", 0)
+for k = 1, 8 do
+  c[k] = number(10 + k, "count", 0)
   if c[k] ~= math.floor(c[k]) then bad("count") end
 end
-record(c)
+local trailing = number(19, "trailing", 0)
+local broken = number(20, "broken", 0)
+record(c, trailing, broken == 1)
 return save("ok")
 `
 
 /**
- * `FleetModel.acquire`: ARGV 8 is the sleep window, 9 the lease.
+ * `FleetModel.acquire`: ARGV 11 is the sleep window, 12 the lease.
  *
  * @since 0.1.0
  * @category scripts
  */
 export const acquireLua = `${prelude}
-local sleep = number(8, "sleepMillis", 0)
-local lease = number(9, "leaseMillis", 1)
+local sleep = number(11, "sleepMillis", 0)
+local lease = number(12, "leaseMillis", 1)
 if generation == g and ((st == "open" and now - oa >= sleep) or (st == "half-open" and lu <= now)) then
   st = "half-open"
   g = g + 1
@@ -213,33 +236,41 @@ return save("denied")
 `
 
 /**
- * `FleetModel.settle`: ARGV 8 is the probe's outcome.
+ * `FleetModel.settle`: ARGV 11 is the probe's outcome, 12 whether it was slow (1) or not (0).
  *
  * @since 0.1.0
  * @category scripts
  */
 export const settleLua = `${prelude}
-local outcome = ARGV[8]
+local outcome = ARGV[11]
+local slow = number(12, "slow", 0)
 local one = {
-  success = { 1, 0, 0, 0, 0, 0, 0 }, failure = { 0, 1, 0, 0, 0, 0, 0 }, timeout = { 0, 0, 1, 0, 0, 0, 0 },
-  rejected = { 0, 0, 0, 1, 0, 0, 0 }, interrupted = { 0, 0, 0, 0, 0, 0, 0 }, ignored = { 0, 0, 0, 0, 0, 0, 0 }
+  success = { 1, 0, 0, 0, 0, 0, 0, 0 }, failure = { 0, 1, 0, 0, 0, 0, 0, 0 }, timeout = { 0, 0, 1, 0, 0, 0, 0, 0 },
+  rejected = { 0, 0, 0, 1, 0, 0, 0, 0 }, interrupted = { 0, 0, 0, 0, 0, 0, 0, 0 }, ignored = { 0, 0, 0, 0, 0, 0, 0, 0 }
 }
 local c = one[outcome]
 if c == nil then bad("outcome") end
+-- FleetModel.countsOf: a slow request (never a rejection) counts as slow too.
+if slow == 1 and c[1] + c[2] + c[3] > 0 then c = { c[1], c[2], c[3], c[4], 0, 0, 0, 1 } end
 if generation ~= g or st ~= "half-open" then
-  record(c)
+  if outcome == "success" then record(c, 0, true)
+  elseif c[1] + c[2] + c[3] + c[4] > 0 then record(c, 1, false)
+  else record(c, 0, false) end
 elseif outcome == "success" then
+  -- FleetModel.settle: a stable backoff keeps the count of openings.
+  if stable == 1 then br = now + (now - oa) else n = 0; br = 0 end
   st = "closed"
   g = g + 1
   oa = 0
-  n = 0
   lu = 0
+  sk = 0
   emptyWindow()
 elseif outcome == "interrupted" or outcome == "ignored" then
   lu = 0
 else
   shape()
   add(c)
+  sk = sk + 1
   opened()
 end
 return save("ok")
@@ -280,7 +311,10 @@ const common = (
   String(rule.errorPercentThreshold),
   String(rule.buckets),
   String(rule.bucketMillis),
-  String(generation)
+  String(generation),
+  String(rule.consecutiveFailures === undefined || rule.consecutiveFailures === Infinity ? 0 : rule.consecutiveFailures),
+  String(rule.slowCallPercentThreshold ?? -1),
+  rule.backoffReset === "stable" ? "1" : "0"
 ]
 
 /**
@@ -295,11 +329,15 @@ export const record = Redis.script(
     rule: FleetRule,
     generation: number,
     counts: Window.Counts,
-    channel: Announce = noAnnounce
+    channel: Announce = noAnnounce,
+    streak: BatchStreak = noStreak
   ) => [
     key,
     ...common(now, idleMillis, rule, generation),
     ...Window.kinds.map((kind) => String(counts[kind])),
+    String(counts.slow ?? 0),
+    String(streak.trailing),
+    streak.broken ? "1" : "0",
     channel.channel,
     channel.circuit
   ],
@@ -343,8 +381,9 @@ export const settle = Redis.script(
     rule: FleetRule,
     generation: number,
     outcome: ProbeOutcome,
-    channel: Announce = noAnnounce
-  ) => [key, ...common(now, idleMillis, rule, generation), outcome, channel.channel, channel.circuit],
+    channel: Announce = noAnnounce,
+    slow = false
+  ) => [key, ...common(now, idleMillis, rule, generation), outcome, slow ? "1" : "0", channel.channel, channel.circuit],
   { lua: settleLua, numberOfKeys: 1 }
 ).withReturnType<Reply>()
 
@@ -358,11 +397,11 @@ const states: ReadonlySet<string> = new Set(["closed", "open", "half-open"])
  * @category conversions
  */
 export const decodeReply = (reply: unknown): { readonly tag: string; readonly view: FleetView } | undefined => {
-  if (!Array.isArray(reply) || reply.length !== 14) return undefined
+  if (!Array.isArray(reply) || reply.length !== 16) return undefined
   const [tag, state] = reply as Array<unknown>
   if (typeof tag !== "string" || typeof state !== "string" || !states.has(state)) return undefined
   const n: Array<number> = []
-  for (let i = 2; i < 14; i++) {
+  for (let i = 2; i < 16; i++) {
     const v = Number(reply[i])
     if (!Number.isFinite(v)) return undefined
     n.push(v)
@@ -384,9 +423,9 @@ export const decodeReply = (reply: unknown): { readonly tag: string; readonly vi
         shortCircuited: n[9]!,
         fallbackSuccess: n[10]!,
         fallbackFailure: n[11]!,
-        // The fleet store does not track slow calls (issue 12's slow-call rule is per process).
-        slow: 0
-      }
+        slow: n[12]!
+      },
+      streak: n[13]!
     }
   }
 }

@@ -7,7 +7,7 @@
  */
 import { Context, type Effect, Schema } from "effect"
 import type { Counts } from "../core/Window.ts"
-import type { Acquired, FleetRule, FleetView, ProbeOutcome } from "./FleetModel.ts"
+import type { Acquired, BatchStreak, FleetRule, FleetView, ProbeOutcome } from "./FleetModel.ts"
 
 /**
  * A store command that failed or took longer than the command timeout.
@@ -31,7 +31,10 @@ export interface RecordEntry {
   readonly circuit: string
   readonly rule: FleetRule
   readonly generation: number
+  /** The batch's counts, `slow` included. */
   readonly counts: Counts
+  /** The batch's errors in a row (absent: none, and no success). */
+  readonly streak?: BatchStreak | undefined
 }
 
 /**
@@ -55,7 +58,9 @@ export interface FleetBackend {
     circuit: string,
     rule: FleetRule,
     generation: number,
-    outcome: ProbeOutcome
+    outcome: ProbeOutcome,
+    /** The probe took longer than the slow-call duration. */
+    slow?: boolean
   ) => Effect.Effect<FleetView, CircuitStoreError>
   /**
    * Calls `onChange(circuit)` whenever a circuit's generation changes in the

@@ -20,6 +20,7 @@ import { monitorEventLoopDelay } from "node:perf_hooks"
 import { createInterface } from "node:readline"
 import { CircuitOpenError, CircuitRegistry, withCircuit } from "../../src/index.ts"
 import { cellOf } from "../../src/internal/cell.ts"
+import type { FleetLink } from "../../src/store/FleetClient.ts"
 import * as CircuitStore from "../../src/store/CircuitStore.ts"
 
 const settings = JSON.parse(process.argv[2]!) as {
@@ -64,7 +65,7 @@ const program = Effect.gen(function*() {
   const registry = yield* CircuitRegistry
   let probeNow = 0
   const dependency = Effect.suspend(() => {
-    const link = cellOf(registry.lookup("dep")!).fleet
+    const link = cellOf(registry.lookup("dep")!).fleet as FleetLink | undefined
     probeNow = link !== undefined && link.probe === 3 ? 1 : 0
     return mode === "ok" ? Effect.succeed("ok") : Effect.fail(new Error("down"))
   })
@@ -92,11 +93,11 @@ const program = Effect.gen(function*() {
   const report = Effect.sync(() => {
     const lag = delay.max / 1e6
     delay.reset()
-    const client = cellOf(registry.lookup("dep")!).fleet!.client
+    const client = (cellOf(registry.lookup("dep")!).fleet as FleetLink).client
     const slowestRound = client.slowestRoundMillis
     client.slowestRoundMillis = 0
     const cell = cellOf(registry.lookup("dep")!)
-    const link = cell.fleet!
+    const link = cell.fleet as FleetLink
     process.stdout.write(
       JSON.stringify({
         type: "tick",
