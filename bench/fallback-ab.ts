@@ -5,7 +5,7 @@
  * Besides `ab.ts`'s cases, a fallback that is an effect (not already a
  * value), which is where the fallback permit is taken and given back.
  *
- * Run: `node --expose-gc bench/fallback-ab.ts <rev> [rounds] [calls] [after-rev] [--wall]`;
+ * Run: `node --expose-gc bench/fallback-ab.ts <rev> [rounds] [calls] [after-rev] [--wall] [--only=<case>]`;
  * with `after-rev`, that revision's `src/` is "after" instead of the working tree.
  * Times are the process's CPU time per call (`--wall`: wall-clock time).
  * Medians and minimums are both shown: on a loaded machine the minimum of
@@ -58,6 +58,11 @@ const cases = (side: typeof sides.after) => {
 }
 const Ac = cases(sides.after)
 const Bc = cases(sides.before)
+// `--only=<substring>`: only the cases whose name contains it.
+const only = process.argv.find((a) => a.startsWith("--only="))?.slice("--only=".length)
+if (only !== undefined) {
+  for (const c of [Ac, Bc]) for (const name of Object.keys(c.effects)) if (!name.includes(only)) delete c.effects[name]
+}
 await Ac.run(sides.after.api.Circuit.forceOpen("open"))
 await Bc.run(sides.before.api.Circuit.forceOpen("open"))
 await Ac.run(sides.after.api.Circuit.configure("failing", { requestVolumeThreshold: 1e9 }))

@@ -525,7 +525,7 @@ const fallback = (
     effect = Effect.die(defect)
   }
   if (isExit(effect)) {
-    if (cell.fallbacksActive >= cell.maxConcurrentFallbacks) {
+    if (CallPath.fallbacksFull(cell)) {
       CallPath.fallbackRejected(cell, startedAt, now, clock)
       return rejectedFallback(cell, error)
     }

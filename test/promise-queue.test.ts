@@ -4,7 +4,9 @@
  * `withCircuit`; test/queue.test.ts checks it there.
  */
 import { afterEach, assert, describe, it } from "@effect/vitest"
-import { Duration } from "effect"
+import { type Context, Deferred, Duration, Effect, Exit, Fiber, Layer, Scope } from "effect"
+import { TestClock } from "effect/testing"
+import { CircuitRegistry, withCircuit } from "../src/index.ts"
 import { getEventListeners } from "node:events"
 import {
   CircuitClock,
@@ -140,5 +142,38 @@ describe("CircuitPromise's wait queue", () => {
     assert.instanceOf(await a, CircuitClosedError)
     assert.instanceOf(await b, CircuitClosedError)
     assert.strictEqual(circuits.snapshot("c").queue.waiting, 0)
+  })
+})
+
+describe("one wait queue for both shells", () => {
+  it("Effect and Promise callers of one circuit wait in one queue, first come first served", async () => {
+    const scope = Effect.runSync(Scope.make())
+    const context = await Effect.runPromise(
+      Layer.buildWithScope(Layer.merge(CircuitRegistry.layer({ defaults: settings }), TestClock.layer()), scope)
+    ) as Context.Context<CircuitRegistry>
+    const run = <A, E>(effect: Effect.Effect<A, E, CircuitRegistry>) => Effect.runPromise(Effect.provideContext(effect, context))
+    const circuits = CircuitPromise.fromContext(context)
+    const started: Array<string> = []
+    // An Effect call holds the only permit; a Promise call, then an Effect call, wait.
+    const gate = await run(Deferred.make<void>())
+    const holder = await run(Effect.forkDetach(
+      Effect.sync(() => started.push("effect 1")).pipe(Effect.andThen(Deferred.await(gate)), withCircuit("shared"))
+    ))
+    await run(Effect.yieldNow)
+    const promise = circuits.fire("shared", () => {
+      started.push("promise")
+      return "p"
+    })
+    const second = await run(Effect.forkDetach(Effect.sync(() => started.push("effect 2")).pipe(withCircuit("shared"))))
+    await run(Effect.yieldNow)
+    assert.deepStrictEqual(circuits.snapshot("shared").queue, { waiting: 2, capacity: 2 })
+    await run(Deferred.succeed(gate, undefined))
+    await run(Fiber.join(holder))
+    assert.strictEqual(await promise, "p")
+    assert.isTrue(Exit.isSuccess(await run(Fiber.await(second))))
+    assert.deepStrictEqual(started, ["effect 1", "promise", "effect 2"])
+    assert.strictEqual(circuits.snapshot("shared").concurrency.active, 0)
+    circuits.close()
+    await Effect.runPromise(Scope.close(scope, Exit.void))
   })
 })

@@ -235,10 +235,15 @@ export const fallbackFailed = (cell: Cell, startedAt: number, at: number, clock?
  * `maxConcurrentFallbacks` fallbacks are running and this one must not run
  * (record it with `fallbackRejected`).
  */
-export const takeFallback = (cell: Cell): boolean => {
-  if (cell.fallbacksActive >= cell.maxConcurrentFallbacks) return false
-  cell.fallbacksActive++
-  return true
+export const takeFallback = (cell: Cell): boolean => cell.takeFallback()
+
+/**
+ * Whether a fallback that would start now must be refused: a limit is set
+ * and reached. With the limit off this reads one setting and nothing else.
+ */
+export const fallbacksFull = (cell: Cell): boolean => {
+  const max = cell.maxConcurrentFallbacks
+  return max !== Infinity && cell.fallbacksActive >= max
 }
 
 /**
@@ -251,9 +256,7 @@ export const fallbackRejected = (cell: Cell, startedAt: number, at: number, cloc
 }
 
 /** Gives back the permit `takeFallback` took. */
-export const releaseFallback = (cell: Cell): void => {
-  cell.fallbacksActive--
-}
+export const releaseFallback = (cell: Cell): void => cell.releaseFallback()
 
 /** What the caller of a call whose fallback was rejected gets, holding what the fallback would have been given. */
 export const fallbackRejectedError = (cell: Cell, error: unknown): CircuitFallbackRejectedError =>

@@ -65,6 +65,10 @@ export interface Sink {
   readonly limitChange: (cell: Cell, change: CircuitLimitChange) => void
 }
 
+// The fallback permits of the circuits that have had a fallback limit, kept
+// beside the cells so that a circuit without one holds nothing for them.
+const fallbackPermits = new WeakMap<Cell, { active: number }>()
+
 export class Cell implements CircuitCell {
   /** Permits in use: calls whose effect has started and not yet ended. */
   active = 0
@@ -80,9 +84,25 @@ export class Cell implements CircuitCell {
    * (so that it costs nothing): a limit set at run time does not see the
    * fallbacks already running.
    */
-  fallbacksActive = 0
-  /** `Infinity` when off. */
-  maxConcurrentFallbacks: number
+  get fallbacksActive(): number {
+    return fallbackPermits.get(this)?.active ?? 0
+  }
+  /** `Infinity` when off. Read from the settings: a field would cost every circuit memory. */
+  get maxConcurrentFallbacks(): number {
+    return this.config.maxConcurrentFallbacks
+  }
+  /** Takes a fallback permit if one is free under the limit (only called with one set). */
+  takeFallback(): boolean {
+    let permits = fallbackPermits.get(this)
+    if (permits === undefined) fallbackPermits.set(this, permits = { active: 0 })
+    if (permits.active >= this.config.maxConcurrentFallbacks) return false
+    permits.active++
+    return true
+  }
+  /** Gives back a permit `takeFallback` took. */
+  releaseFallback(): void {
+    fallbackPermits.get(this)!.active--
+  }
   config: CircuitConfig
 
   readonly name: string
@@ -283,7 +303,6 @@ export class Cell implements CircuitCell {
     this.adaptiveLimit = Adaptive.isAdaptive(limit) ? Limit.initial(Adaptive.toLimitSettings(limit), now) : undefined
     this.maxConcurrent = this.adaptiveLimit === undefined ? limit as number : Limit.current(this.adaptiveLimit)
     this.timeoutMillis = timeoutMillisOf(config)
-    this.maxConcurrentFallbacks = config.maxConcurrentFallbacks
     this.sleepDraws = drawsOf(config)
     this.reduced = Breaker.initial(breakerConfig, now)
   }
@@ -365,7 +384,6 @@ export class Cell implements CircuitCell {
       }
     }
     this.timeoutMillis = timeoutMillisOf(config)
-    this.maxConcurrentFallbacks = config.maxConcurrentFallbacks
     // A new `maxQueueWait` applies to calls that queue from now on (as a new
     // timeout applies to calls that start from now on): it is read at the queueing.
     this.apply({ _tag: "Reconfigure", at: now, config: breakerConfig })

@@ -236,9 +236,9 @@ export const collectors: ReadonlyArray<Collector> = [
         sink.value(queue === undefined ? 0 : queue.timedOut, "event", "queue-timeout")
       }
       // Only a circuit with a fallback limit (or that had one) can reject a fallback.
-      const rejections = stats.fallbackRejections
+      const rejections = stats.fallbackRejections()
       if (rejections !== undefined || cell.maxConcurrentFallbacks !== Infinity) {
-        sink.value(rejections === undefined ? 0 : rejections.total, "event", "fallback-rejected")
+        sink.value(rejections ?? 0, "event", "fallback-rejected")
       }
     }
   },

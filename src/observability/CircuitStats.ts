@@ -26,7 +26,7 @@ import { RollingCount } from "./RollingCount.ts"
 /**
  * The event kinds in the order `CircuitStats.counts` holds them. The others,
  * `fallback-rejected` and the wait queue's `queued` and `queue-timeout`, are
- * counted apart (`CircuitStats.fallbackRejections`, `CircuitStats.queue`),
+ * counted apart (`CircuitStats.fallbackRejections()`, `CircuitStats.queue`),
  * only by circuits that see one.
  *
  * @since 0.1.0
@@ -131,6 +131,8 @@ class Extras {
   readonly buckets: number
   readonly bucketMillis: number
   data: Array<number>
+  /** Fallbacks refused by `maxConcurrentFallbacks`: created by the first. */
+  rejections: RollingCount | undefined = undefined
   private currentStart = Infinity
   private currentEnd = -Infinity
   private currentSlot = -1
@@ -228,11 +230,6 @@ export class CircuitStats {
   latencyMax = -Infinity
   /** The largest number of calls seen running at once. */
   largestActive = 0
-  /**
-   * Fallbacks refused by `maxConcurrentFallbacks`, since the first and in the
-   * breaker's window; created by the first.
-   */
-  fallbackRejections: RollingCount | undefined = undefined
   // The first call whose effect ran, kept inline until a second one: a
   // circuit used once then holds no histogram and no ring (NaN: none).
   private firstAt = NaN
@@ -296,11 +293,14 @@ export class CircuitStats {
         this.totalHistogram().record(at, durationMillis)
         this.bump(at, cell, THROWN)
         return
-      case "fallback-rejected":
-        this.rejectionsFor(cell).add(at)
+      case "fallback-rejected": {
+        // Kept with the rolling extras, which a circuit used once does not have.
+        const extras = this.extrasFor(cell)
+        ;(extras.rejections ??= new RollingCount(extras.buckets, extras.bucketMillis)).add(at)
         this.totalHistogram().record(at, durationMillis)
         this.bump(at, cell, THROWN)
         return
+      }
       case "queued":
         ;(this.queue ??= { queued: 0, timedOut: 0 }).queued++
         return
@@ -313,17 +313,14 @@ export class CircuitStats {
     }
   }
 
-  private rejectionsFor(cell: Cell): RollingCount {
-    const { buckets, bucketMillis } = cell.breaker.config
-    const rejections = this.fallbackRejections
-    if (rejections === undefined) return this.fallbackRejections = new RollingCount(buckets, bucketMillis)
-    if (rejections.buckets === buckets && rejections.bucketMillis === bucketMillis) return rejections
-    return this.fallbackRejections = rejections.reshaped(buckets, bucketMillis)
+  /** Fallbacks refused by `maxConcurrentFallbacks` since the stats were created; undefined before the first. */
+  fallbackRejections(): number | undefined {
+    return this.extras?.rejections?.total
   }
 
   /** Fallback rejections in the breaker's window at `now`. */
   rollingFallbackRejections(now: number): number {
-    return this.fallbackRejections === undefined ? 0 : this.fallbackRejections.sum(now)
+    return this.extras?.rejections?.sum(now) ?? 0
   }
 
   // An error the caller sees, with no fallback to replace it.
@@ -421,8 +418,10 @@ export class CircuitStats {
     if (extras !== undefined && extras.buckets === config.buckets && extras.bucketMillis === config.bucketMillis) {
       return extras
     }
-    // First use, or the window's shape changed: start an empty ring.
-    return this.extras = new Extras(config.buckets, config.bucketMillis)
+    // First use, or the window's shape changed: start an empty ring (the total of rejections stays).
+    const next = this.extras = new Extras(config.buckets, config.bucketMillis)
+    if (extras?.rejections !== undefined) next.rejections = extras.rejections.reshaped(config.buckets, config.bucketMillis)
+    return next
   }
 
   /** Rolling run time at `now`. */
