@@ -160,14 +160,6 @@ export interface CircuitPermit<E = unknown> {
   readonly outcome: Effect.Effect<Option.Option<PermitOutcome>>
 }
 
-const kinds: { readonly [K in CallPath.Outcome]: PermitOutcome } = {
-  Success: "success",
-  Failure: "failure",
-  Timeout: "timeout",
-  Interrupted: "interrupted",
-  Ignored: "ignored"
-}
-
 type AnyOptions = AdmitOptions<unknown>
 
 /**
@@ -359,7 +351,7 @@ class Permit<E> implements CircuitPermit<E> {
     this.reportWith(() => verdictOf(this.options, exit), exit)
 
   get outcome(): Effect.Effect<Option.Option<PermitOutcome>> {
-    return Effect.sync(() => this.recorded === undefined ? Option.none() : Option.some(kinds[this.recorded]))
+    return Effect.sync(() => this.recorded === undefined ? Option.none() : Option.some(CallPath.outcomeKinds[this.recorded]))
   }
 
   get expired(): Effect.Effect<never, CircuitTimeoutError> {
@@ -468,7 +460,7 @@ class Permit<E> implements CircuitPermit<E> {
       retryAfterMillis,
       this.clock
     )
-    if (this.span !== undefined) endSpan(this.span, this.clock, kinds[outcome], exit ?? Exit.void)
+    if (this.span !== undefined) endSpan(this.span, this.clock, CallPath.outcomeKinds[outcome], exit ?? Exit.void)
   }
 
   private abort(reason: unknown): void {

@@ -125,7 +125,11 @@ export const reject = (
 /** What an admitted call came to. */
 export type Outcome = "Success" | "Failure" | "Timeout" | "Interrupted" | "Ignored"
 
-const kinds: { readonly [K in Outcome]: EventKind } = {
+/** The event kind each outcome is recorded as (also a permit's reported outcome). */
+export type OutcomeKind = "success" | "failure" | "timeout" | "interrupted" | "ignored"
+
+/** The event kind of each outcome. */
+export const outcomeKinds: { readonly [K in Outcome]: OutcomeKind & EventKind } = {
   Success: "success",
   Failure: "failure",
   Timeout: "timeout",
@@ -173,7 +177,7 @@ export const record = (
     const sample = samples[outcome]
     if (sample !== undefined) cell.sample(sample, startedAt, at, inFlight)
   }
-  cell.emit(kinds[outcome], at, at - startedAt, fallbackFollows, clock)
+  cell.emit(outcomeKinds[outcome], at, at - startedAt, fallbackFollows, clock)
 }
 
 /**

@@ -17,14 +17,10 @@ import * as CallPath from "../internal/callPath.ts"
 import type { Cell } from "../internal/cell.ts"
 import type { CircuitClock } from "./CircuitClock.ts"
 import type { DeadlineHeap, HeapEntry } from "./deadlineHeap.ts"
+import type { PermitOutcome } from "../CircuitPermit.ts"
 
-/**
- * What a two-step call came to, as events name it.
- *
- * @since 0.3.0
- * @category models
- */
-export type PermitOutcome = "success" | "failure" | "timeout" | "interrupted" | "ignored"
+// The same outcomes as the Effect shell's permit.
+export type { PermitOutcome }
 
 /**
  * Options of `admit`.
@@ -81,14 +77,6 @@ export interface Host {
   readonly closedError: (circuit: string) => unknown
 }
 
-const kinds: { readonly [K in CallPath.Outcome]: PermitOutcome } = {
-  Success: "success",
-  Failure: "failure",
-  Timeout: "timeout",
-  Interrupted: "interrupted",
-  Ignored: "ignored"
-}
-
 /**
  * One admitted call: in the registry's deadline heap until its outcome is
  * recorded (exactly once); the concurrency permit is given back with it.
@@ -135,7 +123,7 @@ export class PromisePermit implements Permit {
   }
 
   get outcome(): PermitOutcome | undefined {
-    return this.recorded === undefined ? undefined : kinds[this.recorded]
+    return this.recorded === undefined ? undefined : CallPath.outcomeKinds[this.recorded]
   }
 
   get signal(): AbortSignal {
