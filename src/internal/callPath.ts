@@ -165,6 +165,7 @@ export const record = (
   clock?: Clock.Clock
 ): void => {
   if (outcome === "Success") cell.success(at, generation, at - startedAt, clock)
+  else if (outcome === "Failure") cell.failure(at, generation, at - startedAt, retryAfterMillis, clock)
   else {
     cell.apply(
       retryAfterMillis === undefined
