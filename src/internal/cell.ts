@@ -33,6 +33,8 @@ export interface FleetSide {
   admit(now: number): Breaker.Admission
   openError(now: number): CircuitOpenError
   event(kind: string, at: number, durationMillis: number): void
+  /** The Retry-After of the outcome whose `event` comes next, in milliseconds. */
+  hint(millis: number): void
   /** Stops sharing the circuit (the registry is closing, or evicted it). */
   detach(): void
   readonly state: "closed" | "open" | "half-open"
