@@ -11,7 +11,7 @@ import type { Clock } from "effect"
 import { Duration, Schedule } from "effect"
 import * as Breaker from "../core/Breaker.ts"
 import * as Limit from "../core/Limit.ts"
-import type * as Window from "../core/Window.ts"
+import * as Window from "../core/Window.ts"
 import * as Adaptive from "../config/adaptive.ts"
 import type { BreakerConfig } from "../core/BreakerConfig.ts"
 import type { CircuitCell } from "../CircuitCell.ts"
@@ -130,11 +130,19 @@ export class Cell implements CircuitCell {
     this.peak = this.active
     return peak
   }
-  /** Returns one permit, to the first waiter if any; handed to the effect's fiber as its end observer. */
-  readonly release = (): void => {
-    this.active--
-    if (this.waiters !== undefined) handOff(this)
+  /**
+   * Returns one permit, to the first waiter if any; handed to the effect's
+   * fiber as its end observer. Made by the first call that suspends: a
+   * closure per circuit made when the circuit is would be two objects (96 B)
+   * of every circuit, most of which never suspend.
+   */
+  get release(): () => void {
+    return this.releaser ??= () => {
+      this.active--
+      if (this.waiters !== undefined) handOff(this)
+    }
   }
+  private releaser: (() => void) | undefined = undefined
   /** Hands free permits to waiters, if any (see `waitQueue.ts`). */
   handOff(): void {
     handOff(this)
@@ -172,10 +180,8 @@ export class Cell implements CircuitCell {
    * time (its settings exist nowhere else).
    */
   pinned = false
-  private lastOpenError: CircuitOpenError | undefined = undefined
-  private lastOpenErrorAt = -1
-  private lastOpenErrorGeneration = -1
-  private lastOpenErrorConfig: BreakerConfig | undefined = undefined
+  /** The last `openError`, and what it was made for; made by the circuit's first short-circuit. */
+  private lastOpen: LastOpenError | undefined = undefined
   /** Draws each opening's delay from a `Schedule` sleep window (jitter); undefined for a fixed one. */
   private sleepDraws: SleepDraws | undefined
   /** The breaker as the core's functions produced it, without the events counted since in `pending*`. */
@@ -298,10 +304,10 @@ export class Cell implements CircuitCell {
     const breaker = this.reduced
     // Per whole millisecond: a shell on `performance.now()` reads fractions.
     const millis = Math.floor(now)
+    const last = this.lastOpen
     if (
-      this.lastOpenError !== undefined && this.lastOpenErrorAt === millis &&
-      this.lastOpenErrorGeneration === breaker.generation && this.lastOpenErrorConfig === breaker.config
-    ) return this.lastOpenError
+      last !== undefined && last.at === millis && last.generation === breaker.generation && last.config === breaker.config
+    ) return last.error
     const state = Breaker.stateName(breaker)
     const error = withoutStack(() =>
       new CircuitOpenError({
@@ -310,10 +316,13 @@ export class Cell implements CircuitCell {
         retryAfter: Duration.millis(Breaker.retryAfterMillis(breaker, now))
       })
     )
-    this.lastOpenError = error
-    this.lastOpenErrorAt = millis
-    this.lastOpenErrorGeneration = breaker.generation
-    this.lastOpenErrorConfig = breaker.config
+    if (last === undefined) this.lastOpen = { error, at: millis, generation: breaker.generation, config: breaker.config }
+    else {
+      last.error = error
+      last.at = millis
+      last.generation = breaker.generation
+      last.config = breaker.config
+    }
     return error
   }
 
@@ -332,7 +341,7 @@ export class Cell implements CircuitCell {
     this.maxConcurrent = this.adaptiveLimit === undefined ? limit as number : Limit.current(this.adaptiveLimit)
     this.timeoutMillis = timeoutMillisOf(config)
     this.sleepDraws = drawsOf(config)
-    this.reduced = Breaker.initial(breakerConfig, now)
+    this.reduced = initialBreaker(breakerConfig, now)
   }
 
   /**
@@ -422,6 +431,28 @@ export class Cell implements CircuitCell {
       handOff(this)
     }
   }
+}
+
+interface LastOpenError {
+  error: CircuitOpenError
+  at: number
+  generation: number
+  config: BreakerConfig
+}
+
+// Circuits made with the same settings in the same bucket start from the
+// same breaker (`Breaker.initial` depends on the time only through the
+// bucket it falls in), which the core never changes: a new circuit then
+// allocates no breaker and no window of its own until its first event that
+// is not only counted. One entry: circuits are mostly made on the defaults.
+let lastInitial: Breaker.Breaker | undefined = undefined
+const initialBreaker = (config: BreakerConfig, now: number): Breaker.Breaker => {
+  const last = lastInitial
+  if (
+    last !== undefined && last.config === config &&
+    (config.windowCalls !== undefined || last.window.currentIndex === Window.bucketIndex(config.bucketMillis, now))
+  ) return last
+  return lastInitial = Breaker.initial(config, now)
 }
 
 const drawsOf = (config: CircuitConfig): SleepDraws | undefined =>

@@ -197,6 +197,12 @@ class Extras {
   }
 }
 
+// The layout of `CircuitStats.latency`.
+const SUM = 0
+const MIN = 1
+const MAX = 2
+const COUNTS = 3
+
 const noExtras: RollingExtras = { ignored: 0, interrupted: 0, maxActive: 0, exceptionsThrown: 0, fallbackMissing: 0 }
 
 /**
@@ -206,8 +212,17 @@ const noExtras: RollingExtras = { ignored: 0, interrupted: 0, maxActive: 0, exce
  * @category models
  */
 export class CircuitStats {
-  /** Events since the circuit's stats were created, per kind, in `eventKinds` order. */
-  readonly counts: Array<number> = [0, 0, 0, 0, 0, 0, 0, 0, 0]
+  // Events since the stats were created, per kind: fields rather than an
+  // array, which would be two more objects (112 B) in every used circuit.
+  success = 0
+  failure = 0
+  timeout = 0
+  rejected = 0
+  shortCircuited = 0
+  interrupted = 0
+  ignored = 0
+  fallbackSuccess = 0
+  fallbackFailure = 0
   /**
    * The wait queue's events since the stats were created (`queued`,
    * `queue-timeout`); created by the first, so a circuit without a queue
@@ -223,11 +238,15 @@ export class CircuitStats {
    * (as a copy of `execute`) by the first call with a fallback.
    */
   total: Percentiles.RollingHistogram | undefined = undefined
-  /** Cumulative latency histogram (run time, ms): one count per boundary, then the overflow; created by the first call whose effect ran. */
-  latencyCounts: Array<number> | undefined = undefined
-  latencySum = 0
-  latencyMin = Infinity
-  latencyMax = -Infinity
+  /**
+   * The sum, the smallest and the largest run time (ms) of calls whose
+   * effect ran, then their cumulative histogram: one count per boundary,
+   * then the overflow.
+   * Created beside `execute`: until then the inline first call, if any, is
+   * the only one (doubles in fields of their own would be one boxed number
+   * each in every used circuit).
+   */
+  private latency: Float64Array | undefined = undefined
   /** The largest number of calls seen running at once. */
   largestActive = 0
   // The first call whose effect ran, kept inline until a second one: a
@@ -244,6 +263,39 @@ export class CircuitStats {
     this.settings = settings
   }
 
+  /** Events since the stats were created, per kind, in `eventKinds` order. */
+  get counts(): Array<number> {
+    return [
+      this.success,
+      this.failure,
+      this.timeout,
+      this.rejected,
+      this.shortCircuited,
+      this.interrupted,
+      this.ignored,
+      this.fallbackSuccess,
+      this.fallbackFailure
+    ]
+  }
+
+  /** The sum of the run times (ms) of calls whose effect ran. */
+  get latencySum(): number {
+    if (this.latency !== undefined) return this.latency[SUM]!
+    return Number.isNaN(this.firstAt) ? 0 : this.firstMillis
+  }
+
+  /** The smallest run time (ms) of a call whose effect ran; `Infinity` before the first. */
+  get latencyMin(): number {
+    if (this.latency !== undefined) return this.latency[MIN]!
+    return Number.isNaN(this.firstAt) ? Infinity : this.firstMillis
+  }
+
+  /** The largest run time (ms) of a call whose effect ran; `-Infinity` before the first. */
+  get latencyMax(): number {
+    if (this.latency !== undefined) return this.latency[MAX]!
+    return Number.isNaN(this.firstAt) ? -Infinity : this.firstMillis
+  }
+
   /**
    * Counts one event of `cell`'s circuit. Reads the cell's permits in use,
    * its concurrency peak, its limit and its window's shape; changes nothing
@@ -252,44 +304,44 @@ export class CircuitStats {
   record(kind: EventKind, at: number, durationMillis: number, cell: Cell, fallbackFollows = false): void {
     switch (kind) {
       case "success":
-        this.counts[0]!++
+        this.success++
         this.executed(at, durationMillis, cell, fallbackFollows)
         return
       case "failure":
-        this.counts[1]!++
+        this.failure++
         this.executed(at, durationMillis, cell, fallbackFollows)
         if (!fallbackFollows) this.unhandled(at, cell)
         return
       case "timeout":
-        this.counts[2]!++
+        this.timeout++
         this.executed(at, durationMillis, cell, fallbackFollows)
         if (!fallbackFollows) this.unhandled(at, cell)
         return
       case "rejected":
-        this.counts[3]!++
+        this.rejected++
         this.peak(at, cell)
         if (!fallbackFollows) this.unhandled(at, cell)
         return
       case "short-circuited":
-        this.counts[4]!++
+        this.shortCircuited++
         if (!fallbackFollows) this.unhandled(at, cell)
         return
       case "interrupted":
-        this.counts[5]!++
+        this.interrupted++
         this.bump(at, cell, INTERRUPTED)
         this.peak(at, cell)
         return
       case "ignored":
-        this.counts[6]!++
+        this.ignored++
         this.executed(at, durationMillis, cell, fallbackFollows)
         this.bump(at, cell, IGNORED)
         return
       case "fallback-success":
-        this.counts[7]!++
+        this.fallbackSuccess++
         this.totalHistogram().record(at, durationMillis)
         return
       case "fallback-failure":
-        this.counts[8]!++
+        this.fallbackFailure++
         this.totalHistogram().record(at, durationMillis)
         this.bump(at, cell, THROWN)
         return
@@ -345,15 +397,21 @@ export class CircuitStats {
       bucketMillis: this.settings.percentileBucketMillis,
       precision: this.settings.precision
     })
-    const counts = this.latencyCounts = new Array<number>(this.settings.boundaries.length + 1).fill(0)
+    const latency = this.latency = new Float64Array(COUNTS + this.settings.boundaries.length + 1)
+    latency[MIN] = Infinity
+    latency[MAX] = -Infinity
     const at = this.firstAt
     const cell = this.firstCell
     if (!Number.isNaN(at) && cell !== undefined) {
       // The inline first call joins the structures it stood for.
       this.firstAt = NaN
       this.firstCell = undefined
-      execute.record(at, this.firstMillis)
-      counts[latencyBucket(this.settings.boundaries, this.firstMillis)]!++
+      const millis = this.firstMillis
+      execute.record(at, millis)
+      latency[COUNTS + latencyBucket(this.settings.boundaries, millis)]!++
+      latency[SUM] = millis
+      latency[MIN] = millis
+      latency[MAX] = millis
       if (this.firstPeak > 0) this.peakAt(at, this.firstPeak, cell)
     }
     return execute
@@ -365,9 +423,6 @@ export class CircuitStats {
   }
 
   private executed(at: number, durationMillis: number, cell: Cell, fallbackFollows: boolean): void {
-    this.latencySum += durationMillis
-    if (durationMillis < this.latencyMin) this.latencyMin = durationMillis
-    if (durationMillis > this.latencyMax) this.latencyMax = durationMillis
     if (this.execute === undefined && Number.isNaN(this.firstAt) && !fallbackFollows && this.extras === undefined) {
       this.firstAt = at
       this.firstMillis = durationMillis
@@ -387,7 +442,11 @@ export class CircuitStats {
     if (bucket < 0 || durationMillis !== Math.floor(durationMillis)) {
       bucket = latencyBucket(this.settings.boundaries, durationMillis)
     }
-    this.latencyCounts![bucket]!++
+    const latency = this.latency!
+    latency[COUNTS + bucket]!++
+    latency[SUM]! += durationMillis
+    if (durationMillis < latency[MIN]!) latency[MIN] = durationMillis
+    if (durationMillis > latency[MAX]!) latency[MAX] = durationMillis
     this.peak(at, cell)
   }
 
@@ -449,7 +508,7 @@ export class CircuitStats {
 
   /** Calls whose effect ran with a run time in latency bucket `i` (`boundaries.length`: overflow), since the stats were created. */
   latencyCount(i: number): number {
-    if (this.latencyCounts !== undefined) return this.latencyCounts[i]!
+    if (this.latency !== undefined) return this.latency[COUNTS + i]!
     return !Number.isNaN(this.firstAt) && latencyBucket(this.settings.boundaries, this.firstMillis) === i ? 1 : 0
   }
 
@@ -466,8 +525,7 @@ export class CircuitStats {
 
   /** Calls whose effect ran and ended, since the stats were created. */
   executions(): number {
-    const c = this.counts
-    return c[0]! + c[1]! + c[2]! + c[5]! + c[6]!
+    return this.success + this.failure + this.timeout + this.interrupted + this.ignored
   }
 }
 
