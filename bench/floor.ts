@@ -20,6 +20,8 @@
  */
 import { Context, Effect, Layer, Scope } from "effect"
 import { Circuit, CircuitRegistry, withCircuit } from "../src/index.ts"
+import * as CallPath from "../src/internal/callPath.ts"
+import { cellOf } from "../src/internal/cell.ts"
 
 const positional = process.argv.slice(2).filter((a) => !a.startsWith("--"))
 const ROUNDS = Number(positional[0] ?? 9)
@@ -72,7 +74,7 @@ const plain = (name: string, f: () => number): Row => ({
   }
 })
 
-const rows: ReadonlyArray<Row> = [
+const rows: Array<Row> = [
   inFiber("Effect.succeed", one),
   inFiber("Effect.callback, resumed at once", Effect.callback<number>((resume) => resume(one))),
   plain("clock read (Math.floor(performance.now()))", clockRead),
@@ -106,6 +108,42 @@ const rows: ReadonlyArray<Row> = [
     off
   )
 ]
+
+// The call path's own steps, each alone in a plain loop on a live circuit of
+// each registry (no clock read: a fixed time), to say where the time above
+// the floor goes. A plain loop flatters them somewhat (everything stays hot).
+// Circuits of their own, whose window only these rows move (at their fixed time).
+const parts = async (context: Context.Context<CircuitRegistry>, label: string): Promise<Array<Row>> => {
+  const registry = Context.get(context, CircuitRegistry)
+  const at = clockRead()
+  const closed = cellOf(registry.cell("parts-closed", at))
+  const open = cellOf(registry.cell("parts-open", at))
+  await Effect.runPromiseWith(context)(Circuit.forceOpen("parts-open"))
+  return [
+    plain(`part: admit + release, closed${label}`, () => {
+      const generation = CallPath.admit(closed, at, false) as number
+      CallPath.release(closed)
+      return generation
+    }),
+    plain(`part: record a success (count + event)${label}`, () => {
+      CallPath.record(closed, at, at, closed.generation, "Success", false, 1)
+      return 0
+    }),
+    plain(`part: the success's event alone${label}`, () => {
+      closed.emit("success", at, 0, false)
+      return 0
+    }),
+    plain(`part: short-circuit (open error + count + event)${label}`, () => {
+      CallPath.admit(open, at, true)
+      return 0
+    }),
+    plain(`part: fallback success (count + event)${label}`, () => {
+      CallPath.fallbackSucceeded(open, at, at)
+      return 0
+    })
+  ]
+}
+rows.push(...await parts(on, ""), ...await parts(off, " · metrics off"))
 
 const samples = rows.map(() => [] as Array<number>)
 for (let round = -1; round < ROUNDS; round++) {
