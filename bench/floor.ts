@@ -145,6 +145,26 @@ const parts = async (context: Context.Context<CircuitRegistry>, label: string): 
 }
 rows.push(...await parts(on, ""), ...await parts(off, " · metrics off"))
 
+// The closed floor with the call path's steps in it (admission, the permit,
+// the outcome's count and event) and nothing of withCircuit's own: what the
+// steps cost in a real call, where the metrics observer costs more than alone.
+const floorWithSteps = (context: Context.Context<CircuitRegistry>, label: string): Row => {
+  const cell = cellOf(Context.get(context, CircuitRegistry).cell("steps", clockRead()))
+  return inFiber(
+    `floor, closed, + admit, release, record${label}`,
+    Effect.callback<unknown>((resume) => {
+      const start = clockRead()
+      const generation = CallPath.admit(cell, start, false) as number
+      const exit = runFork(one).pollUnsafe()!
+      CallPath.release(cell)
+      CallPath.record(cell, start, clockRead(), generation, "Success", false, 1)
+      resume(exit)
+    }),
+    context
+  )
+}
+rows.push(floorWithSteps(on, ""), floorWithSteps(off, " · metrics off"))
+
 const samples = rows.map(() => [] as Array<number>)
 for (let round = -1; round < ROUNDS; round++) {
   for (let k = 0; k < rows.length; k++) {
