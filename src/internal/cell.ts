@@ -67,6 +67,30 @@ export interface Sink {
   readonly limitChange: (cell: Cell, change: CircuitLimitChange) => void
 }
 
+/**
+ * What the registry asks of an observer's per-circuit state (`Cell.stats`)
+ * for the events the observer only counts (see `Observer.tally`), instead of
+ * calling its `event`: a short-circuit whose fallback follows adds one to
+ * `shortCircuited`; a success and a fallback's success that took 0 ms are
+ * offered to `tallySuccess` and `tallyFallbackSuccess`, which count them to
+ * be recorded later (true), or refuse (false: the event is reported).
+ */
+export interface Tally {
+  shortCircuited: number
+  tallySuccess(cell: Cell, at: number): boolean
+  tallyFallbackSuccess(at: number): boolean
+}
+
+/**
+ * The observers whose per-circuit state is the cells' `stats` (a `Tally`):
+ * while one of them is a registry's only observer of events, the registry
+ * counts the events it only counts there instead of calling its `event`
+ * (the metrics observer: an open circuit's short-circuits and instant
+ * fallbacks, and a healthy one's instant successes, then cost it no call).
+ * A set beside the public `Observer` type, so that no user can claim it.
+ */
+export const tallyObservers = new WeakSet<object>()
+
 // The fallback permits of the circuits that have had a fallback limit, kept
 // beside the cells so that a circuit without one holds nothing for them.
 const fallbackPermits = new WeakMap<Cell, { active: number }>()
@@ -121,7 +145,7 @@ export class Cell implements CircuitCell {
    * called holds nothing here. Opaque to the shell: only the
    * observer that stored it reads it.
    */
-  stats: object | undefined = undefined
+  stats: Tally | undefined = undefined
   /** The circuit's fleet view when the registry has a `CircuitStore`; `undefined` (local only) otherwise. */
   fleet: FleetSide | undefined = undefined
   /** The peak concurrency since the last call, then starts a new peak from the calls running now. */
