@@ -20,7 +20,21 @@ import type { CircuitLimitChange, CircuitTransition, EventKind } from "../Circui
 import { CircuitOpenError } from "../errors.ts"
 import { withoutStack } from "./withoutStack.ts"
 import { SleepDraws } from "./sleepDraws.ts"
-import { handOff, shrink, type WaitQueue } from "./waitQueue.ts"
+
+/**
+ * What a cell asks of its wait queue (`waitQueue.ts`'s `WaitQueue`, made by
+ * the first call that waits), declared here so that the cell never imports
+ * the queue: the queue refuses waiters through `callPath.ts`, which reads
+ * cells, so an import the other way would close a cycle.
+ */
+export interface Waiters {
+  /** Waiters in the queue now. */
+  readonly size: number
+  /** Hands free permits to the first waiters, each asked to the circuit again. */
+  handOff(): void
+  /** Rejects the newest waiters over a lowered `queueCapacity`. */
+  shrink(): void
+}
 
 /**
  * What a cell and the snapshot read of the circuit's fleet link (the store's
@@ -163,20 +177,20 @@ export class Cell implements CircuitCell {
   get release(): () => void {
     return this.releaser ??= () => {
       this.active--
-      if (this.waiters !== undefined) handOff(this)
+      if (this.waiters !== undefined) this.waiters.handOff()
     }
   }
   private releaser: (() => void) | undefined = undefined
   /** Hands free permits to waiters, if any (see `waitQueue.ts`). */
   handOff(): void {
-    handOff(this)
+    if (this.waiters !== undefined) this.waiters.handOff()
   }
   /**
    * The calls waiting for a permit, oldest first (see `waitQueue.ts`);
    * created by the first call that waits, so a circuit without a queue
    * holds one empty field for it.
    */
-  waiters: WaitQueue | undefined = undefined
+  waiters: Waiters | undefined = undefined
   /** Calls waiting in the queue for a permit now. */
   get waiting(): number {
     return this.waiters === undefined ? 0 : this.waiters.size
@@ -358,7 +372,7 @@ export class Cell implements CircuitCell {
       this.maxConcurrent = to
       this.sink.limitChange(this, { circuit: this.name, algorithm: Limit.algorithm(after), from, to, at })
       // A limit that grew has permits for the waiters.
-      if (to > from && this.waiting !== 0) handOff(this)
+      if (to > from && this.waiting !== 0) this.waiters!.handOff()
     }
   }
 
@@ -425,8 +439,8 @@ export class Cell implements CircuitCell {
     if (this.waiting !== 0) {
       // Fewer places: the newest waiters over the capacity are rejected; a
       // higher limit: the first waiters get the new permits.
-      shrink(this)
-      handOff(this)
+      this.waiters!.shrink()
+      this.waiters!.handOff()
     }
   }
 }
