@@ -8,7 +8,9 @@
  * field. The rules include issue 12's shared controls, on or off and changing
  * between steps: consecutive failures (batches say how many errors follow
  * their last success), slow calls (a slow count in batches and probes, a slow
- * percentage), and the stable backoff.
+ * percentage), and the stable backoff; and a failure's Retry-After (batches
+ * and probe failures carry one; a lease is asked for exactly at, or one
+ * millisecond before, the end of the sleep window and of the Retry-After).
  */
 import { NodeRedis } from "@effect/platform-node"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
@@ -16,6 +18,7 @@ import { Effect, ManagedRuntime, Option, Queue } from "effect"
 import * as Redis from "effect/persistence/Redis"
 import * as fc from "fast-check"
 import * as Window from "../src/core/Window.ts"
+import * as CircuitStore from "../src/store/CircuitStore.ts"
 import * as FleetModel from "../src/store/FleetModel.ts"
 import * as FleetScripts from "../src/store/FleetScripts.ts"
 import { type RedisServer, startRedis } from "../test/support/redisServer.ts"
@@ -32,6 +35,7 @@ type Step =
     readonly streak: FleetModel.BatchStreak
     /** Jump to one millisecond before, or exactly at, the instant a stable backoff resets. */
     readonly backoffEdge: number | undefined
+    readonly retryAfter: number
   }
   | {
     readonly _tag: "Acquire"
@@ -39,8 +43,8 @@ type Step =
     readonly genOffset: number
     readonly sleepMillis: number
     readonly leaseMillis: number
-    /** Jump to one millisecond before, or exactly at, the end of the lease or of the sleep window. */
-    readonly edge: "none" | "lease" | "sleep"
+    /** Jump to one millisecond before, or exactly at, the end of the lease, the sleep window or the Retry-After. */
+    readonly edge: "none" | "lease" | "sleep" | "retry"
     readonly edgeOffset: number
   }
   | {
@@ -49,6 +53,7 @@ type Step =
     readonly genOffset: number
     readonly outcome: FleetModel.ProbeOutcome
     readonly slow: boolean
+    readonly retryAfter: number
   }
   | { readonly _tag: "Reshape"; readonly buckets: number; readonly bucketMillis: number }
   | { readonly _tag: "Controls"; readonly controls: Controls }
@@ -96,6 +101,12 @@ const countsArb: fc.Arbitrary<Window.Counts> = fc.record({
   // Often more slow requests than errors, so that the slow percentage trips on its own.
   slow: fc.oneof(small, fc.integer({ min: 2, max: 10 }))
 })
+// A failure's Retry-After: mostly none, else shorter or longer than the sleep windows asked with.
+const retryAfterArb = fc.oneof(
+  { arbitrary: fc.constant(0), weight: 6 },
+  { arbitrary: fc.integer({ min: 1, max: 300 }), weight: 2 },
+  { arbitrary: fc.constantFrom(0.5, 12.25), weight: 1 }
+)
 const streakArb: fc.Arbitrary<FleetModel.BatchStreak> = fc.record({
   trailing: fc.integer({ min: 0, max: 4 }),
   broken: fc.boolean()
@@ -109,7 +120,8 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
       genOffset: genArb,
       counts: countsArb,
       streak: streakArb,
-      backoffEdge: fc.option(fc.constantFrom(-1, 0), { nil: undefined, freq: 3 })
+      backoffEdge: fc.option(fc.constantFrom(-1, 0), { nil: undefined, freq: 3 }),
+      retryAfter: retryAfterArb
     }),
     weight: 6
   },
@@ -120,7 +132,7 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
       genOffset: genArb,
       sleepMillis: fc.integer({ min: 0, max: 120 }),
       leaseMillis: fc.integer({ min: 1, max: 120 }),
-      edge: fc.constantFrom("none", "lease", "sleep"),
+      edge: fc.constantFrom("none", "lease", "sleep", "sleep", "retry"),
       edgeOffset: fc.constantFrom(-1, 0)
     }),
     weight: 3
@@ -131,7 +143,8 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
       dt: dtArb,
       genOffset: genArb,
       outcome: fc.constantFrom<FleetModel.ProbeOutcome>("success", "success", "failure", "timeout", "rejected", "interrupted", "ignored"),
-      slow: fc.boolean()
+      slow: fc.boolean(),
+      retryAfter: retryAfterArb
     }),
     weight: 4
   },
@@ -170,7 +183,18 @@ describe("fleet store: Lua scripts vs FleetModel on a real redis-server", () => 
     const settle = redis.eval(FleetScripts.settle)
     let run = 0
     let steps = 0
-    const seen = { trips: 0, probes: 0, closes: 0, stale: 0, streakTrips: 0, slowTrips: 0, backoffContinued: 0 }
+    const seen = {
+      trips: 0,
+      probes: 0,
+      closes: 0,
+      stale: 0,
+      streakTrips: 0,
+      slowTrips: 0,
+      backoffContinued: 0,
+      retryOpenings: 0,
+      retryHeld: 0,
+      retryProbes: 0
+    }
     const noAnnounce = { channel: "", circuit: "" }
     await fc.assert(
       fc.asyncProperty(
@@ -197,6 +221,9 @@ describe("fleet store: Lua scripts vs FleetModel on a real redis-server", () => 
               if (step.edge === "sleep" && model.state === "open") {
                 now = Math.max(0, model.openedAt + step.sleepMillis + step.edgeOffset)
               }
+              if (step.edge === "retry" && model.state === "open" && model.retryAfter > 0) {
+                now = Math.max(0, model.openedAt + model.retryAfter + step.edgeOffset)
+              }
             }
             if (step._tag === "Record" && step.backoffEdge !== undefined && model !== undefined && model.backoffResetAt > 0) {
               now = Math.max(0, model.backoffResetAt + step.backoffEdge)
@@ -207,24 +234,29 @@ describe("fleet store: Lua scripts vs FleetModel on a real redis-server", () => 
             let reply: unknown
             switch (step._tag) {
               case "Record":
-                model = FleetModel.record(current, rule, now, generation, step.counts, step.streak)
+                model = FleetModel.record(current, rule, now, generation, step.counts, step.streak, step.retryAfter)
                 reply = await Effect.runPromise(
-                  record(key, now, idleMillis, rule, generation, step.counts, noAnnounce, step.streak)
+                  record(key, now, idleMillis, rule, generation, step.counts, noAnnounce, step.streak, step.retryAfter)
                 )
                 break
               case "Acquire": {
                 const [next, acquired] = FleetModel.acquire(current, now, generation, step.sleepMillis, step.leaseMillis)
                 model = next
                 expectedTag = acquired
+                // The Retry-After, not the sleep window, decided.
+                if (current.state === "open" && generation === current.generation && now - current.openedAt >= step.sleepMillis) {
+                  if (acquired === "denied") seen.retryHeld++
+                  else if (current.retryAfter > step.sleepMillis) seen.retryProbes++
+                }
                 reply = await Effect.runPromise(
                   acquire(key, now, idleMillis, rule, generation, step.sleepMillis, step.leaseMillis)
                 )
                 break
               }
               case "Settle":
-                model = FleetModel.settle(current, rule, now, generation, step.outcome, step.slow)
+                model = FleetModel.settle(current, rule, now, generation, step.outcome, step.slow, step.retryAfter)
                 reply = await Effect.runPromise(
-                  settle(key, now, idleMillis, rule, generation, step.outcome, noAnnounce, step.slow)
+                  settle(key, now, idleMillis, rule, generation, step.outcome, noAnnounce, step.slow, step.retryAfter)
                 )
                 break
             }
@@ -233,6 +265,7 @@ describe("fleet store: Lua scripts vs FleetModel on a real redis-server", () => 
               if (generation !== current.generation) seen.stale++
               else if (model.state === "open") {
                 seen.trips++
+                if (model.retryAfter > 0) seen.retryOpenings++
                 if (current.state === "closed") {
                   if (model.streak >= (rule.consecutiveFailures ?? Infinity)) seen.streakTrips++
                   if (model.openings > 1) seen.backoffContinued++
@@ -266,7 +299,12 @@ describe("fleet store: Lua scripts vs FleetModel on a real redis-server", () => 
     assert.isAbove(seen.closes, numRuns / 10)
     assert.isAbove(seen.streakTrips, numRuns / 10)
     assert.isAbove(seen.slowTrips, numRuns / 60)
-    assert.isAbove(seen.backoffContinued, numRuns / 60)
+    // Seen 9–18 per run of 300: a floor of 5 failed about one run in a hundred.
+    assert.isAbove(seen.backoffContinued, numRuns / 100)
+    // Openings lengthened by a Retry-After, leases it held back, and leases it let go at its end.
+    assert.isAbove(seen.retryOpenings, numRuns / 4)
+    assert.isAbove(seen.retryHeld, numRuns / 15)
+    assert.isAbove(seen.retryProbes, numRuns / 15)
     console.log(`fleet store differential: ${numRuns} runs, ${steps} steps, ${JSON.stringify(seen)}, 0 divergences`)
   })
 
@@ -300,6 +338,47 @@ describe("fleet store: Lua scripts vs FleetModel on a real redis-server", () => 
         assert.deepStrictEqual(messages, announces ? ["announced"] : [], what)
       }
     })))
+  })
+
+  it("the Redis backend sends a batch's and a probe's Retry-After to the scripts", async () => {
+    const redis = await runtime.runPromise(Effect.service(Redis.Redis))
+    let now = 10_000
+    const backend = CircuitStore.redisBackend(redis, "test:backend:", idleMillis, () => now)
+    const rule: FleetModel.FleetRule = { requestVolumeThreshold: 1, errorPercentThreshold: 50, buckets: 2, bucketMillis: 100 }
+    const failure = { ...Window.emptyCounts, failure: 1 }
+    const [tripped] = await Effect.runPromise(backend.record([{ circuit: "c", rule, generation: 0, counts: failure, retryAfter: 4000 }]))
+    assert.strictEqual(tripped!.state, "open")
+    assert.strictEqual(tripped!.retryAfter, 4000)
+    now += 1000
+    const early = await Effect.runPromise(backend.acquire("c", rule, tripped!.generation, 500, 100))
+    assert.strictEqual(early.acquired, "denied")
+    now += 3000
+    const lease = await Effect.runPromise(backend.acquire("c", rule, tripped!.generation, 500, 100))
+    assert.strictEqual(lease.acquired, "probe")
+    const reopened = await Effect.runPromise(backend.settle("c", rule, lease.view.generation, "failure", false, 7000))
+    assert.strictEqual(reopened.state, "open")
+    assert.strictEqual(reopened.openedAt, now)
+    assert.strictEqual(reopened.retryAfter, 7000)
+  })
+
+  it("a Retry-After never outlives its opening, even in a key written by scripts that do not know it", async () => {
+    const redis = await runtime.runPromise(Effect.service(Redis.Redis))
+    const record = redis.eval(FleetScripts.record)
+    const acquire = redis.eval(FleetScripts.acquire)
+    const key = FleetScripts.keyOf("test:", "older-script")
+    const rule: FleetModel.FleetRule = { requestVolumeThreshold: 1, errorPercentThreshold: 50, buckets: 2, bucketMillis: 100 }
+    const failure = { ...Window.emptyCounts, failure: 1 }
+    const opened = FleetScripts.decodeReply(
+      await Effect.runPromise(record(key, 1000, idleMillis, rule, 0, failure, undefined, undefined, 60_000))
+    )!.view
+    assert.strictEqual(opened.retryAfter, 60_000)
+    // A script of an earlier version closes and opens the circuit again at 2000: it writes st, g and oa, not the hint.
+    await Effect.runPromise(redis.send("HSET", key, "g", String(opened.generation + 2), "oa", "2000"))
+    const reply = FleetScripts.decodeReply(
+      await Effect.runPromise(acquire(key, 2100, idleMillis, rule, opened.generation + 2, 100, 50))
+    )!
+    assert.strictEqual(reply.tag, "probe")
+    assert.strictEqual(reply.view.retryAfter, 0)
   })
 
   it("refuses bad arguments before writing anything", async () => {

@@ -8,11 +8,15 @@
  *
  * - `admit(name, options?)` goes through exactly the admission of
  *   `withCircuit`: the circuit check (`CircuitOpenError`), the half-open
- *   probe, a concurrency permit without waiting (`CircuitRejectedError`),
+ *   probe, a concurrency permit (`CircuitRejectedError` when none is free),
  *   an adaptive limit, a fleet store. A refused admission is recorded as
- *   `withCircuit` records it. It never waits in a wait queue
- *   (`queueCapacity`): with every permit in use or anyone waiting, it is
- *   rejected at once.
+ *   `withCircuit` records it. With a wait queue (`queueCapacity`) it waits
+ *   like a `withCircuit` call, as resilience4j's `acquirePermission` waits
+ *   up to `maxWaitDuration`: in the same queue, first come first served,
+ *   asked to the circuit again when handed a permit, rejected when the queue
+ *   is full (`reason: "queue-full"`) or after `maxQueueWait`
+ *   (`"queue-timeout"`), failed with `CircuitRegistryClosedError` if the
+ *   registry closes; an interrupted waiter takes nothing.
  * - The permit is reported once: `success`, `failure(error)` (classified as
  *   `withCircuit` classifies a failure: a `CircuitBadRequest` or an error
  *   `isFailure` refuses is `ignored`, `retryAfter` lengthens an opening),
@@ -20,7 +24,8 @@
  *   decided the outcome and `false` if the outcome was already decided (a
  *   second report, after the timeout, after the registry closed): such a
  *   report changes nothing, but still gives the permit back.
- * - The circuit's timeout applies from the admission, on the registry's one
+ * - The circuit's timeout applies from the admission (for a waiter, from the
+ *   moment it is handed its permit), on the registry's one
  *   queue of deadlines (no timer per permit): at the deadline the outcome
  *   `timeout` is recorded, `expired` fails with `CircuitTimeoutError` and
  *   `signal` aborts, so that the work can be stopped. The permit itself is
@@ -75,7 +80,7 @@
  */
 import { Cause, Clock, Context, Effect, Exit, type Fiber, Option, Scope, type Tracer } from "effect"
 import * as Breaker from "./core/Breaker.ts"
-import { CircuitRegistry } from "./CircuitRegistry.ts"
+import { CircuitRegistry, type CircuitRegistryShape } from "./CircuitRegistry.ts"
 import {
   type CircuitOpenError,
   CircuitRegistryClosedError,
@@ -88,6 +93,7 @@ import { type Cell, cellOf } from "./internal/cell.ts"
 import { type Deadlines, deadlinesOf, type Entry } from "./internal/deadline.ts"
 import { monotonicMillis } from "./internal/time.ts"
 import { attributes, isTracing } from "./internal/tracing.ts"
+import * as WaitQueue from "./internal/waitQueue.ts"
 import type { Failure, Options } from "./withCircuit.ts"
 
 /**
@@ -214,13 +220,30 @@ const admitWith = <E>(
     span.attribute(attributes.admission, admission)
     span.attribute(attributes.open, admission === "short-circuit")
   }
-  const generation = CallPath.admitNow(cell, now, false, clock)
+  const generation = CallPath.admit(cell, now, false, clock)
+  if (generation === CallPath.QUEUE) return queue<E>(registry, cell, clock, context, options, now, span)
   if (typeof generation !== "number") {
-    if (span !== undefined) endSpan(span, clock, generation._tag === "CircuitOpenError" ? "short-circuited" : "rejected", Exit.fail(generation))
+    if (span !== undefined) endSpan(span, clock, refusalOutcome(generation), Exit.fail(generation))
     return Effect.fail(generation)
   }
-  // A scope of its own inside the caller's: a permit reported early leaves
-  // nothing behind in a long-lived scope.
+  return grant<E>(registry, cell, clock, context, options, now, generation, cell.active, span).owned
+}
+
+// The permit of a call admitted at `now` in `generation`, with `inFlight`
+// calls running (itself included): its deadline starts now. It gets a scope
+// of its own inside the caller's, so that a permit reported early leaves
+// nothing behind in a long-lived scope; `owned` hands it to that scope.
+const grant = <E>(
+  registry: CircuitRegistryShape,
+  cell: Cell,
+  clock: Clock.Clock,
+  context: Context.Context<CircuitRegistry | Scope.Scope>,
+  options: AdmitOptions<E> | undefined,
+  now: number,
+  generation: number,
+  inFlight: number,
+  span: Tracer.Span | undefined
+): Permit<E> => {
   const scope = Scope.forkUnsafe(Context.get(context, Scope.Scope))
   const permit = new Permit<E>(
     cell,
@@ -229,13 +252,84 @@ const admitWith = <E>(
     (options ?? {}) as AnyOptions,
     now,
     generation,
-    cell.active,
+    inFlight,
     scope,
     span
   )
-  permit.start(fiber.context)
-  return Effect.as(Scope.addFinalizerExit(scope, (exit) => Effect.sync(() => permit.onScopeClose(exit))), permit)
+  permit.start(context as Context.Context<never>)
+  return permit
 }
+
+// Every permit in use, or calls already waiting, and a queue with room: the
+// admission waits in the circuit's queue as a `withCircuit` call does (see
+// internal/waitQueue.ts), first come first served, until it is handed a
+// permit (asked to the circuit again then), its `maxQueueWait` runs out
+// (`queue-timeout`), the registry closes (`CircuitRegistryClosedError`) or
+// the caller is interrupted (it takes nothing). Only this wait is
+// interruptible: a permit handed over is owned by the scope in the same
+// step, so a caller interrupted right after still has it reported (as
+// `interrupted`) when its scope closes.
+const queue = <E>(
+  registry: CircuitRegistryShape,
+  cell: Cell,
+  clock: Clock.Clock,
+  context: Context.Context<CircuitRegistry | Scope.Scope>,
+  options: AdmitOptions<E> | undefined,
+  now: number,
+  span: Tracer.Span | undefined
+): Effect.Effect<CircuitPermit<E>, CircuitOpenError | CircuitRejectedError | CircuitRegistryClosedError> =>
+  Effect.interruptible(Effect.callback<CircuitPermit<E>, CircuitOpenError | CircuitRejectedError | CircuitRegistryClosedError>((resume) => {
+    const deadlines = deadlinesOf(registry, clock)
+    const refuse = (error: CircuitOpenError | CircuitRejectedError | CircuitRegistryClosedError, outcome: string): void => {
+      if (span !== undefined) endSpan(span, clock, outcome, Exit.fail(error))
+      resume(Effect.fail(error))
+    }
+    const entry: Entry = {
+      deadline: now + cell.maxQueueWaitMillis,
+      live: false,
+      onDeadline: () => {
+        const error = WaitQueue.expire(cell, waiter, monotonicMillis(clock))
+        if (error !== undefined) refuse(error, "queue-timeout")
+      },
+      // The registry closed: nothing recorded, as for a waiting `withCircuit` call.
+      onClose: () => {
+        if (WaitQueue.drop(cell, waiter)) refuse(new CircuitRegistryClosedError({ circuit: cell.name }), "interrupted")
+      }
+    }
+    const waiter: WaitQueue.Waiter = {
+      prev: undefined,
+      next: undefined,
+      queued: false,
+      generation: 0,
+      queuedAt: now,
+      hasFallback: false,
+      clock,
+      now: () => monotonicMillis(clock),
+      // The permit and its deadline start now, at the hand-off.
+      admitted: (at, generation, inFlight) => {
+        deadlines.cancel(entry)
+        // Owned by the scope here, in the hand-off's step: whatever happens
+        // to the caller from now on, the scope's close reports the permit.
+        const permit = grant<E>(registry, cell, clock, context, options, at, generation, inFlight, span)
+        resume(Effect.succeed(Effect.runSync(permit.owned)))
+      },
+      refused: (_at, error) => {
+        deadlines.cancel(entry)
+        refuse(error, refusalOutcome(error))
+      }
+    }
+    WaitQueue.enqueue(cell, waiter, now)
+    deadlines.add(entry, context as Context.Context<never>)
+    return Effect.sync(() => {
+      if (WaitQueue.leave(cell, waiter, monotonicMillis(clock))) {
+        deadlines.cancel(entry)
+        if (span !== undefined) endSpan(span, clock, "interrupted", Exit.interrupt())
+      }
+    })
+  }))
+
+const refusalOutcome = (error: CircuitOpenError | CircuitRejectedError): string =>
+  error._tag === "CircuitOpenError" ? "short-circuited" : error.reason === "queue-timeout" ? "queue-timeout" : "rejected"
 
 const endSpan = (span: Tracer.Span, clock: Clock.Clock, outcome: string, exit: Exit.Exit<unknown, unknown>): void => {
   span.attribute(attributes.outcome, outcome)
@@ -334,6 +428,11 @@ class Permit<E> implements CircuitPermit<E> {
   start(context: Context.Context<never>): void {
     this.context = context
     this.deadlines.add(this.entry, context)
+  }
+
+  /** Hands the permit to its scope, whose close reports it if nothing else has. */
+  get owned(): Effect.Effect<CircuitPermit<E>> {
+    return Effect.as(Scope.addFinalizerExit(this.scope, (exit) => Effect.sync(() => this.onScopeClose(exit))), this)
   }
 
   get success(): Effect.Effect<boolean> {

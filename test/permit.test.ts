@@ -277,19 +277,23 @@ describe("Circuit.admit (two-step calls)", () => {
     }).pipe(Effect.scoped, withRegistry(), Effect.withTracer(tracer))
   })
 
-  it.effect("with a wait queue, a two-step admission never waits, and a reported permit goes to the first waiter", () =>
+  it.effect("with a wait queue, a two-step admission waits behind the calls already waiting (test/permit-queue.test.ts)", () =>
     Effect.gen(function*() {
       const permit = yield* Circuit.admit("c")
       // A guarded call waits in the queue for the permit the two-step call holds.
       const waiter = yield* Effect.forkChild(Effect.succeed("served").pipe(withCircuit("c")))
       yield* Effect.yieldNow
       assert.strictEqual((yield* Circuit.snapshot("c")).queue.waiting, 1)
-      // No barging, and no waiting: a second two-step admission is rejected at once.
-      assert.instanceOf(yield* Effect.flip(Circuit.admit("c")), CircuitRejectedError)
+      // No barging: a second two-step admission waits behind it.
+      const second = yield* Effect.forkChild(Effect.scoped(Effect.flatMap(Circuit.admit("c"), (p) => p.success)))
+      yield* Effect.yieldNow
+      assert.strictEqual((yield* Circuit.snapshot("c")).queue.waiting, 2)
       yield* TestClock.adjust("100 millis")
       assert.isTrue(yield* permit.success)
       assert.strictEqual(yield* Fiber.join(waiter), "served")
+      assert.isTrue(yield* Fiber.join(second))
       assert.strictEqual(yield* active, 0)
+      assert.strictEqual((yield* Circuit.snapshot("c")).window.success, 3)
     }).pipe(
       Effect.scoped,
       withRegistry({ ...settings, maxConcurrentRequests: 1, queueCapacity: 2, maxQueueWait: "1 second" })

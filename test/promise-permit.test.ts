@@ -160,3 +160,98 @@ describe("CircuitPromise admit (two-step calls)", () => {
     assert.instanceOf(await rejection(circuits.admit("c")), CircuitClosedError)
   })
 })
+
+describe("CircuitPromise admit with a wait queue", () => {
+  // A volume the queue's rejections cannot reach: the circuit stays closed unless forced.
+  const queued = { ...settings, requestVolumeThreshold: 20, maxConcurrentRequests: 1, queueCapacity: 2, maxQueueWait: "1 second" }
+
+  it("waits for a permit, first come first served with fire's calls, and its timeout starts at the permit", async () => {
+    const { circuits, clock, kinds } = setup(queued)
+    const order: Array<string> = []
+    const holder = await circuits.admit("c")
+    let release!: () => void
+    const fired = circuits.fire("c", () => {
+      order.push("fire")
+      return new Promise<void>((resolve) => {
+        release = resolve
+      })
+    })
+    const admitted = circuits.admit("c").then((permit) => {
+      order.push("admit")
+      return permit
+    })
+    assert.deepStrictEqual(circuits.snapshot("c").queue, { waiting: 2, capacity: 2 })
+    // A third waiter finds the queue full.
+    const full = await rejection(circuits.admit("c"))
+    assert.instanceOf(full, CircuitRejectedError)
+    assert.strictEqual((full as CircuitRejectedError).reason, "queue-full")
+    await clock.advance(300)
+    holder.success()
+    await Promise.resolve()
+    assert.deepStrictEqual(order, ["fire"], "fire joined first")
+    await clock.advance(300)
+    release()
+    const permit = await admitted
+    await fired
+    assert.deepStrictEqual(order, ["fire", "admit"])
+    // Handed its permit at 600 ms: its 1 s timeout runs out at 1600 ms, not at 1000 ms.
+    await clock.advance(999)
+    assert.isUndefined(permit.outcome)
+    await clock.advance(1)
+    assert.strictEqual(permit.outcome, "timeout")
+    assert.strictEqual(circuits.snapshot("c").concurrency.active, 0)
+    assert.deepStrictEqual(kinds, ["queued", "queued", "rejected", "success", "success", "timeout"])
+  })
+
+  it("an open circuit refuses at once; a circuit that opened while it waited refuses at the hand-off", async () => {
+    const { circuits, kinds } = setup(queued)
+    const holder = await circuits.admit("c")
+    const waiting = rejection(circuits.admit("c"))
+    circuits.forceOpen("c")
+    assert.instanceOf(await rejection(circuits.admit("c")), CircuitOpenError)
+    assert.strictEqual(circuits.snapshot("c").queue.waiting, 1, "the refused admission never queued")
+    holder.success()
+    assert.instanceOf(await waiting, CircuitOpenError)
+    const snapshot = circuits.snapshot("c")
+    assert.strictEqual(snapshot.concurrency.active, 0)
+    assert.strictEqual(snapshot.window.shortCircuited, 2)
+    // The permit is given back, and handed on, just before its outcome is recorded.
+    assert.deepStrictEqual(kinds, ["queued", "short-circuited", "short-circuited", "success"])
+  })
+
+  it("a wait past maxQueueWait is rejected (queue-timeout); an aborted waiter leaves and takes nothing", async () => {
+    const { circuits, clock, kinds } = setup({ ...queued, timeout: "infinity" })
+    const holder = await circuits.admit("c")
+    const controller = new AbortController()
+    const aborted = rejection(circuits.admit("c", { signal: controller.signal }))
+    const expiring = rejection(circuits.admit("c"))
+    controller.abort(new Error("gone"))
+    assert.strictEqual(((await aborted) as Error).message, "gone")
+    assert.strictEqual(circuits.snapshot("c").queue.waiting, 1)
+    await clock.advance(1_000)
+    const error = await expiring
+    assert.instanceOf(error, CircuitRejectedError)
+    assert.strictEqual((error as CircuitRejectedError).reason, "queue-timeout")
+    assert.strictEqual(Duration.toMillis((error as CircuitRejectedError).waited!), 1_000)
+    const snapshot = circuits.snapshot("c")
+    assert.strictEqual(snapshot.queue.waiting, 0)
+    assert.strictEqual(snapshot.concurrency.active, 1, "only the holder")
+    assert.strictEqual(snapshot.window.total, 1, "the aborted waiter is not a request; the expired one is a rejection")
+    holder.ignore()
+    assert.deepStrictEqual(kinds, ["queued", "queued", "interrupted", "queue-timeout", "ignored"])
+  })
+
+  it("close() answers a waiting admission with CircuitClosedError, not with the permit a closing one gives back", async () => {
+    const { circuits } = setup({ ...queued, maxQueueWait: "infinity" })
+    await circuits.admit("c")
+    const waiting = rejection(circuits.admit("c"))
+    const fired: Array<string> = []
+    const waitingFire = rejection(circuits.fire("c", () => void fired.push("ran")))
+    const registry = circuits.registry
+    circuits.close()
+    assert.instanceOf(await waiting, CircuitClosedError)
+    assert.instanceOf(await waitingFire, CircuitClosedError)
+    assert.deepStrictEqual(fired, [], "no waiter ran after close()")
+    assert.strictEqual(registry.cell("c", 0).active, 0)
+  })
+})

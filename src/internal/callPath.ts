@@ -42,8 +42,7 @@ export const admit = (
   cell: Cell,
   now: number,
   hasFallback = false,
-  clock?: Clock.Clock,
-  canWait = true
+  clock?: Clock.Clock
 ): number | typeof QUEUE | CircuitOpenError | CircuitRejectedError => {
   // A shared circuit admits from its cached fleet view (src/store/FleetClient.ts).
   const admission = cell.fleet === undefined ? cell.admit(now) : cell.fleet.admit(now)
@@ -52,7 +51,7 @@ export const admit = (
   // never waits (it would hold the half-open state with nothing running).
   const waiters = cell.waiters
   if ((waiters !== undefined && waiters.size !== 0) || cell.active >= cell.maxConcurrent) {
-    if (canWait && admission === "allow" && cell.waiting < cell.queueCapacity) return QUEUE
+    if (admission === "allow" && cell.waiting < cell.queueCapacity) return QUEUE
     if (admission === "probe") cell.apply({ _tag: "ProbeAdmitted", at: now }, clock)
     return reject(cell, now, cell.generation, hasFallback, clock, cell.queueCapacity === 0 ? undefined : "queue-full")
   }
@@ -61,19 +60,6 @@ export const admit = (
   if (++cell.active > cell.peak) cell.peak = cell.active
   return cell.generation
 }
-
-/**
- * `admit` for a call that cannot wait (a two-step admission): with every
- * permit in use, or anyone waiting, it is rejected at once, as without a
- * queue.
- */
-export const admitNow = (
-  cell: Cell,
-  now: number,
-  hasFallback = false,
-  clock?: Clock.Clock
-): number | CircuitOpenError | CircuitRejectedError =>
-  admit(cell, now, hasFallback, clock, false) as number | CircuitOpenError | CircuitRejectedError
 
 /** Gives back the permit `admit` took (a waiter, if any, gets it). */
 export const release = (cell: Cell): void => {
@@ -165,13 +151,11 @@ export const record = (
   clock?: Clock.Clock
 ): void => {
   if (outcome === "Success") cell.success(at, generation, at - startedAt, clock)
+  else if (retryAfterMillis === undefined) cell.apply({ _tag: outcome, at, generation, durationMillis: at - startedAt }, clock)
   else {
-    cell.apply(
-      retryAfterMillis === undefined
-        ? { _tag: outcome, at, generation, durationMillis: at - startedAt }
-        : { _tag: outcome, at, generation, durationMillis: at - startedAt, retryAfterMillis },
-      clock
-    )
+    cell.apply({ _tag: outcome, at, generation, durationMillis: at - startedAt, retryAfterMillis }, clock)
+    // A shared circuit sends the hint to the store with this outcome (emitted below).
+    if (cell.fleet !== undefined) cell.fleet.hint(retryAfterMillis)
   }
   if (cell.adaptiveLimit !== undefined) {
     const sample = samples[outcome]

@@ -148,9 +148,11 @@ export interface CircuitPromise {
    * work ends (`success()`, `failure(error)`, `ignore()`): the two-step form
    * of `fire`, for work that is not one function (a stream, a callback API).
    * Rejects with `CircuitOpenError`, `CircuitRejectedError` or
-   * `CircuitClosedError`. The circuit's timeout bounds the permit: at the
-   * deadline `timeout` is recorded, `signal` aborts and the permit is given
-   * back, reported or not.
+   * `CircuitClosedError`. With a wait queue (`queueCapacity`) it waits for a
+   * permit like `fire` does, in the same queue (the option `signal` takes it
+   * out, with nothing taken). The circuit's timeout bounds the permit, from
+   * the moment it is handed over: at the deadline `timeout` is recorded,
+   * `signal` aborts and the permit is given back, reported or not.
    */
   admit(name: string, options?: Permit.AdmitOptions): Promise<Permit.Permit>
   /** The circuit's state, window counts, permits in use and settings, now. */
@@ -271,14 +273,14 @@ class View implements CircuitPromise {
   closed = false
   readonly registry: CircuitRegistry.CircuitRegistryShape
   readonly clock: CircuitClock.CircuitClock
-  readonly deadlines: DeadlineHeap<Call | Waiting | Permit.PromisePermit>
+  readonly deadlines: DeadlineHeap<Call | Waiting | Permit.PromisePermit | Permit.PermitWaiter>
   private readonly shutdown: () => void
 
   constructor(registry: CircuitRegistry.CircuitRegistryShape, clock: CircuitClock.CircuitClock, shutdown: () => void) {
     this.registry = registry
     this.clock = clock
     this.shutdown = shutdown
-    this.deadlines = new DeadlineHeap<Call | Waiting | Permit.PromisePermit>(clock)
+    this.deadlines = new DeadlineHeap<Call | Waiting | Permit.PromisePermit | Permit.PermitWaiter>(clock)
   }
 
   fire<A, B = never>(
@@ -312,7 +314,8 @@ class View implements CircuitPromise {
     if (options?.signal?.aborted === true) return Promise.reject(options.signal.reason)
     const now = this.clock.now()
     const cell = cellOf(this.registry.cell(name, now))
-    const generation = CallPath.admitNow(cell, now)
+    const generation = CallPath.admit(cell, now)
+    if (generation === CallPath.QUEUE) return new Permit.PermitWaiter(this, cell, options ?? {}, now).promise
     if (typeof generation !== "number") return Promise.reject(generation)
     const permit = new Permit.PromisePermit(this, cell, options ?? {}, now, generation, cell.active)
     permit.start()
@@ -383,7 +386,11 @@ class View implements CircuitPromise {
     if (this.closed) return
     this.closed = true
     const now = this.clock.now()
-    for (const call of this.deadlines.drain()) call.close(now)
+    const entries = this.deadlines.drain()
+    // Waiters first: a permit that a closing two-step call gives back must
+    // not be handed to a waiter of this view that is about to be answered.
+    for (const entry of entries) if (entry instanceof Waiting || entry instanceof Permit.PermitWaiter) entry.close(now)
+    for (const entry of entries) if (!(entry instanceof Waiting || entry instanceof Permit.PermitWaiter)) entry.close(now)
     this.shutdown()
   }
 

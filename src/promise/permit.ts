@@ -4,6 +4,10 @@
  * `ReportEvent`). The admission, the permit and the recording are the ones
  * `fire` and `withCircuit` use (`internal/callPath.ts`).
  *
+ * With a wait queue (`queueCapacity`), an admission that finds every permit
+ * in use (or anyone waiting) waits in the circuit's queue like a `fire`
+ * call (`PermitWaiter`), and its permit's timeout starts at the hand-off.
+ *
  * A Promise permit has no scope to end it, so it is bounded by the circuit's
  * timeout: at the deadline the outcome `timeout` is recorded, `signal`
  * aborts, and the concurrency permit is given back, reported or not. With
@@ -13,8 +17,10 @@
  * @internal
  */
 import type { Duration } from "effect"
+import type { CircuitOpenError, CircuitRejectedError } from "../errors.ts"
 import * as CallPath from "../internal/callPath.ts"
 import type { Cell } from "../internal/cell.ts"
+import * as WaitQueue from "../internal/waitQueue.ts"
 import type { CircuitClock } from "./CircuitClock.ts"
 import type { DeadlineHeap, HeapEntry } from "./deadlineHeap.ts"
 import type { PermitOutcome } from "../CircuitPermit.ts"
@@ -202,6 +208,98 @@ export class PromisePermit implements Permit {
     if (abort !== undefined) {
       this.aborted = abort
       this.controller?.abort(abort.reason)
+    }
+  }
+}
+
+/**
+ * An admission waiting in the circuit's queue for a permit (see
+ * internal/waitQueue.ts), as a waiting `fire` call does: its `maxQueueWait`
+ * is its deadline in the registry's heap, which also reaches it when the
+ * registry closes; the caller's `signal` takes it out of the queue with
+ * nothing taken. Handed a permit, it resolves with a started `PromisePermit`.
+ */
+export class PermitWaiter implements WaitQueue.Waiter {
+  deadline: number
+  index = -1
+  prev: WaitQueue.Waiter | undefined = undefined
+  next: WaitQueue.Waiter | undefined = undefined
+  queued = false
+  generation = 0
+  queuedAt: number
+  readonly hasFallback = false
+  readonly clock = undefined
+  readonly promise: Promise<Permit>
+  private resolve!: (permit: Permit) => void
+  private reject!: (error: unknown) => void
+  private readonly host: Host
+  private readonly cell: Cell
+  private readonly options: AdmitOptions
+  private onAbort: (() => void) | undefined = undefined
+
+  constructor(host: Host, cell: Cell, options: AdmitOptions, now: number) {
+    this.host = host
+    this.cell = cell
+    this.options = options
+    this.queuedAt = now
+    this.deadline = now + cell.maxQueueWaitMillis
+    this.promise = new Promise<Permit>((resolve, reject) => {
+      this.resolve = resolve
+      this.reject = reject
+    })
+    WaitQueue.enqueue(cell, this, now)
+    host.deadlines.add(this)
+    const signal = options.signal
+    if (signal !== undefined) {
+      this.onAbort = () => this.abort()
+      signal.addEventListener("abort", this.onAbort, { once: true })
+    }
+  }
+
+  now(): number {
+    return this.host.clock.now()
+  }
+
+  // The permit, and its timeout, start at the hand-off.
+  admitted(now: number, generation: number, inFlight: number): void {
+    this.leave()
+    const permit = new PromisePermit(this.host, this.cell, this.options, now, generation, inFlight)
+    permit.start()
+    this.resolve(permit)
+  }
+
+  refused(_now: number, error: CircuitOpenError | CircuitRejectedError): void {
+    this.leave()
+    this.reject(error)
+  }
+
+  /** `maxQueueWait` ran out (the heap has already dropped the entry). */
+  expire(now: number): void {
+    const error = WaitQueue.expire(this.cell, this, now)
+    if (error === undefined) return
+    this.leave()
+    this.reject(error)
+  }
+
+  /** The registry closed: it leaves the queue, answered with the closed error. */
+  close(now: number): void {
+    if (!WaitQueue.leave(this.cell, this, now)) return
+    this.leave()
+    this.reject(this.host.closedError(this.cell.name))
+  }
+
+  // The caller aborted: it leaves the queue with its reason, and takes nothing.
+  private abort(): void {
+    if (!WaitQueue.leave(this.cell, this, this.host.clock.now())) return
+    this.leave()
+    this.reject(this.options.signal!.reason)
+  }
+
+  private leave(): void {
+    this.host.deadlines.remove(this)
+    if (this.onAbort !== undefined) {
+      this.options.signal!.removeEventListener("abort", this.onAbort)
+      this.onAbort = undefined
     }
   }
 }

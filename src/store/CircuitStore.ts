@@ -34,8 +34,9 @@
  * - `forceOpen`, `forceClosed` and `reset` act on this process's circuit only.
  * - The store shares the error-percentage rule over the rolling window; the
  *   other settings (timeout, bulkhead, fallbacks) are per process. A shared
- *   circuit also shares consecutive failures, slow calls and the stable
- *   backoff, and refuses a count window and several half-open probes with a
+ *   circuit also shares consecutive failures, slow calls, the stable backoff
+ *   and a failure's Retry-After (the failure that opens it lengthens the
+ *   opening fleet-wide), and refuses a count window and several half-open probes with a
  *   `CircuitConfigError` naming the field; `local` circuits keep them.
  *
  * **Example** (A fleet circuit through Redis)
@@ -241,7 +242,7 @@ export const memoryBackend = (): FleetBackend => {
     record: (entries) =>
       Effect.forEach(entries, (e) =>
         Effect.map(
-          change(e.circuit, e.rule, (c, now) => [FleetModel.record(c, e.rule, now, e.generation, e.counts, e.streak), undefined]),
+          change(e.circuit, e.rule, (c, now) => [FleetModel.record(c, e.rule, now, e.generation, e.counts, e.streak, e.retryAfter), undefined]),
           ([view]) => view
         )),
     acquire: (circuit, rule, generation, sleepMillis, leaseMillis) =>
@@ -249,9 +250,9 @@ export const memoryBackend = (): FleetBackend => {
         change(circuit, rule, (c, now) => FleetModel.acquire(c, now, generation, sleepMillis, leaseMillis)),
         ([view, acquired]) => ({ acquired, view })
       ),
-    settle: (circuit, rule, generation, outcome, slow) =>
+    settle: (circuit, rule, generation, outcome, slow, retryAfter) =>
       Effect.map(
-        change(circuit, rule, (c, now) => [FleetModel.settle(c, rule, now, generation, outcome, slow), undefined]),
+        change(circuit, rule, (c, now) => [FleetModel.settle(c, rule, now, generation, outcome, slow, retryAfter), undefined]),
         ([view]) => view
       ),
     changes: (onChange) =>
@@ -324,7 +325,8 @@ export const redisBackend = (
           e.generation,
           e.counts,
           announce(e.circuit),
-          e.streak
+          e.streak,
+          e.retryAfter
         ).pipe(
           Effect.mapError(failed("record", e.circuit)),
           Effect.flatMap(decode("record", e.circuit)),
@@ -345,8 +347,18 @@ export const redisBackend = (
         Effect.flatMap(decode("acquire", circuit)),
         Effect.map(({ tag, view }) => ({ acquired: tag === "probe" ? "probe" as const : "denied" as const, view }))
       ),
-    settle: (circuit, rule, generation, outcome, slow) =>
-      settle(FleetScripts.keyOf(prefix, circuit), now(), idleMillis, rule, generation, outcome, announce(circuit), slow).pipe(
+    settle: (circuit, rule, generation, outcome, slow, retryAfter) =>
+      settle(
+        FleetScripts.keyOf(prefix, circuit),
+        now(),
+        idleMillis,
+        rule,
+        generation,
+        outcome,
+        announce(circuit),
+        slow,
+        retryAfter
+      ).pipe(
         Effect.mapError(failed("settle", circuit)),
         Effect.flatMap(decode("settle", circuit)),
         Effect.map((decoded) => decoded.view)

@@ -85,6 +85,8 @@ export class FleetLink {
   totals: Window.Counts = Window.emptyCounts
   /** The fleet's errors in a row, as last answered. */
   streak = 0
+  /** The Retry-After the current opening lasts at least, as last answered. */
+  retryAfter = 0
   /** The store's time of the last answer; `-Infinity` before the first. */
   viewAt = Number.NEGATIVE_INFINITY
 
@@ -100,6 +102,10 @@ export class FleetLink {
   /** Errors after the batch's last success, and whether it had one. */
   trailing = 0
   broken = false
+  /** The longest Retry-After of the batch's failures (0: none). */
+  batchRetryAfter = 0
+  /** The Retry-After given for the outcome whose event comes next (see `hint`). */
+  private hinted = 0
   dirty = false
   /** The store announced a change: read the circuit at the next round. */
   stale = false
@@ -112,6 +118,7 @@ export class FleetLink {
   probeStartedAt = Number.NaN
   probeOutcome: ProbeOutcome = "interrupted"
   probeSlow = false
+  probeRetryAfter = 0
 
   private lastError: CircuitOpenError | undefined = undefined
   private lastErrorAt = -1
@@ -158,9 +165,17 @@ export class FleetLink {
     return "short-circuit"
   }
 
-  /** The current opening's sleep window, by this circuit's own settings. */
+  /**
+   * The current opening's sleep window, by this circuit's own settings, or
+   * the fleet's Retry-After when longer (as `Breaker.sleepMillis`).
+   */
   sleepMillis(): number {
-    return this.cell.breaker.config.sleepWindow(Math.max(1, this.openings))
+    return Math.max(this.cell.breaker.config.sleepWindow(Math.max(1, this.openings)), this.retryAfter)
+  }
+
+  /** The Retry-After of the failure whose `event` comes next (the call path gives it just before). */
+  hint(millis: number): void {
+    this.hinted = millis
   }
 
   /** Stops sharing the circuit: the flusher forgets it. */
@@ -195,6 +210,8 @@ export class FleetLink {
 
   /** Counts one event of the cell (the same parts observers get). */
   event(kind: string, at: number, durationMillis: number): void {
+    const hint = this.hinted
+    if (hint !== 0) this.hinted = 0
     if (this.probe === RUNNING && at - durationMillis === this.probeStartedAt) {
       switch (kind) {
         case "success":
@@ -207,6 +224,7 @@ export class FleetLink {
           this.client.enqueue(this)
           this.probeOutcome = kind
           this.probeSlow = this.isSlow(kind, durationMillis)
+          this.probeRetryAfter = kind === "failure" ? hint : 0
           this.client.wake()
           return
       }
@@ -226,6 +244,7 @@ export class FleetLink {
       case "failure":
         this.failure++
         this.trailing++
+        if (hint > this.batchRetryAfter) this.batchRetryAfter = hint
         break
       case "timeout":
         this.timeout++
@@ -318,7 +337,8 @@ export class FleetLink {
         fallbackFailure: this.fallbackFailure,
         slow: this.slow
       },
-      streak: { trailing: this.trailing, broken: this.broken }
+      streak: { trailing: this.trailing, broken: this.broken },
+      retryAfter: this.batchRetryAfter
     }
     this.drop()
     this.stale = false
@@ -337,6 +357,7 @@ export class FleetLink {
     this.slow = 0
     this.trailing = 0
     this.broken = false
+    this.batchRetryAfter = 0
     this.dirty = false
   }
 
@@ -353,6 +374,7 @@ export class FleetLink {
     this.leaseUntil = view.leaseUntil
     this.totals = view.totals
     this.streak = view.streak
+    this.retryAfter = view.retryAfter
     this.viewAt = view.now
     // A probe this process was granted or is running belongs to its generation only.
     if ((this.probe === GRANTED || this.probe === RUNNING) && view.generation !== this.probeGeneration) this.probe = NONE
@@ -506,7 +528,14 @@ export class FleetClient {
         entries.length === 0 ? Effect.succeed([]) : backend.record(entries),
         Effect.forEach(
           settled,
-          (link) => backend.settle(link.cell.name, link.rule(), link.probeGeneration, link.probeOutcome, link.probeSlow),
+          (link) => backend.settle(
+            link.cell.name,
+            link.rule(),
+            link.probeGeneration,
+            link.probeOutcome,
+            link.probeSlow,
+            link.probeRetryAfter
+          ),
           { concurrency: "unbounded" }
         ),
         Effect.forEach(

@@ -43,6 +43,14 @@
  *   `backoffResetAt` (the close plus how long the circuit had been open); an
  *   opening from closed before then continues the count, one at or after it
  *   counts from 1.
+ * - A failure's Retry-After, as the core applies it: an opening lasts
+ *   `max(S(n), Retry-After)` of the failure that opened it. A batch carries
+ *   the longest Retry-After of its failures (it cannot tell which of its
+ *   outcomes crossed the fleet's thresholds, so it keeps the hint that asks
+ *   for the longest wait), a probe's outcome its own; the store keeps it as
+ *   `retryAfter` for the opening it starts, `acquire` waits for the longer
+ *   of the two, and the view answers it so that every process reports the
+ *   same wait. A batch or outcome that does not open the circuit leaves it.
  *
  * **Gotchas**
  *
@@ -125,6 +133,8 @@ export interface FleetCircuit {
   readonly streak: number
   /** `backoffReset: "stable"`: an opening from closed at or after this time counts from 1 again. */
   readonly backoffResetAt: number
+  /** The Retry-After of what opened the current opening, in milliseconds (0: none). */
+  readonly retryAfter: number
 }
 
 /**
@@ -145,6 +155,8 @@ export interface FleetView {
   /** The window's totals, `slow` included. */
   readonly totals: Window.Counts
   readonly streak: number
+  /** The current opening lasts at least this long (the Retry-After that opened it; 0: none). */
+  readonly retryAfter: number
 }
 
 /**
@@ -169,7 +181,8 @@ export const initial = (rule: FleetRule, now: number): FleetCircuit => ({
   leaseUntil: 0,
   window: Window.empty(rule.buckets, rule.bucketMillis, now),
   streak: 0,
-  backoffResetAt: 0
+  backoffResetAt: 0,
+  retryAfter: 0
 })
 
 /**
@@ -186,7 +199,8 @@ export const view = (c: FleetCircuit, now: number): FleetView => ({
   leaseUntil: c.leaseUntil,
   now,
   totals: withSlow(Window.totals(Window.rollTo(c.window, now))),
-  streak: c.streak
+  streak: c.streak,
+  retryAfter: c.retryAfter
 })
 
 // Totals always carry `slow` (0 when none), as the scripts answer.
@@ -216,7 +230,24 @@ export const addAt = (w: Window.Window, now: number, counts: Window.Counts): Win
   return { ...rolled, current: Window.addCounts(rolled.current, counts) }
 }
 
-const opened = (c: FleetCircuit, rule: FleetRule, window: Window.Window, now: number, streak: number): FleetCircuit => {
+/**
+ * A Retry-After as the core keeps it: a positive finite number of
+ * milliseconds, anything else 0 (none).
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const retryAfterOf = (millis: number | undefined): number =>
+  millis !== undefined && millis > 0 && millis !== Infinity ? millis : 0
+
+const opened = (
+  c: FleetCircuit,
+  rule: FleetRule,
+  window: Window.Window,
+  now: number,
+  streak: number,
+  retryAfter: number
+): FleetCircuit => {
   // From closed, a fresh count of openings unless a stable backoff survives the close.
   const continues = c.state === "half-open" || (rule.backoffReset === "stable" && now < c.backoffResetAt)
   return {
@@ -227,13 +258,16 @@ const opened = (c: FleetCircuit, rule: FleetRule, window: Window.Window, now: nu
     leaseUntil: 0,
     window,
     streak,
-    backoffResetAt: c.backoffResetAt
+    backoffResetAt: c.backoffResetAt,
+    retryAfter: retryAfterOf(retryAfter)
   }
 }
 
 /**
  * Records a batch of `counts` observed in `generation`, at the store's time
- * `now`. An empty batch only reads.
+ * `now`. An empty batch only reads. `retryAfter`: the longest Retry-After of
+ * the batch's failures, in milliseconds (0: none); it lengthens the opening
+ * if the batch opens the circuit.
  *
  * @since 0.1.0
  * @category combinators
@@ -244,14 +278,15 @@ export const record = (
   now: number,
   generation: number,
   counts: Window.Counts,
-  batchStreak: BatchStreak = noStreak
+  batchStreak: BatchStreak = noStreak,
+  retryAfter = 0
 ): FleetCircuit => {
   const window = addAt(shaped(c, rule, now), now, counts)
   const before = sameShape(c, rule) ? c.streak : 0
   const streak = batchStreak.broken ? batchStreak.trailing : before + batchStreak.trailing
   const trips = generation === c.generation && c.state === "closed" && Window.requests(counts) > 0 &&
     (Breaker.exceedsThresholds(ruleConfig(rule), window) || streak >= (rule.consecutiveFailures ?? Infinity))
-  return trips ? opened(c, rule, window, now, streak) : { ...c, window, streak }
+  return trips ? opened(c, rule, window, now, streak, retryAfter) : { ...c, window, streak }
 }
 
 /**
@@ -264,7 +299,8 @@ export type Acquired = "probe" | "denied"
 
 /**
  * Asks for the probe lease, by a caller that saw `generation` and computed
- * the current opening's sleep window as `sleepMillis`.
+ * the current opening's sleep window as `sleepMillis` (the opening lasts
+ * the longer of that and its Retry-After).
  *
  * @since 0.1.0
  * @category combinators
@@ -277,7 +313,7 @@ export const acquire = (
   leaseMillis: number
 ): readonly [FleetCircuit, Acquired] => {
   if (generation !== c.generation) return [c, "denied"]
-  const free = (c.state === "open" && now - c.openedAt >= sleepMillis) ||
+  const free = (c.state === "open" && now - c.openedAt >= Math.max(sleepMillis, c.retryAfter)) ||
     (c.state === "half-open" && c.leaseUntil <= now)
   if (!free) return [c, "denied"]
   return [{ ...c, state: "half-open", generation: c.generation + 1, leaseUntil: now + leaseMillis }, "probe"]
@@ -320,7 +356,8 @@ export const streakOf = (outcome: ProbeOutcome): BatchStreak =>
     : { trailing: 1, broken: false }
 
 /**
- * Reports how the probe admitted in `generation` ended.
+ * Reports how the probe admitted in `generation` ended (`retryAfter`: a
+ * failure's Retry-After in milliseconds, 0 for none).
  *
  * @since 0.1.0
  * @category combinators
@@ -331,10 +368,11 @@ export const settle = (
   now: number,
   generation: number,
   outcome: ProbeOutcome,
-  slow = false
+  slow = false,
+  retryAfter = 0
 ): FleetCircuit => {
   if (generation !== c.generation || c.state !== "half-open") {
-    return record(c, rule, now, generation, countsOf(outcome, slow), streakOf(outcome))
+    return record(c, rule, now, generation, countsOf(outcome, slow), streakOf(outcome), retryAfter)
   }
   switch (outcome) {
     case "success": {
@@ -348,14 +386,15 @@ export const settle = (
         leaseUntil: 0,
         window: Window.empty(rule.buckets, rule.bucketMillis, now),
         streak: 0,
-        backoffResetAt: stable ? now + (now - c.openedAt) : 0
+        backoffResetAt: stable ? now + (now - c.openedAt) : 0,
+        retryAfter: 0
       }
     }
     case "failure":
     case "timeout":
     case "rejected": {
       const streak = (sameShape(c, rule) ? c.streak : 0) + 1
-      return opened(c, rule, addAt(shaped(c, rule, now), now, countsOf(outcome, slow)), now, streak)
+      return opened(c, rule, addAt(shaped(c, rule, now), now, countsOf(outcome, slow)), now, streak, retryAfter)
     }
     case "interrupted":
     case "ignored":

@@ -8,8 +8,11 @@
  *   circuit's key in one Cluster slot whatever the prefix. Fields: `st`
  *   (state), `g` (generation), `oa` (openedAt), `n` (openings), `lu` (lease
  *   until), `sk` (errors in a row), `br` (when a stable backoff resets),
- *   `bk`/`bm` (the window's shape), `ci` (the current bucket's index)
- *   and the ring: `r<slot>` = `"<bucket index> <7 counts> <slow>"` for
+ *   `bk`/`bm` (the window's shape), `ci` (the current bucket's index),
+ *   `ta` (the Retry-After that lengthens the current opening) with `to`
+ *   (the `oa` of the opening it belongs to: a key last written by a script
+ *   that did not know `ta` cannot lend an older opening's hint to a newer
+ *   one; no field but the ring's starts with `r`) and the ring: `r<slot>` = `"<bucket index> <7 counts> <slow>"` for
  *   `slot = index mod buckets`, so the key never holds more than `buckets`
  *   buckets whatever the call rate (a ring cell written before slow calls
  *   were counted has no `<slow>`: 0).
@@ -32,7 +35,15 @@
  */
 import * as Redis from "effect/persistence/Redis"
 import * as Window from "../core/Window.ts"
-import { type BatchStreak, type FleetRule, type FleetStateName, type FleetView, noStreak, type ProbeOutcome } from "./FleetModel.ts"
+import {
+  type BatchStreak,
+  type FleetRule,
+  type FleetStateName,
+  type FleetView,
+  noStreak,
+  type ProbeOutcome,
+  retryAfterOf
+} from "./FleetModel.ts"
 
 // Shared by every script: arguments, the hash as a table, the window as a
 // ring, the answer. ARGV: now, idle, volume, percent, buckets, bucketMillis,
@@ -80,6 +91,9 @@ local n = tonumber(h.n) or 0
 local lu = tonumber(h.lu) or 0
 local sk = tonumber(h.sk) or 0
 local br = tonumber(h.br) or 0
+-- A Retry-After belongs to the opening it was given for.
+local ra = tonumber(h.ta) or 0
+if tonumber(h.to) ~= oa then ra = 0 end
 local loaded = g
 local bk = tonumber(h.bk) or buckets
 local bm = tonumber(h.bm) or bucketMillis
@@ -151,18 +165,20 @@ local function exceeds()
   if (t[2] + t[3] + t[4]) * 100 >= percent * requests then return true end
   return slowPercent >= 0 and t[8] * 100 >= slowPercent * requests
 end
--- FleetModel.opened: from closed a fresh count of openings, unless a stable backoff survives the close.
-local function opened()
+-- FleetModel.opened: from closed a fresh count of openings, unless a stable backoff survives the close;
+-- the opening lasts at least the Retry-After of what opened it.
+local function opened(retryAfter)
   if st == "half-open" or (stable == 1 and now < br) then n = n + 1 else n = 1 end
   st = "open"
   g = g + 1
   oa = now
   lu = 0
+  ra = retryAfter
 end
 local function save(tag)
   local args = {
     "st", st, "g", fmt(g), "oa", fmt(oa), "n", fmt(n), "lu", fmt(lu), "sk", fmt(sk), "br", fmt(br),
-    "bk", fmt(bk), "bm", fmt(bm), "ci", fmt(ci)
+    "bk", fmt(bk), "bm", fmt(bm), "ci", fmt(ci), "ta", fmt(ra), "to", fmt(oa)
   }
   for slot, _ in pairs(changed) do
     local cell = ring[slot]
@@ -185,22 +201,25 @@ local function save(tag)
   local out = { tag, st, fmt(g), fmt(oa), fmt(n), fmt(lu), fmt(now) }
   for k = 1, 8 do out[#out + 1] = fmt(t[k]) end
   out[#out + 1] = fmt(sk)
+  out[#out + 1] = fmt(ra)
   return out
 end
 -- FleetModel.record: c is the 7 counts and slow; the batch ends with
--- \`trailing\` errors after its last success, and \`broken\` says it had one.
-local function record(c, trailing, broken)
+-- \`trailing\` errors after its last success, and \`broken\` says it had one;
+-- \`retryAfter\` is its failures' longest Retry-After.
+local function record(c, trailing, broken, retryAfter)
   shape()
   add(c)
   if broken then sk = trailing else sk = sk + trailing end
   if generation == g and st == "closed" and (c[1] + c[2] + c[3] + c[4]) > 0 and
-    (exceeds() or (consecutive > 0 and sk >= consecutive)) then opened() end
+    (exceeds() or (consecutive > 0 and sk >= consecutive)) then opened(retryAfter) end
 end
 `
 
 /**
  * `FleetModel.record`: ARGV 11–17 are the seven counts, 18 the slow count,
- * 19 the errors after the batch's last success, 20 whether it had one (1) or not (0).
+ * 19 the errors after the batch's last success, 20 whether it had one (1) or
+ * not (0), 21 the longest Retry-After of its failures (0: none).
  *
  * @since 0.1.0
  * @category scripts
@@ -213,7 +232,8 @@ for k = 1, 8 do
 end
 local trailing = number(19, "trailing", 0)
 local broken = number(20, "broken", 0)
-record(c, trailing, broken == 1)
+local retryAfter = number(21, "retryAfter", 0)
+record(c, trailing, broken == 1, retryAfter)
 return save("ok")
 `
 
@@ -226,7 +246,7 @@ return save("ok")
 export const acquireLua = `${prelude}
 local sleep = number(11, "sleepMillis", 0)
 local lease = number(12, "leaseMillis", 1)
-if generation == g and ((st == "open" and now - oa >= sleep) or (st == "half-open" and lu <= now)) then
+if generation == g and ((st == "open" and now - oa >= math.max(sleep, ra)) or (st == "half-open" and lu <= now)) then
   st = "half-open"
   g = g + 1
   lu = now + lease
@@ -236,7 +256,8 @@ return save("denied")
 `
 
 /**
- * `FleetModel.settle`: ARGV 11 is the probe's outcome, 12 whether it was slow (1) or not (0).
+ * `FleetModel.settle`: ARGV 11 is the probe's outcome, 12 whether it was slow
+ * (1) or not (0), 13 a failure's Retry-After (0: none).
  *
  * @since 0.1.0
  * @category scripts
@@ -244,6 +265,7 @@ return save("denied")
 export const settleLua = `${prelude}
 local outcome = ARGV[11]
 local slow = number(12, "slow", 0)
+local retryAfter = number(13, "retryAfter", 0)
 local one = {
   success = { 1, 0, 0, 0, 0, 0, 0, 0 }, failure = { 0, 1, 0, 0, 0, 0, 0, 0 }, timeout = { 0, 0, 1, 0, 0, 0, 0, 0 },
   rejected = { 0, 0, 0, 1, 0, 0, 0, 0 }, interrupted = { 0, 0, 0, 0, 0, 0, 0, 0 }, ignored = { 0, 0, 0, 0, 0, 0, 0, 0 }
@@ -253,9 +275,9 @@ if c == nil then bad("outcome") end
 -- FleetModel.countsOf: a slow request (never a rejection) counts as slow too.
 if slow == 1 and c[1] + c[2] + c[3] > 0 then c = { c[1], c[2], c[3], c[4], 0, 0, 0, 1 } end
 if generation ~= g or st ~= "half-open" then
-  if outcome == "success" then record(c, 0, true)
-  elseif c[1] + c[2] + c[3] + c[4] > 0 then record(c, 1, false)
-  else record(c, 0, false) end
+  if outcome == "success" then record(c, 0, true, retryAfter)
+  elseif c[1] + c[2] + c[3] + c[4] > 0 then record(c, 1, false, retryAfter)
+  else record(c, 0, false, retryAfter) end
 elseif outcome == "success" then
   -- FleetModel.settle: a stable backoff keeps the count of openings.
   if stable == 1 then br = now + (now - oa) else n = 0; br = 0 end
@@ -264,6 +286,7 @@ elseif outcome == "success" then
   oa = 0
   lu = 0
   sk = 0
+  ra = 0
   emptyWindow()
 elseif outcome == "interrupted" or outcome == "ignored" then
   lu = 0
@@ -271,7 +294,7 @@ else
   shape()
   add(c)
   sk = sk + 1
-  opened()
+  opened(retryAfter)
 end
 return save("ok")
 `
@@ -330,7 +353,8 @@ export const record = Redis.script(
     generation: number,
     counts: Window.Counts,
     channel: Announce = noAnnounce,
-    streak: BatchStreak = noStreak
+    streak: BatchStreak = noStreak,
+    retryAfter = 0
   ) => [
     key,
     ...common(now, idleMillis, rule, generation),
@@ -338,6 +362,7 @@ export const record = Redis.script(
     String(counts.slow ?? 0),
     String(streak.trailing),
     streak.broken ? "1" : "0",
+    String(retryAfterOf(retryAfter)),
     channel.channel,
     channel.circuit
   ],
@@ -382,8 +407,17 @@ export const settle = Redis.script(
     generation: number,
     outcome: ProbeOutcome,
     channel: Announce = noAnnounce,
-    slow = false
-  ) => [key, ...common(now, idleMillis, rule, generation), outcome, slow ? "1" : "0", channel.channel, channel.circuit],
+    slow = false,
+    retryAfter = 0
+  ) => [
+    key,
+    ...common(now, idleMillis, rule, generation),
+    outcome,
+    slow ? "1" : "0",
+    String(retryAfterOf(retryAfter)),
+    channel.channel,
+    channel.circuit
+  ],
   { lua: settleLua, numberOfKeys: 1 }
 ).withReturnType<Reply>()
 
@@ -397,11 +431,11 @@ const states: ReadonlySet<string> = new Set(["closed", "open", "half-open"])
  * @category conversions
  */
 export const decodeReply = (reply: unknown): { readonly tag: string; readonly view: FleetView } | undefined => {
-  if (!Array.isArray(reply) || reply.length !== 16) return undefined
+  if (!Array.isArray(reply) || reply.length !== 17) return undefined
   const [tag, state] = reply as Array<unknown>
   if (typeof tag !== "string" || typeof state !== "string" || !states.has(state)) return undefined
   const n: Array<number> = []
-  for (let i = 2; i < 16; i++) {
+  for (let i = 2; i < 17; i++) {
     const v = Number(reply[i])
     if (!Number.isFinite(v)) return undefined
     n.push(v)
@@ -425,7 +459,8 @@ export const decodeReply = (reply: unknown): { readonly tag: string; readonly vi
         fallbackFailure: n[11]!,
         slow: n[12]!
       },
-      streak: n[13]!
+      streak: n[13]!,
+      retryAfter: n[14]!
     }
   }
 }

@@ -35,6 +35,8 @@ export interface RecordEntry {
   readonly counts: Counts
   /** The batch's errors in a row (absent: none, and no success). */
   readonly streak?: BatchStreak | undefined
+  /** The longest Retry-After of the batch's failures, in milliseconds (absent or 0: none). */
+  readonly retryAfter?: number | undefined
 }
 
 /**
@@ -60,7 +62,9 @@ export interface FleetBackend {
     generation: number,
     outcome: ProbeOutcome,
     /** The probe took longer than the slow-call duration. */
-    slow?: boolean
+    slow?: boolean,
+    /** A failed probe's Retry-After, in milliseconds (0: none). */
+    retryAfter?: number
   ) => Effect.Effect<FleetView, CircuitStoreError>
   /**
    * Calls `onChange(circuit)` whenever a circuit's generation changes in the
