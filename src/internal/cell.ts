@@ -20,7 +20,21 @@ import type { CircuitLimitChange, CircuitTransition, EventKind } from "../Circui
 import { CircuitOpenError } from "../errors.ts"
 import { withoutStack } from "./withoutStack.ts"
 import { SleepDraws } from "./sleepDraws.ts"
-import { handOff, shrink, type WaitQueue } from "./waitQueue.ts"
+
+/**
+ * What a cell asks of its wait queue (`waitQueue.ts`'s `WaitQueue`, made by
+ * the first call that waits), declared here so that the cell never imports
+ * the queue: the queue refuses waiters through `callPath.ts`, which reads
+ * cells, so an import the other way would close a cycle.
+ */
+export interface Waiters {
+  /** Waiters in the queue now. */
+  readonly size: number
+  /** Hands free permits to the first waiters, each asked to the circuit again. */
+  handOff(): void
+  /** Rejects the newest waiters over a lowered `queueCapacity`. */
+  shrink(): void
+}
 
 /**
  * What a cell and the snapshot read of the circuit's fleet link (the store's
@@ -66,6 +80,30 @@ export interface Sink {
   readonly transition: (cell: Cell, transition: CircuitTransition) => void
   readonly limitChange: (cell: Cell, change: CircuitLimitChange) => void
 }
+
+/**
+ * What the registry asks of an observer's per-circuit state (`Cell.stats`)
+ * for the events the observer only counts (see `Observer.tally`), instead of
+ * calling its `event`: a short-circuit whose fallback follows adds one to
+ * `shortCircuited`; a success and a fallback's success that took 0 ms are
+ * offered to `tallySuccess` and `tallyFallbackSuccess`, which count them to
+ * be recorded later (true), or refuse (false: the event is reported).
+ */
+export interface Tally {
+  shortCircuited: number
+  tallySuccess(cell: Cell, at: number): boolean
+  tallyFallbackSuccess(at: number): boolean
+}
+
+/**
+ * The observers whose per-circuit state is the cells' `stats` (a `Tally`):
+ * while one of them is a registry's only observer of events, the registry
+ * counts the events it only counts there instead of calling its `event`
+ * (the metrics observer: an open circuit's short-circuits and instant
+ * fallbacks, and a healthy one's instant successes, then cost it no call).
+ * A set beside the public `Observer` type, so that no user can claim it.
+ */
+export const tallyObservers = new WeakSet<object>()
 
 // The fallback permits of the circuits that have had a fallback limit, kept
 // beside the cells so that a circuit without one holds nothing for them.
@@ -121,7 +159,7 @@ export class Cell implements CircuitCell {
    * called holds nothing here. Opaque to the shell: only the
    * observer that stored it reads it.
    */
-  stats: object | undefined = undefined
+  stats: Tally | undefined = undefined
   /** The circuit's fleet view when the registry has a `CircuitStore`; `undefined` (local only) otherwise. */
   fleet: FleetSide | undefined = undefined
   /** The peak concurrency since the last call, then starts a new peak from the calls running now. */
@@ -139,20 +177,20 @@ export class Cell implements CircuitCell {
   get release(): () => void {
     return this.releaser ??= () => {
       this.active--
-      if (this.waiters !== undefined) handOff(this)
+      if (this.waiters !== undefined) this.waiters.handOff()
     }
   }
   private releaser: (() => void) | undefined = undefined
   /** Hands free permits to waiters, if any (see `waitQueue.ts`). */
   handOff(): void {
-    handOff(this)
+    if (this.waiters !== undefined) this.waiters.handOff()
   }
   /**
    * The calls waiting for a permit, oldest first (see `waitQueue.ts`);
    * created by the first call that waits, so a circuit without a queue
    * holds one empty field for it.
    */
-  waiters: WaitQueue | undefined = undefined
+  waiters: Waiters | undefined = undefined
   /** Calls waiting in the queue for a permit now. */
   get waiting(): number {
     return this.waiters === undefined ? 0 : this.waiters.size
@@ -360,7 +398,7 @@ export class Cell implements CircuitCell {
       this.maxConcurrent = to
       this.sink.limitChange(this, { circuit: this.name, algorithm: Limit.algorithm(after), from, to, at })
       // A limit that grew has permits for the waiters.
-      if (to > from && this.waiting !== 0) handOff(this)
+      if (to > from && this.waiting !== 0) this.waiters!.handOff()
     }
   }
 
@@ -427,8 +465,8 @@ export class Cell implements CircuitCell {
     if (this.waiting !== 0) {
       // Fewer places: the newest waiters over the capacity are rejected; a
       // higher limit: the first waiters get the new permits.
-      shrink(this)
-      handOff(this)
+      this.waiters!.shrink()
+      this.waiters!.handOff()
     }
   }
 }
