@@ -24,7 +24,7 @@ import {
   type CircuitTransition,
   withCircuit
 } from "../src/index.ts"
-import type { Behaviour, Expected, ExpectedEvent, ExpectedTransition, FallbackKind, Model, Summary } from "./mbt-model.ts"
+import type { Expected, ExpectedEvent, ExpectedTransition, FallbackKind, Model, Plan, Summary } from "./mbt-model.ts"
 
 export const NAME = "mbt"
 
@@ -73,6 +73,7 @@ export const coverage = {
   maxInFlight: 0,
   maxActive: 0,
   activeOverLimit: 0,
+  maxWaiting: 0,
   states: {} as Record<string, number>,
   events: {} as Record<string, number>,
   transitions: {} as Record<string, number>
@@ -100,6 +101,17 @@ export class Driver {
   /** Every outcome event seen (one per call), and every call made. */
   outcomes = 0
   callsMade = 0
+  /**
+   * What each call's work and fallback do, by call id: the model's, read when
+   * they start (a waiter's are decided when it is handed a permit).
+   */
+  plans: ReadonlyMap<number, Plan> = new Map()
+
+  plan(id: number): Plan {
+    const plan = this.plans.get(id)
+    if (plan === undefined) return fail(`no plan for call #${id}`)
+    return plan
+  }
 
   /** The circuit's snapshot, through the API under test. */
   snapshot(): Effect.Effect<Circuit.CircuitSnapshot, never, Services> {
@@ -159,25 +171,26 @@ export class Driver {
     })
   )
 
+  /** The work of call `id`, as its plan says when it starts. */
   body(
-    behaviour: Behaviour,
-    duration: number,
+    id: number,
     gate: Deferred.Deferred<void> | undefined,
     retryAfter: number | undefined
   ): Effect.Effect<string, Boom | Ignorable> {
-    const work: Effect.Effect<string, Boom | Ignorable> = behaviour === "succeed"
-      ? Effect.as(Effect.sleep(duration), "ok")
-      : behaviour === "fail"
-      ? Effect.andThen(Effect.sleep(duration), Effect.fail(new Boom({ retryAfter })))
-      : behaviour === "die"
-      ? Effect.andThen(Effect.sleep(duration), Effect.die("bug"))
-      : behaviour === "ignored"
-      ? Effect.andThen(Effect.sleep(duration), Effect.fail(new Ignorable()))
-      : behaviour === "stubborn"
-      ? Effect.uninterruptible(Effect.as(Effect.sleep(duration), "ok"))
-      : Effect.never
-    const start = gate === undefined ? work : Effect.andThen(Deferred.succeed(gate, undefined), work)
     return Effect.suspend(() => {
+      const { behaviour, duration } = this.plan(id)
+      const work: Effect.Effect<string, Boom | Ignorable> = behaviour === "succeed"
+        ? Effect.as(Effect.sleep(duration), "ok")
+        : behaviour === "fail"
+        ? Effect.andThen(Effect.sleep(duration), Effect.fail(new Boom({ retryAfter })))
+        : behaviour === "die"
+        ? Effect.andThen(Effect.sleep(duration), Effect.die("bug"))
+        : behaviour === "ignored"
+        ? Effect.andThen(Effect.sleep(duration), Effect.fail(new Ignorable()))
+        : behaviour === "stubborn"
+        ? Effect.uninterruptible(Effect.as(Effect.sleep(duration), "ok"))
+        : Effect.never
+      const start = gate === undefined ? work : Effect.andThen(Deferred.succeed(gate, undefined), work)
       this.running++
       return Effect.ensuring(
         start,
@@ -189,38 +202,42 @@ export class Driver {
   }
 
   /**
-   * Starts a call in a fiber of its own. With `interruptAtStart`, the effect's
-   * first step wakes another fiber (it completes a Deferred that fiber awaits)
-   * which interrupts the caller at once, while the caller is still inside
-   * `withCircuit`.
+   * Starts call `id` (its plan made by the model) in a fiber of its own. With
+   * `interruptAtStart`, the effect's first step wakes another fiber (it
+   * completes a Deferred that fiber awaits) which interrupts the caller at
+   * once, while the caller is still inside `withCircuit`; a call that waits
+   * in the queue is not interrupted so.
    */
   call(
     id: number,
-    behaviour: Behaviour,
-    duration: number,
     fallback: FallbackKind,
     interruptAtStart: boolean,
-    retryAfter?: number,
-    fallbackMillis = 0
+    retryAfter?: number
   ): Effect.Effect<void, never, Services> {
     const isFailure = (failure: unknown) => !(failure instanceof Ignorable)
     const gate = interruptAtStart ? Deferred.makeUnsafe<void>() : undefined
-    const body = this.body(behaviour, duration, gate, retryAfter)
+    const body = this.body(id, gate, retryAfter)
     const options = { isFailure, retryAfter: retryAfterOf }
-    // A fallback that lasts sleeps first; one that does not is a plain value (it ends when it starts).
+    // A fallback that lasts sleeps first; one that does not is a plain value
+    // (it ends when it starts). How long: the plan's, when it starts.
     const guarded: Effect.Effect<unknown, unknown, CircuitRegistry> = fallback === "none"
       ? withCircuit(body, NAME, options)
       : fallback === "ok"
       ? withCircuit(body, NAME, {
         ...options,
-        fallback: () => fallbackMillis > 0 ? Effect.as(Effect.sleep(fallbackMillis), "fallback") : Effect.succeed("fallback")
+        fallback: () => {
+          const millis = this.plan(id).fallbackMillis
+          return millis > 0 ? Effect.as(Effect.sleep(millis), "fallback") : Effect.succeed("fallback")
+        }
       })
       : withCircuit(body, NAME, {
         ...options,
-        fallback: () =>
-          fallbackMillis > 0
-            ? Effect.andThen(Effect.sleep(fallbackMillis), Effect.fail(new FallbackBoom()))
+        fallback: () => {
+          const millis = this.plan(id).fallbackMillis
+          return millis > 0
+            ? Effect.andThen(Effect.sleep(millis), Effect.fail(new FallbackBoom()))
             : Effect.fail(new FallbackBoom())
+        }
       })
     this.callsMade++
     return Effect.gen({ self: this }, function*() {
@@ -233,7 +250,7 @@ export class Driver {
       this.callers.set(id, caller)
       if (interrupter !== undefined) {
         yield* this.settle
-        // The effect never started (short-circuited or rejected): nothing to interrupt.
+        // The effect never started (short-circuited, rejected, or waiting): nothing to interrupt.
         if (!Deferred.isDoneUnsafe(gate!)) yield* Fiber.interrupt(interrupter)
       }
     })
@@ -301,7 +318,9 @@ export const matches = (exit: Exit.Exit<unknown, unknown>, expected: Expected): 
         Duration.toMillis(error.retryAfter) === expected.retryAfter
     case "Rejected":
       return error instanceof CircuitRejectedError && error.circuit === NAME &&
-        error.maxConcurrentRequests === expected.max
+        error.maxConcurrentRequests === expected.max && error.reason === expected.reason &&
+        error.queueCapacity === expected.capacity &&
+        (error.waited === undefined ? undefined : Duration.toMillis(error.waited)) === expected.waited
     case "Timeout":
       return error instanceof CircuitTimeoutError && error.circuit === NAME &&
         Duration.toMillis(error.timeout) === expected.timeout
@@ -373,9 +392,18 @@ export const verify = (model: Model, driver: Driver, where: string): Effect.Effe
     if (snap.fallbacks.max !== model.config.maxFallbacks) {
       problems.push(`fallbacks.max: circuit ${snap.fallbacks.max}, model ${model.config.maxFallbacks}`)
     }
+    if (snap.queue.waiting !== model.queue.length) {
+      problems.push(`queue.waiting: circuit ${snap.queue.waiting}, model ${model.queue.length}`)
+    }
+    if (snap.queue.capacity !== model.config.queueCapacity) {
+      problems.push(`queue.capacity: circuit ${snap.queue.capacity}, model ${model.config.queueCapacity}`)
+    }
+    if (config.queueCapacity !== model.config.queueCapacity) problems.push(`config.queueCapacity`)
+    if (Duration.toMillis(config.maxQueueWait) !== model.config.maxQueueWait) problems.push(`config.maxQueueWait`)
 
     coverage.maxInFlight = Math.max(coverage.maxInFlight, model.calls.size)
     coverage.maxActive = Math.max(coverage.maxActive, model.active)
+    coverage.maxWaiting = Math.max(coverage.maxWaiting, model.queue.length)
     if (model.active > model.config.max) coverage.activeOverLimit++
     bump(coverage.states, snap.state)
     const { events, finished, transitions } = model.drain()
@@ -385,7 +413,11 @@ export const verify = (model: Model, driver: Driver, where: string): Effect.Effe
     driver.events = []
     for (const e of actualEvents) {
       if (e.circuit !== NAME) problems.push(`event of another circuit: ${e.circuit}`)
-      if (e.kind !== "fallback-success" && e.kind !== "fallback-failure" && e.kind !== "fallback-rejected") {
+      // One outcome per call: neither its fallback's event nor `queued` is one.
+      if (
+        e.kind !== "fallback-success" && e.kind !== "fallback-failure" && e.kind !== "fallback-rejected" &&
+        e.kind !== "queued"
+      ) {
         driver.outcomes++
       }
     }

@@ -11,11 +11,17 @@
  * Promise code does, except "stubborn" work, which ignores it. "die" is a
  * synchronous throw when the work ends at once (a rejection otherwise): a
  * Promise has no defects, so the model treats it as "fail".
+ *
+ * A call that waited in the queue starts its work when it is handed a
+ * permit, inside the hand-off: work that ends at once then throws its
+ * failure synchronously (a rejected promise would settle after the hand-off
+ * has moved on to the next waiter, which the model, like `withCircuit`, does
+ * only once the call's outcome is recorded).
  */
 import { Cause, Effect, Exit } from "effect"
 import type { Circuit, CircuitConfigInput, CircuitConfigError } from "../src/index.ts"
 import { CircuitPromise } from "../src/promise/index.ts"
-import type { Behaviour, FallbackKind } from "./mbt-model.ts"
+import type { FallbackKind } from "./mbt-model.ts"
 import { Boom, type Caller, Driver, FallbackBoom, Ignorable, NAME, retryAfterOf, type Services } from "./mbt-driver.ts"
 
 // What a caller's abort answers with: the driver maps it to an interruption.
@@ -28,6 +34,8 @@ export class PromiseDriver extends Driver {
   private view: CircuitPromise.CircuitPromise | undefined
   private readonly aborters = new Map<number, AbortController>()
   private unsubscribe: (() => void) | undefined
+  /** Inside `fire` (work started now is the call's own, not a waiter's handed a permit). */
+  private inFire = false
 
   private circuits(): Effect.Effect<CircuitPromise.CircuitPromise, never, Services> {
     return Effect.map(Effect.context<Services>(), (context) => this.view ??= CircuitPromise.fromContext(context))
@@ -76,14 +84,16 @@ export class PromiseDriver extends Driver {
 
   private work(
     circuits: CircuitPromise.CircuitPromise,
-    behaviour: Behaviour,
-    duration: number,
+    id: number,
     signal: AbortSignal,
     onStart: (() => void) | undefined,
     retryAfter: number | undefined
   ): unknown {
+    const { behaviour, duration } = this.plan(id)
+    const direct = this.inFire
     this.running++
-    onStart?.()
+    // Only a call that runs at once is aborted at its start.
+    if (direct) onStart?.()
     const ended = () => {
       this.running--
     }
@@ -94,10 +104,12 @@ export class PromiseDriver extends Driver {
         case "stubborn":
           return "ok"
         case "fail":
+          if (!direct) throw new Boom({ retryAfter })
           return Promise.reject(new Boom({ retryAfter }))
         case "die":
           throw new Boom({})
         case "ignored":
+          if (!direct) throw new Ignorable()
           return Promise.reject(new Ignorable())
       }
     }
@@ -118,17 +130,14 @@ export class PromiseDriver extends Driver {
 
   /**
    * Starts a call. With `interruptAtStart`, the work's first synchronous step
-   * aborts the caller's signal, while `fire` is still running it.
+   * aborts the caller's signal, while `fire` is still running it (not when
+   * the call waited in the queue).
    */
   override call(
     id: number,
-    behaviour: Behaviour,
-    duration: number,
     fallback: FallbackKind,
     interruptAtStart: boolean,
-    retryAfter?: number,
-    // Fallbacks that last are driven through withCircuit only (the commands give 0 here).
-    _fallbackMillis = 0
+    retryAfter?: number
   ): Effect.Effect<void, never, Services> {
     this.callsMade++
     return Effect.flatMap(this.circuits(), (circuits) =>
@@ -137,7 +146,8 @@ export class PromiseDriver extends Driver {
         this.aborters.set(id, aborter)
         const isFailure = (failure: unknown) => !(failure instanceof Ignorable)
         const onStart = interruptAtStart ? () => aborter.abort(interruption) : undefined
-        const fn = (signal: AbortSignal) => this.work(circuits, behaviour, duration, signal, onStart, retryAfter)
+        const fn = (signal: AbortSignal) => this.work(circuits, id, signal, onStart, retryAfter)
+        // Fallbacks that last are driven through withCircuit only (the commands give 0 here).
         const options = {
           isFailure,
           retryAfter: retryAfterOf,
@@ -145,13 +155,27 @@ export class PromiseDriver extends Driver {
           ...(fallback === "ok"
             ? { fallback: () => "fallback" }
             : fallback === "fail"
-            ? { fallback: () => Promise.reject(new FallbackBoom()) }
+            ? {
+              // A throw: it ends when it starts, as the model says. (A rejected
+              // promise settles a microtask later, when a permit given back in
+              // the same millisecond may already have been handed on.)
+              fallback: () => {
+                throw new FallbackBoom()
+              }
+            }
             : {})
         }
         let answer: Exit.Exit<unknown, unknown> | undefined
         const caller: Caller = { pollUnsafe: () => answer }
         this.callers.set(id, caller)
-        circuits.fire(NAME, fn, options).then(
+        this.inFire = true
+        let answered: Promise<unknown>
+        try {
+          answered = circuits.fire(NAME, fn, options)
+        } finally {
+          this.inFire = false
+        }
+        answered.then(
           (value) => {
             answer = Exit.succeed(value)
           },

@@ -12,13 +12,16 @@
  * concurrency limit shrinking and growing while calls run, timeouts, window
  * shapes (time or count windows), thresholds, sleep windows fixed or a
  * `Schedule`, consecutive failures, slow calls, several half-open probes, the
- * stable backoff, the fallback limit); failures that carry a Retry-After;
+ * stable backoff, the fallback limit, the wait queue's capacity and
+ * `maxQueueWait`); failures that carry a Retry-After; calls that wait in the
+ * queue (and are handed a permit, short-circuited at the hand-off, time out
+ * in the queue, are interrupted there, or rejected by a lower capacity);
  * fallbacks that last (through `withCircuit`); `forceOpen`, `forceClosed`
  * and `reset`.
  *
  * After every command, once every fiber that can move has moved, the
  * circuit's snapshot (state, every window count, permits in use and the
- * limit, settings), the events and transitions it published, and the answer
+ * limit, the queue's waiters and capacity, settings), the events and transitions it published, and the answer
  * of every caller must be those of the model. At the end every caller is
  * interrupted or answered, every permit is back, and the circuit published
  * exactly one outcome per call.
@@ -27,9 +30,12 @@
  * `mbt-promise-driver.ts`), whose two documented differences the model takes
  * as its `shell` option.
  *
- * Two calls recording a request outcome at the same instant would make the
- * order of fibers matter, which SPEC.md does not fix; the driver keeps those
- * instants distinct (a call's duration grows by 2 ms, or it starts 1 ms later).
+ * Two things scheduled at the same instant (two outcomes, a permit coming
+ * back and a wait running out, a fallback's end and another's start) would
+ * make the order of fibers matter, which the docs do not fix; the driver
+ * keeps those instants distinct (a call's duration grows by 2 ms, or it
+ * starts 1 ms later; a waiter's work is planned when it gets its permit, see
+ * `Model.planHandOff`).
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Schedule } from "effect"
@@ -94,6 +100,15 @@ const fallbackMillisArb: fc.Arbitrary<number> = fc.oneof(
   { arbitrary: fc.constant(0), weight: 3 },
   { arbitrary: fc.integer({ min: 1, max: 400 }), weight: 2 }
 )
+// The wait queue: off in about a third of the runs' settings.
+const queueCapacities: ReadonlyArray<number> = [0, 0, 1, 2, 4]
+const maxQueueWaits: ReadonlyArray<Pair<Duration.Input | "infinity", number>> = [
+  ["1 second", 1000],
+  [150, 150],
+  ["45 millis", 45],
+  [Duration.millis(400), 400],
+  ["infinity", Infinity]
+]
 // A failure's Retry-After (milliseconds): mostly none.
 const retryAfters: ReadonlyArray<number | undefined> = [undefined, undefined, undefined, 40, 700, 2500]
 
@@ -124,7 +139,9 @@ const settingsArb = (all: boolean): fc.Arbitrary<Settings> => {
     }),
     probes: field(pick(probeCounts)),
     backoffReset: field(pick(backoffResets)),
-    maxFallbacks: field(pick(maxFallbackses))
+    maxFallbacks: field(pick(maxFallbackses)),
+    queueCapacity: field(pick(queueCapacities)),
+    maxQueueWait: field(pick(maxQueueWaits))
   }).map((s): Settings => {
     const input: Record<string, unknown> = {}
     const patch: { -readonly [K in keyof ModelPatch]: ModelPatch[K] } = {}
@@ -207,6 +224,16 @@ const settingsArb = (all: boolean): fc.Arbitrary<Settings> => {
       patch.maxFallbacks = s.maxFallbacks
       text.push(`maxConcurrentFallbacks: ${s.maxFallbacks}`)
     }
+    if (s.queueCapacity !== undefined) {
+      input.queueCapacity = s.queueCapacity
+      patch.queueCapacity = s.queueCapacity
+      text.push(`queueCapacity: ${s.queueCapacity}`)
+    }
+    if (s.maxQueueWait !== undefined) {
+      input.maxQueueWait = s.maxQueueWait[0]
+      patch.maxQueueWait = s.maxQueueWait[1]
+      text.push(`maxQueueWait: ${JSON.stringify(s.maxQueueWait[0])}`)
+    }
     return { input, patch, text: `{ ${text.join(", ")} }` }
   })
 }
@@ -225,7 +252,9 @@ const toModelConfig = (patch: ModelPatch): ModelConfig => ({
   windowCalls: patch.windowCalls,
   probes: patch.probes!,
   backoffReset: patch.backoffReset!,
-  maxFallbacks: patch.maxFallbacks!
+  maxFallbacks: patch.maxFallbacks!,
+  queueCapacity: patch.queueCapacity!,
+  maxQueueWait: patch.maxQueueWait!
 })
 
 /** One bad field on top of good ones: the whole input must be refused, naming that field. */
@@ -251,6 +280,9 @@ const poisons: ReadonlyArray<readonly [field: string, apply: (input: Record<stri
   ["slowCallPercentThreshold", (i) => (i.slowCallPercentThreshold = 101)],
   ["halfOpenProbes", (i) => (i.halfOpenProbes = 0)],
   ["maxConcurrentFallbacks", (i) => (i.maxConcurrentFallbacks = 0)],
+  ["queueCapacity", (i) => (i.queueCapacity = -1)],
+  ["queueCapacity", (i) => (i.queueCapacity = 1.5)],
+  ["maxQueueWait", (i) => (i.maxQueueWait = 0)],
   ["backoffReset", (i) => (i.backoffReset = "never")],
   ["retries", (i) => (i.retries = 3)]
 ]
@@ -311,11 +343,12 @@ class CallCmd implements Cmd {
         else yield* advanceTo(m, r, m.now + 1)
       }
       const id = m.call(behaviour, duration, fallback, retryAfter, fallbackMillis)
+      // Only a call that runs at once is interrupted at its start (not one that waits).
       if (interruptAtStart) {
         const call = m.calls.get(id)
         if (call !== undefined && call.callerWaiting) m.interrupt(call)
       }
-      yield* r.call(id, behaviour, duration, fallback, interruptAtStart, retryAfter, fallbackMillis)
+      yield* r.call(id, fallback, interruptAtStart, retryAfter)
       yield* verify(m, r, `${this.toString()} (#${id}, ${duration} ms)`)
     }.bind(this)))
   }
@@ -415,10 +448,12 @@ class ConfigureCmd implements Cmd {
     await r.run(Effect.gen(function*(this: ConfigureCmd) {
       const input: Record<string, unknown> = { ...this.settings.input }
       if (this.poison !== undefined) this.poison[1](input)
+      // The model first: a waiter handed a permit by the new settings starts
+      // its work as the model planned it.
+      if (this.poison === undefined) m.configure(this.settings.patch)
       const exit = yield* r.configure(input as CircuitConfigInput)
       if (this.poison === undefined) {
         if (exit._tag === "Failure") fail(`${this.toString()}: refused valid settings`)
-        m.configure(this.settings.patch)
       } else {
         expectConfigError(exit, this.poison[0], this.toString())
       }
@@ -528,6 +563,7 @@ async (initial: Settings, start: number, cmds: Iterable<Cmd>): Promise<void> => 
     : new PromiseDriver(initial.input as CircuitConfigInput)
   try {
     const model = new Model(toModelConfig(initial.patch), start, shell)
+    driver.plans = model.plans
     await driver.run(Effect.gen(function*() {
       yield* TestClock.adjust(start)
       yield* driver.subscribe
@@ -544,10 +580,14 @@ async (initial: Settings, start: number, cmds: Iterable<Cmd>): Promise<void> => 
     stats.commands += ran
     stats.calls += model.nextId
     // The end: interrupt every caller still waiting, let every effect end.
+    // One at a time: an interrupted call's permit may go to a waiter.
     await driver.run(Effect.gen(function*() {
-      for (const call of model.waitingCallers()) {
+      for (;;) {
+        const call = model.waitingCallers()[0]
+        if (call === undefined) break
         model.interrupt(call)
         yield* driver.interrupt(call.id)
+        yield* driver.settle
       }
       yield* verify(model, driver, "interrupting every caller left")
       for (;;) {

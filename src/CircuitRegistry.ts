@@ -37,7 +37,7 @@ import * as CircuitConfig from "./CircuitConfig.ts"
 import type { BreakerConfig } from "./core/BreakerConfig.ts"
 import type { CircuitEvent, CircuitLimitChange, CircuitTransition, EventKind } from "./CircuitEvent.ts"
 import { CircuitConfigError } from "./errors.ts"
-import { Cell, type Sink } from "./internal/cell.ts"
+import { Cell, type Sink, tallyObservers } from "./internal/cell.ts"
 import { toDuration } from "./config/duration.ts"
 import { CellTable } from "./internal/cellTable.ts"
 import { Deadlines, register as registerDeadlines } from "./internal/deadline.ts"
@@ -351,12 +351,29 @@ export const make = Effect.fnUntraced(function*(
   // `Circuit.events`: a call pays nothing for a stream nobody reads.
   let eventSubscribers = 0
   let eventObservers: ReadonlyArray<NonNullable<Observer["event"]>> = []
+  // The one observer of events counts some of them in its cells' `Tally`.
+  let tallied = false
   const sink: Sink = {
     event: (cell, kind, at, durationMillis, fallbackFollows, clock) => {
       if (eventSubscribers > 0) {
         // A shown timestamp: wall-clock time, read only for a subscriber.
         const wall = clock === undefined ? at : clock.currentTimeMillisUnsafe()
         publish(events, { circuit: cell.name, kind, at: wall, durationMillis })
+      }
+      if (tallied) {
+        const tally = cell.stats
+        if (tally !== undefined) {
+          if (kind === "success") {
+            if (durationMillis === 0 && tally.tallySuccess(cell, at)) return
+          } else if (kind === "short-circuited") {
+            if (fallbackFollows) {
+              tally.shortCircuited++
+              return
+            }
+          } else if (kind === "fallback-success") {
+            if (durationMillis === 0 && tally.tallyFallbackSuccess(at)) return
+          }
+        }
       }
       for (let i = 0; i < eventObservers.length; i++) eventObservers[i]!(cell, kind, at, durationMillis, fallbackFollows)
     },
@@ -431,11 +448,16 @@ export const make = Effect.fnUntraced(function*(
     cells: () => cells.values(),
     configure,
     observe: (observer) => {
+      const changed = () => {
+        const observing = observers.filter((o) => o.event !== undefined)
+        eventObservers = observing.map((o) => o.event!)
+        tallied = observing.length === 1 && tallyObservers.has(observing[0]!)
+      }
       observers = [...observers, observer]
-      eventObservers = observers.flatMap((o) => o.event === undefined ? [] : [o.event])
+      changed()
       return () => {
         observers = observers.filter((o) => o !== observer)
-        eventObservers = observers.flatMap((o) => o.event === undefined ? [] : [o.event])
+        changed()
       }
     },
     eventStream,

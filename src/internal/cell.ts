@@ -11,7 +11,7 @@ import type { Clock } from "effect"
 import { Duration, Schedule } from "effect"
 import * as Breaker from "../core/Breaker.ts"
 import * as Limit from "../core/Limit.ts"
-import type * as Window from "../core/Window.ts"
+import * as Window from "../core/Window.ts"
 import * as Adaptive from "../config/adaptive.ts"
 import type { BreakerConfig } from "../core/BreakerConfig.ts"
 import type { CircuitCell } from "../CircuitCell.ts"
@@ -20,7 +20,21 @@ import type { CircuitLimitChange, CircuitTransition, EventKind } from "../Circui
 import { CircuitOpenError } from "../errors.ts"
 import { withoutStack } from "./withoutStack.ts"
 import { SleepDraws } from "./sleepDraws.ts"
-import { handOff, shrink, type WaitQueue } from "./waitQueue.ts"
+
+/**
+ * What a cell asks of its wait queue (`waitQueue.ts`'s `WaitQueue`, made by
+ * the first call that waits), declared here so that the cell never imports
+ * the queue: the queue refuses waiters through `callPath.ts`, which reads
+ * cells, so an import the other way would close a cycle.
+ */
+export interface Waiters {
+  /** Waiters in the queue now. */
+  readonly size: number
+  /** Hands free permits to the first waiters, each asked to the circuit again. */
+  handOff(): void
+  /** Rejects the newest waiters over a lowered `queueCapacity`. */
+  shrink(): void
+}
 
 /**
  * What a cell and the snapshot read of the circuit's fleet link (the store's
@@ -66,6 +80,30 @@ export interface Sink {
   readonly transition: (cell: Cell, transition: CircuitTransition) => void
   readonly limitChange: (cell: Cell, change: CircuitLimitChange) => void
 }
+
+/**
+ * What the registry asks of an observer's per-circuit state (`Cell.stats`)
+ * for the events the observer only counts (see `Observer.tally`), instead of
+ * calling its `event`: a short-circuit whose fallback follows adds one to
+ * `shortCircuited`; a success and a fallback's success that took 0 ms are
+ * offered to `tallySuccess` and `tallyFallbackSuccess`, which count them to
+ * be recorded later (true), or refuse (false: the event is reported).
+ */
+export interface Tally {
+  shortCircuited: number
+  tallySuccess(cell: Cell, at: number): boolean
+  tallyFallbackSuccess(at: number): boolean
+}
+
+/**
+ * The observers whose per-circuit state is the cells' `stats` (a `Tally`):
+ * while one of them is a registry's only observer of events, the registry
+ * counts the events it only counts there instead of calling its `event`
+ * (the metrics observer: an open circuit's short-circuits and instant
+ * fallbacks, and a healthy one's instant successes, then cost it no call).
+ * A set beside the public `Observer` type, so that no user can claim it.
+ */
+export const tallyObservers = new WeakSet<object>()
 
 // The fallback permits of the circuits that have had a fallback limit, kept
 // beside the cells so that a circuit without one holds nothing for them.
@@ -121,7 +159,7 @@ export class Cell implements CircuitCell {
    * called holds nothing here. Opaque to the shell: only the
    * observer that stored it reads it.
    */
-  stats: object | undefined = undefined
+  stats: Tally | undefined = undefined
   /** The circuit's fleet view when the registry has a `CircuitStore`; `undefined` (local only) otherwise. */
   fleet: FleetSide | undefined = undefined
   /** The peak concurrency since the last call, then starts a new peak from the calls running now. */
@@ -130,21 +168,29 @@ export class Cell implements CircuitCell {
     this.peak = this.active
     return peak
   }
-  /** Returns one permit, to the first waiter if any; handed to the effect's fiber as its end observer. */
-  readonly release = (): void => {
-    this.active--
-    if (this.waiters !== undefined) handOff(this)
+  /**
+   * Returns one permit, to the first waiter if any; handed to the effect's
+   * fiber as its end observer. Made by the first call that suspends: a
+   * closure per circuit made when the circuit is would be two objects (96 B)
+   * of every circuit, most of which never suspend.
+   */
+  get release(): () => void {
+    return this.releaser ??= () => {
+      this.active--
+      if (this.waiters !== undefined) this.waiters.handOff()
+    }
   }
+  private releaser: (() => void) | undefined = undefined
   /** Hands free permits to waiters, if any (see `waitQueue.ts`). */
   handOff(): void {
-    handOff(this)
+    if (this.waiters !== undefined) this.waiters.handOff()
   }
   /**
    * The calls waiting for a permit, oldest first (see `waitQueue.ts`);
    * created by the first call that waits, so a circuit without a queue
    * holds one empty field for it.
    */
-  waiters: WaitQueue | undefined = undefined
+  waiters: Waiters | undefined = undefined
   /** Calls waiting in the queue for a permit now. */
   get waiting(): number {
     return this.waiters === undefined ? 0 : this.waiters.size
@@ -172,22 +218,23 @@ export class Cell implements CircuitCell {
    * time (its settings exist nowhere else).
    */
   pinned = false
-  private lastOpenError: CircuitOpenError | undefined = undefined
-  private lastOpenErrorAt = -1
-  private lastOpenErrorGeneration = -1
-  private lastOpenErrorConfig: BreakerConfig | undefined = undefined
+  /** The last `openError`, and what it was made for; made by the circuit's first short-circuit. */
+  private lastOpen: LastOpenError | undefined = undefined
   /** Draws each opening's delay from a `Schedule` sleep window (jitter); undefined for a fixed one. */
   private sleepDraws: SleepDraws | undefined
   /** The breaker as the core's functions produced it, without the events counted since in `pending*`. */
   private reduced: Breaker.Breaker
   // Events that only count in the reduced window's current bucket (the core's
-  // `countsInCurrent`, `successOnlyCounts`), kept as plain counters so that
-  // the busiest calls (successes of a healthy circuit, short-circuits and
-  // fallbacks of an open one) allocate nothing. Folded in by the core's
-  // `countInCurrent` before any other event and whenever `breaker` is read,
-  // so nobody sees a breaker without them.
+  // `countsInCurrent`, `successOnlyCounts`, `failureOnlyCounts`), kept as
+  // plain counters so that the busiest calls (successes of a healthy
+  // circuit, failures that do not trip it, short-circuits and fallbacks of an
+  // open one) allocate nothing. Folded in by the core's `countInCurrent`
+  // before any other event and whenever `breaker` is read, so nobody sees a
+  // breaker without them. A success never joins pending failures (it resets
+  // the streak they lengthen), so the counters hold no order.
   private pending = false
   private pendingSuccess = 0
+  private pendingFailure = 0
   private pendingShortCircuited = 0
   private pendingFallbackSuccess = 0
   private pendingFallbackFailure = 0
@@ -219,7 +266,7 @@ export class Cell implements CircuitCell {
   private fold(): void {
     this.reduced = Breaker.countInCurrent(this.reduced, {
       success: this.pendingSuccess,
-      failure: 0,
+      failure: this.pendingFailure,
       timeout: 0,
       rejected: 0,
       shortCircuited: this.pendingShortCircuited,
@@ -229,6 +276,7 @@ export class Cell implements CircuitCell {
     })
     this.pending = false
     this.pendingSuccess = 0
+    this.pendingFailure = 0
     this.pendingShortCircuited = 0
     this.pendingFallbackSuccess = 0
     this.pendingFallbackFailure = 0
@@ -240,11 +288,33 @@ export class Cell implements CircuitCell {
    * A shared circuit's events always go through `apply`.
    */
   success(at: number, generation: number, durationMillis: number, clock?: Clock.Clock): void {
-    if (this.fleet === undefined && Breaker.successOnlyCounts(this.reduced, at, generation, durationMillis, this.pendingSuccess)) {
+    if (
+      this.fleet === undefined && this.pendingFailure === 0 &&
+      Breaker.successOnlyCounts(this.reduced, at, generation, durationMillis, this.pendingSuccess)
+    ) {
       this.pendingSuccess++
       this.pending = true
     } else {
       this.apply({ _tag: "Success", at, generation, durationMillis }, clock)
+    }
+  }
+
+  /** `apply` of a `Failure`, likewise (`failureOnlyCounts`). */
+  failure(at: number, generation: number, durationMillis: number, retryAfterMillis?: number, clock?: Clock.Clock): void {
+    const failures = this.pendingFailure
+    if (
+      this.fleet === undefined &&
+      Breaker.failureOnlyCounts(this.reduced, at, generation, durationMillis, this.pendingSuccess + failures, failures)
+    ) {
+      this.pendingFailure = failures + 1
+      this.pending = true
+    } else {
+      this.apply(
+        retryAfterMillis === undefined
+          ? { _tag: "Failure", at, generation, durationMillis }
+          : { _tag: "Failure", at, generation, durationMillis, retryAfterMillis },
+        clock
+      )
     }
   }
 
@@ -272,10 +342,10 @@ export class Cell implements CircuitCell {
     const breaker = this.reduced
     // Per whole millisecond: a shell on `performance.now()` reads fractions.
     const millis = Math.floor(now)
+    const last = this.lastOpen
     if (
-      this.lastOpenError !== undefined && this.lastOpenErrorAt === millis &&
-      this.lastOpenErrorGeneration === breaker.generation && this.lastOpenErrorConfig === breaker.config
-    ) return this.lastOpenError
+      last !== undefined && last.at === millis && last.generation === breaker.generation && last.config === breaker.config
+    ) return last.error
     const state = Breaker.stateName(breaker)
     const error = withoutStack(() =>
       new CircuitOpenError({
@@ -284,10 +354,13 @@ export class Cell implements CircuitCell {
         retryAfter: Duration.millis(Breaker.retryAfterMillis(breaker, now))
       })
     )
-    this.lastOpenError = error
-    this.lastOpenErrorAt = millis
-    this.lastOpenErrorGeneration = breaker.generation
-    this.lastOpenErrorConfig = breaker.config
+    if (last === undefined) this.lastOpen = { error, at: millis, generation: breaker.generation, config: breaker.config }
+    else {
+      last.error = error
+      last.at = millis
+      last.generation = breaker.generation
+      last.config = breaker.config
+    }
     return error
   }
 
@@ -306,7 +379,7 @@ export class Cell implements CircuitCell {
     this.maxConcurrent = this.adaptiveLimit === undefined ? limit as number : Limit.current(this.adaptiveLimit)
     this.timeoutMillis = timeoutMillisOf(config)
     this.sleepDraws = drawsOf(config)
-    this.reduced = Breaker.initial(breakerConfig, now)
+    this.reduced = initialBreaker(breakerConfig, now)
   }
 
   /**
@@ -325,7 +398,7 @@ export class Cell implements CircuitCell {
       this.maxConcurrent = to
       this.sink.limitChange(this, { circuit: this.name, algorithm: Limit.algorithm(after), from, to, at })
       // A limit that grew has permits for the waiters.
-      if (to > from && this.waiting !== 0) handOff(this)
+      if (to > from && this.waiting !== 0) this.waiters!.handOff()
     }
   }
 
@@ -392,10 +465,32 @@ export class Cell implements CircuitCell {
     if (this.waiting !== 0) {
       // Fewer places: the newest waiters over the capacity are rejected; a
       // higher limit: the first waiters get the new permits.
-      shrink(this)
-      handOff(this)
+      this.waiters!.shrink()
+      this.waiters!.handOff()
     }
   }
+}
+
+interface LastOpenError {
+  error: CircuitOpenError
+  at: number
+  generation: number
+  config: BreakerConfig
+}
+
+// Circuits made with the same settings in the same bucket start from the
+// same breaker (`Breaker.initial` depends on the time only through the
+// bucket it falls in), which the core never changes: a new circuit then
+// allocates no breaker and no window of its own until its first event that
+// is not only counted. One entry: circuits are mostly made on the defaults.
+let lastInitial: Breaker.Breaker | undefined = undefined
+const initialBreaker = (config: BreakerConfig, now: number): Breaker.Breaker => {
+  const last = lastInitial
+  if (
+    last !== undefined && last.config === config &&
+    (config.windowCalls !== undefined || last.window.currentIndex === Window.bucketIndex(config.bucketMillis, now))
+  ) return last
+  return lastInitial = Breaker.initial(config, now)
 }
 
 const drawsOf = (config: CircuitConfig): SleepDraws | undefined =>

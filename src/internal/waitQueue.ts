@@ -18,13 +18,17 @@
  *   flight, which also answers waiters when the registry closes.
  * - The shells differ only in how a waiter resumes; what happens to the
  *   circuit (events, the breaker's counts) is decided here.
+ * - The cell reaches its queue only through the `Waiters` interface it
+ *   declares (`cell.ts`), which `WaitQueue` implements: the cell never
+ *   imports this module, so the queue may read cells and refuse waiters
+ *   through `callPath.ts` without an import cycle.
  *
  * @internal
  */
 import type { Clock } from "effect"
 import type { CircuitOpenError, CircuitRejectedError } from "../errors.ts"
 import { reject, shortCircuit } from "./callPath.ts"
-import type { Cell } from "./cell.ts"
+import type { Cell, Waiters } from "./cell.ts"
 
 /** One call waiting for a permit, as a shell keeps it. */
 export interface Waiter {
@@ -55,8 +59,8 @@ export interface Waiter {
   refused(now: number, error: CircuitOpenError | CircuitRejectedError): void
 }
 
-/** The waiters of one circuit, oldest first. */
-export class WaitQueue {
+/** The waiters of one circuit, oldest first: the cell's `waiters`. */
+export class WaitQueue implements Waiters {
   head: Waiter | undefined = undefined
   tail: Waiter | undefined = undefined
   /** Waiters in the queue. */
@@ -64,6 +68,19 @@ export class WaitQueue {
   /** A hand-off is running (see `handOff`), and whether it should run again. */
   handingOff = false
   again = false
+  private readonly cell: Cell
+
+  constructor(cell: Cell) {
+    this.cell = cell
+  }
+
+  handOff(): void {
+    handOff(this.cell)
+  }
+
+  shrink(): void {
+    shrink(this.cell)
+  }
 
   push(waiter: Waiter): void {
     waiter.prev = this.tail
@@ -84,9 +101,12 @@ export class WaitQueue {
   }
 }
 
+// The cell's queue: only `enqueue` sets the field, always to a WaitQueue.
+const queueOf = (cell: Cell): WaitQueue | undefined => cell.waiters as WaitQueue | undefined
+
 const out = (cell: Cell, waiter: Waiter): void => {
   waiter.queued = false
-  const queue = cell.waiters!
+  const queue = queueOf(cell)!
   queue.remove(waiter)
   queue.size--
 }
@@ -99,7 +119,7 @@ export const enqueue = (cell: Cell, waiter: Waiter, now: number): void => {
   waiter.queued = true
   waiter.queuedAt = now
   waiter.generation = cell.generation
-  const queue = cell.waiters ??= new WaitQueue()
+  const queue = queueOf(cell) ?? (cell.waiters = new WaitQueue(cell))
   queue.push(waiter)
   queue.size++
   cell.emit("queued", now, 0, false, waiter.clock)
@@ -147,7 +167,7 @@ export const expire = (cell: Cell, waiter: Waiter, now: number): CircuitRejected
  * however many waiters there are.
  */
 export const handOff = (cell: Cell): void => {
-  const queue = cell.waiters
+  const queue = queueOf(cell)
   // The registry is closing (or dropped the circuit): its waiters are being answered.
   if (queue === undefined || queue.head === undefined || cell.retired) return
   if (queue.handingOff) {
@@ -183,7 +203,7 @@ export const handOff = (cell: Cell): void => {
  * oldest keep their places.
  */
 export const shrink = (cell: Cell): void => {
-  const queue = cell.waiters
+  const queue = queueOf(cell)
   const capacity = cell.config.queueCapacity
   while (queue !== undefined && queue.tail !== undefined && queue.size > capacity) {
     const waiter = queue.tail

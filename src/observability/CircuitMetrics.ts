@@ -72,11 +72,12 @@ import {
   CircuitRegistry,
   type CircuitRegistryShape,
   type MetricsInstaller,
-  type MetricsOptions as RegistryMetricsOptions
+  type MetricsOptions as RegistryMetricsOptions,
+  type Observer
 } from "../CircuitRegistry.ts"
 import { CircuitConfigError } from "../errors.ts"
 import type { CircuitCell } from "../CircuitCell.ts"
-import { type Cell, cellOf } from "../internal/cell.ts"
+import { type Cell, cellOf, tallyObservers } from "../internal/cell.ts"
 import { monotonicMillis } from "../internal/time.ts"
 import { bucketTable, CircuitStats, eventKinds, type StatsSettings, statsOf } from "./CircuitStats.ts"
 import * as Percentiles from "./Percentiles.ts"
@@ -570,7 +571,7 @@ export const install: MetricsInstaller = (registry, options = {}) =>
       cell.stats = stats
       return stats
     }
-    const stop = registry.observe({
+    const observer: Observer = {
       event: (view, kind, at, durationMillis, fallbackFollows) => {
         const cell = cellOf(view)
         const stats = statsOf(cell) ?? create(cell)
@@ -580,7 +581,11 @@ export const install: MetricsInstaller = (registry, options = {}) =>
         const cell = cellOf(view)
         if (cell.stats === undefined) create(cell)
       }
-    })
+    }
+    // Short-circuits followed by a fallback and successes of 0 ms are counted
+    // in the stats by the registry (see `Tally`, `CircuitStats.settle`).
+    tallyObservers.add(observer)
+    const stop = registry.observe(observer)
     let source: Source | undefined
     const map = Context.get(context, Metric.MetricRegistry) as MetricMap
     if (options.effectMetrics !== false) {

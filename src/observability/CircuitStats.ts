@@ -19,7 +19,7 @@
  * @since 0.1.0
  */
 import type { EventKind } from "../CircuitEvent.ts"
-import type { Cell } from "../internal/cell.ts"
+import type { Cell, Tally } from "../internal/cell.ts"
 import * as Percentiles from "./Percentiles.ts"
 import { RollingCount } from "./RollingCount.ts"
 
@@ -197,6 +197,29 @@ class Extras {
   }
 }
 
+// The layout of `CircuitStats.latency`.
+const SUM = 0
+const MIN = 1
+const MAX = 2
+const COUNTS = 3
+
+// What the registry counted for a circuit's stats without recording it
+// (`Tally`), and the time buckets it may count in.
+class Unrecorded {
+  // Fallback successes of 0 ms, all in `[fallbackFrom, fallbackUntil)`: a
+  // time bucket of the whole-call percentiles.
+  fallbacks = 0
+  fallbackFrom = 0
+  fallbackUntil = 0
+  // Successes of 0 ms, all in `[successFrom, successUntil)`: a time bucket
+  // of the percentiles and of the rolling extras at once; and the largest
+  // concurrency they saw.
+  successes = 0
+  peak = 0
+  successFrom = 0
+  successUntil = 0
+}
+
 const noExtras: RollingExtras = { ignored: 0, interrupted: 0, maxActive: 0, exceptionsThrown: 0, fallbackMissing: 0 }
 
 /**
@@ -205,9 +228,23 @@ const noExtras: RollingExtras = { ignored: 0, interrupted: 0, maxActive: 0, exce
  * @since 0.1.0
  * @category models
  */
-export class CircuitStats {
-  /** Events since the circuit's stats were created, per kind, in `eventKinds` order. */
-  readonly counts: Array<number> = [0, 0, 0, 0, 0, 0, 0, 0, 0]
+export class CircuitStats implements Tally {
+  // Events since the stats were created, per kind: fields rather than an
+  // array, which would be two more objects (112 B) in every used circuit.
+  success = 0
+  failure = 0
+  timeout = 0
+  rejected = 0
+  shortCircuited = 0
+  interrupted = 0
+  ignored = 0
+  fallbackSuccess = 0
+  fallbackFailure = 0
+  /** @internal Events counted by `tallySuccess` and `tallyFallbackSuccess` that `settle` has not recorded yet. */
+  unsettled = 0
+  // Made by the first recorded event after which others may be counted: a
+  // circuit used once holds nothing for it.
+  private unrecorded: Unrecorded | undefined = undefined
   /**
    * The wait queue's events since the stats were created (`queued`,
    * `queue-timeout`); created by the first, so a circuit without a queue
@@ -223,16 +260,23 @@ export class CircuitStats {
    * (as a copy of `execute`) by the first call with a fallback.
    */
   total: Percentiles.RollingHistogram | undefined = undefined
-  /** Cumulative latency histogram (run time, ms): one count per boundary, then the overflow; created by the first call whose effect ran. */
-  latencyCounts: Array<number> | undefined = undefined
-  latencySum = 0
-  latencyMin = Infinity
-  latencyMax = -Infinity
+  /**
+   * The sum, the smallest and the largest run time (ms) of calls whose
+   * effect ran, then their cumulative histogram: one count per boundary,
+   * then the overflow.
+   * Created beside `execute`: until then the inline first call, if any, is
+   * the only one (doubles in fields of their own would be one boxed number
+   * each in every used circuit).
+   */
+  private latency: Float64Array | undefined = undefined
   /** The largest number of calls seen running at once. */
   largestActive = 0
   // The first call whose effect ran, kept inline until a second one: a
-  // circuit used once then holds no histogram and no ring (NaN: none).
-  private firstAt = NaN
+  // circuit used once then holds no histogram and no ring. `firstCell` says
+  // whether there is one (not a NaN time: a field that ever holds a
+  // non-integer is a boxed number in every circuit's stats).
+  private firstCell: Cell | undefined = undefined
+  private firstAt = 0
   private firstMillis = 0
   private firstPeak = 0
 
@@ -244,6 +288,39 @@ export class CircuitStats {
     this.settings = settings
   }
 
+  /** Events since the stats were created, per kind, in `eventKinds` order. */
+  get counts(): Array<number> {
+    return [
+      this.success,
+      this.failure,
+      this.timeout,
+      this.rejected,
+      this.shortCircuited,
+      this.interrupted,
+      this.ignored,
+      this.fallbackSuccess,
+      this.fallbackFailure
+    ]
+  }
+
+  /** The sum of the run times (ms) of calls whose effect ran. */
+  get latencySum(): number {
+    if (this.latency !== undefined) return this.latency[SUM]!
+    return this.firstCell === undefined ? 0 : this.firstMillis
+  }
+
+  /** The smallest run time (ms) of a call whose effect ran; `Infinity` before the first. */
+  get latencyMin(): number {
+    if (this.latency !== undefined) return this.latency[MIN]!
+    return this.firstCell === undefined ? Infinity : this.firstMillis
+  }
+
+  /** The largest run time (ms) of a call whose effect ran; `-Infinity` before the first. */
+  get latencyMax(): number {
+    if (this.latency !== undefined) return this.latency[MAX]!
+    return this.firstCell === undefined ? -Infinity : this.firstMillis
+  }
+
   /**
    * Counts one event of `cell`'s circuit. Reads the cell's permits in use,
    * its concurrency peak, its limit and its window's shape; changes nothing
@@ -252,44 +329,54 @@ export class CircuitStats {
   record(kind: EventKind, at: number, durationMillis: number, cell: Cell, fallbackFollows = false): void {
     switch (kind) {
       case "success":
-        this.counts[0]!++
+        this.success++
         this.executed(at, durationMillis, cell, fallbackFollows)
+        this.openSuccesses(at, cell)
         return
       case "failure":
-        this.counts[1]!++
+        this.failure++
         this.executed(at, durationMillis, cell, fallbackFollows)
         if (!fallbackFollows) this.unhandled(at, cell)
         return
       case "timeout":
-        this.counts[2]!++
+        this.timeout++
         this.executed(at, durationMillis, cell, fallbackFollows)
         if (!fallbackFollows) this.unhandled(at, cell)
         return
       case "rejected":
-        this.counts[3]!++
+        this.rejected++
         this.peak(at, cell)
         if (!fallbackFollows) this.unhandled(at, cell)
         return
       case "short-circuited":
-        this.counts[4]!++
+        this.shortCircuited++
         if (!fallbackFollows) this.unhandled(at, cell)
         return
       case "interrupted":
-        this.counts[5]!++
+        this.interrupted++
         this.bump(at, cell, INTERRUPTED)
         this.peak(at, cell)
         return
       case "ignored":
-        this.counts[6]!++
+        this.ignored++
         this.executed(at, durationMillis, cell, fallbackFollows)
         this.bump(at, cell, IGNORED)
         return
       case "fallback-success":
-        this.counts[7]!++
+        this.fallbackSuccess++
         this.totalHistogram().record(at, durationMillis)
+        if (durationMillis === 0) {
+          // The registry may count the next ones of this time bucket (`Tally`).
+          const u = this.unrecorded ??= new Unrecorded()
+          if (at < u.fallbackFrom || at >= u.fallbackUntil) {
+            const bucketMillis = this.settings.percentileBucketMillis
+            u.fallbackFrom = Math.floor(at / bucketMillis) * bucketMillis
+            u.fallbackUntil = u.fallbackFrom + bucketMillis
+          }
+        }
         return
       case "fallback-failure":
-        this.counts[8]!++
+        this.fallbackFailure++
         this.totalHistogram().record(at, durationMillis)
         this.bump(at, cell, THROWN)
         return
@@ -311,6 +398,103 @@ export class CircuitStats {
         if (!fallbackFollows) this.unhandled(at, cell)
         return
     }
+  }
+
+  /**
+   * Counts a success that took 0 ms at `at`, to be recorded by `settle`,
+   * when it falls in the time bucket the last recorded success opened and the
+   * window's shape is still the one the rolling extras have. Takes the
+   * cell's concurrency peak now, as recording it would.
+   */
+  tallySuccess(cell: Cell, at: number): boolean {
+    const u = this.unrecorded
+    if (u === undefined || at < u.successFrom || at >= u.successUntil || cell.breakerConfig !== this.extrasConfig) {
+      return false
+    }
+    const peak = cell.takePeak()
+    const value = peak > cell.maxConcurrent ? cell.maxConcurrent : peak
+    if (value > u.peak) u.peak = value
+    this.success++
+    u.successes++
+    this.unsettled++
+    return true
+  }
+
+  /**
+   * Counts a fallback's success that took 0 ms at `at`, to be recorded by
+   * `settle`, when it falls in the time bucket of `total` that the last one
+   * recorded opened.
+   */
+  tallyFallbackSuccess(at: number): boolean {
+    const u = this.unrecorded
+    if (u === undefined || at < u.fallbackFrom || at >= u.fallbackUntil) return false
+    this.fallbackSuccess++
+    u.fallbacks++
+    this.unsettled++
+    return true
+  }
+
+  // After a success was recorded at `at`: the time bucket in which the next
+  // ones of 0 ms may be counted, the part of `at`'s percentile bucket and
+  // rolling-extras bucket they share. Only once the histograms and the
+  // extras exist (not for the inline first call).
+  private openSuccesses(at: number, cell: Cell): void {
+    const extras = this.extras
+    if (this.execute === undefined || extras === undefined || this.extrasConfig !== cell.breakerConfig) return
+    const u = this.unrecorded ??= new Unrecorded()
+    if (at >= u.successFrom && at < u.successUntil) return
+    const p = this.settings.percentileBucketMillis
+    const e = extras.bucketMillis
+    const pFrom = Math.floor(at / p) * p
+    const eFrom = Math.floor(at / e) * e
+    u.successFrom = pFrom > eFrom ? pFrom : eFrom
+    u.successUntil = Math.min(pFrom + p, eFrom + e)
+  }
+
+  /**
+   * Records what the registry and `tallySuccess` counted without recording:
+   * exactly what recording each would have done, since nothing else was
+   * recorded in between (`statsOf` calls this before anything reads or
+   * records). The older time bucket first.
+   */
+  settle(): void {
+    const u = this.unrecorded!
+    if (u.fallbacks !== 0 && (u.successes === 0 || u.fallbackFrom <= u.successFrom)) {
+      this.settleFallbacks(u)
+      this.settleSuccesses(u)
+    } else {
+      this.settleSuccesses(u)
+      this.settleFallbacks(u)
+    }
+    this.unsettled = 0
+  }
+
+  private settleFallbacks(u: Unrecorded): void {
+    if (u.fallbacks === 0) return
+    this.total!.recordTimes(u.fallbackFrom, 0, u.fallbacks)
+    u.fallbacks = 0
+  }
+
+  private settleSuccesses(u: Unrecorded): void {
+    const n = u.successes
+    if (n === 0) return
+    const at = u.successFrom
+    this.total?.recordTimes(at, 0, n)
+    this.execute!.recordTimes(at, 0, n)
+    const latency = this.latency!
+    latency[COUNTS + latencyBucket(this.settings.boundaries, 0)]! += n
+    if (0 < latency[MIN]!) latency[MIN] = 0
+    if (0 > latency[MAX]!) latency[MAX] = 0
+    const value = u.peak
+    if (value > this.largestActive) this.largestActive = value
+    if (value > 0) {
+      // Into the extras as they stand (their shape was checked when each was counted).
+      const extras = this.extras!
+      const i = extras.slot(at)
+      if (i >= 0 && value > extras.data[i + MAX_ACTIVE]!) extras.data[i + MAX_ACTIVE] = value
+    }
+    u.successes = 0
+    u.peak = 0
   }
 
   /** Fallbacks refused by `maxConcurrentFallbacks` since the stats were created; undefined before the first. */
@@ -345,30 +529,31 @@ export class CircuitStats {
       bucketMillis: this.settings.percentileBucketMillis,
       precision: this.settings.precision
     })
-    const counts = this.latencyCounts = new Array<number>(this.settings.boundaries.length + 1).fill(0)
+    const latency = this.latency = new Float64Array(COUNTS + this.settings.boundaries.length + 1)
+    latency[MIN] = Infinity
+    latency[MAX] = -Infinity
     const at = this.firstAt
     const cell = this.firstCell
-    if (!Number.isNaN(at) && cell !== undefined) {
+    if (cell !== undefined) {
       // The inline first call joins the structures it stood for.
-      this.firstAt = NaN
       this.firstCell = undefined
-      execute.record(at, this.firstMillis)
-      counts[latencyBucket(this.settings.boundaries, this.firstMillis)]!++
+      const millis = this.firstMillis
+      execute.record(at, millis)
+      latency[COUNTS + latencyBucket(this.settings.boundaries, millis)]!++
+      latency[SUM] = millis
+      latency[MIN] = millis
+      latency[MAX] = millis
       if (this.firstPeak > 0) this.peakAt(at, this.firstPeak, cell)
     }
     return execute
   }
-  private firstCell: Cell | undefined = undefined
 
   private totalHistogram(): Percentiles.RollingHistogram {
     return this.total ??= this.executeHistogram().clone()
   }
 
   private executed(at: number, durationMillis: number, cell: Cell, fallbackFollows: boolean): void {
-    this.latencySum += durationMillis
-    if (durationMillis < this.latencyMin) this.latencyMin = durationMillis
-    if (durationMillis > this.latencyMax) this.latencyMax = durationMillis
-    if (this.execute === undefined && Number.isNaN(this.firstAt) && !fallbackFollows && this.extras === undefined) {
+    if (this.execute === undefined && this.firstCell === undefined && !fallbackFollows && this.extras === undefined) {
       this.firstAt = at
       this.firstMillis = durationMillis
       this.firstCell = cell
@@ -387,7 +572,11 @@ export class CircuitStats {
     if (bucket < 0 || durationMillis !== Math.floor(durationMillis)) {
       bucket = latencyBucket(this.settings.boundaries, durationMillis)
     }
-    this.latencyCounts![bucket]!++
+    const latency = this.latency!
+    latency[COUNTS + bucket]!++
+    latency[SUM]! += durationMillis
+    if (durationMillis < latency[MIN]!) latency[MIN] = durationMillis
+    if (durationMillis > latency[MAX]!) latency[MAX] = durationMillis
     this.peak(at, cell)
   }
 
@@ -411,7 +600,7 @@ export class CircuitStats {
     const config = cell.breakerConfig
     if (this.extrasConfig === config) return this.extras!
     // The inline first call's peak goes into the ring first.
-    if (this.extras === undefined && !Number.isNaN(this.firstAt)) this.executeHistogram()
+    if (this.extras === undefined && this.firstCell !== undefined) this.executeHistogram()
     if (this.extrasConfig === config) return this.extras!
     const extras = this.extras
     this.extrasConfig = config
@@ -427,7 +616,7 @@ export class CircuitStats {
   /** Rolling run time at `now`. */
   executeAt(now: number): Percentiles.Distribution {
     if (this.execute !== undefined) return this.execute.snapshot(now)
-    if (Number.isNaN(this.firstAt)) return Percentiles.emptyDistribution
+    if (this.firstCell === undefined) return Percentiles.emptyDistribution
     const bucketMillis = this.settings.percentileBucketMillis
     const current = Math.floor(now / bucketMillis)
     const epoch = Math.floor(this.firstAt / bucketMillis)
@@ -449,14 +638,14 @@ export class CircuitStats {
 
   /** Calls whose effect ran with a run time in latency bucket `i` (`boundaries.length`: overflow), since the stats were created. */
   latencyCount(i: number): number {
-    if (this.latencyCounts !== undefined) return this.latencyCounts[i]!
-    return !Number.isNaN(this.firstAt) && latencyBucket(this.settings.boundaries, this.firstMillis) === i ? 1 : 0
+    if (this.latency !== undefined) return this.latency[COUNTS + i]!
+    return this.firstCell !== undefined && latencyBucket(this.settings.boundaries, this.firstMillis) === i ? 1 : 0
   }
 
   /** Ignored, interrupted, thrown and fallback-missing calls and peak concurrency in the breaker's window at `now`. */
   rollingExtras(now: number): RollingExtras {
     if (this.extras !== undefined) return this.extras.sum(now)
-    if (Number.isNaN(this.firstAt) || this.firstCell === undefined) return noExtras
+    if (this.firstCell === undefined) return noExtras
     const config = this.firstCell.breaker.config
     const current = Math.floor(now / config.bucketMillis)
     const epoch = Math.floor(this.firstAt / config.bucketMillis)
@@ -466,8 +655,7 @@ export class CircuitStats {
 
   /** Calls whose effect ran and ended, since the stats were created. */
   executions(): number {
-    const c = this.counts
-    return c[0]! + c[1]! + c[2]! + c[5]! + c[6]!
+    return this.success + this.failure + this.timeout + this.interrupted + this.ignored
   }
 }
 
@@ -477,6 +665,9 @@ export class CircuitStats {
  * @since 0.1.0
  * @category getters
  */
-export const statsOf = (cell: Cell): CircuitStats | undefined =>
+export const statsOf = (cell: Cell): CircuitStats | undefined => {
   // Only the metrics observer stores anything in a cell's `stats` slot.
-  cell.stats as CircuitStats | undefined
+  const stats = cell.stats as CircuitStats | undefined
+  if (stats !== undefined && stats.unsettled !== 0) stats.settle()
+  return stats
+}

@@ -299,6 +299,31 @@ export class RollingHistogram {
     return index
   }
 
+  /**
+   * Counts `times` samples of `value` milliseconds that happened at `at` (as
+   * many `record(at, value)` would).
+   */
+  recordTimes(at: number, value: number, times: number): void {
+    if (times <= 0) return
+    const v = value > 0 ? (value < MAX_VALUE ? Math.floor(value) : MAX_VALUE) : 0
+    const index = v < this.linear ? v : indexOf(v, this.precision)
+    const slot = at >= this.currentStart && at < this.currentEnd ? this.current! : this.slotAt(at)
+    if (slot === undefined) return
+    let counts = slot.counts
+    if (counts === undefined && (slot.n === 0 || index === slot.offset)) {
+      slot.offset = index
+    } else {
+      if (counts === undefined || index < slot.offset || index >= slot.offset + counts.length) {
+        counts = this.grow(slot, index)
+      }
+      counts[index - slot.offset]! += times
+    }
+    slot.n += times
+    slot.sum += v * times
+    if (v < slot.min) slot.min = v
+    if (v > slot.max) slot.max = v
+  }
+
   // The slot of time `at`, emptied if it held an older time bucket;
   // `undefined` if `at` is older than what the slot holds (out of the window).
   private slotAt(at: number): Slot | undefined {
