@@ -709,13 +709,20 @@ async (initial: Settings, start: number, cmds: Iterable<Cmd>): Promise<void> => 
       yield* verify(model, driver, "start")
     }))
     let ran = 0
-    await fc.asyncModelRun(() => ({ model, real: driver }), (function*() {
-      for (const cmd of cmds) {
-        // Two things now due at one instant in an order the docs leave open (see `Model.ambiguous`).
-        if (model.ambiguous) break
+    // fast-check takes every command before running the first, and asks each
+    // one's `check` just before running it: that is where a run stops once two
+    // things are due at one instant in an order the docs leave open (see
+    // `Model.ambiguous`).
+    const guarded = (cmd: Cmd): Cmd => ({
+      check: (m) => !m.ambiguous && cmd.check(m),
+      run: (m, r) => {
         ran++
-        yield cmd
-      }
+        return cmd.run(m, r)
+      },
+      toString: () => cmd.toString()
+    })
+    await fc.asyncModelRun(() => ({ model, real: driver }), (function*() {
+      for (const cmd of cmds) yield guarded(cmd)
     })())
     stats.runs++
     stats.commands += ran
