@@ -435,6 +435,37 @@ describe("fleet store: Lua scripts vs FleetModel on a real redis-server", () => 
     assert.strictEqual(reopened.retryAfter, 7000)
   })
 
+  it("the Redis backend sends halfOpenProbes and each lease's ticket to the scripts", async () => {
+    const redis = await runtime.runPromise(Effect.service(Redis.Redis))
+    let now = 10_000
+    const backend = CircuitStore.redisBackend(redis, "test:backend-probes:", idleMillis, () => now)
+    const rule: FleetModel.FleetRule = {
+      requestVolumeThreshold: 1,
+      errorPercentThreshold: 50,
+      buckets: 2,
+      bucketMillis: 100,
+      halfOpenProbes: 2
+    }
+    const [tripped] = await Effect.runPromise(
+      backend.record([{ circuit: "c", rule, generation: 0, counts: { ...Window.emptyCounts, failure: 1 } }])
+    )
+    now += 1000
+    const first = await Effect.runPromise(backend.acquire("c", rule, tripped!.generation, 500, 5000))
+    const second = await Effect.runPromise(backend.acquire("c", rule, first.view.generation, 500, 5000))
+    const third = await Effect.runPromise(backend.acquire("c", rule, second.view.generation, 500, 5000))
+    assert.deepStrictEqual([first.acquired, second.acquired, third.acquired], ["probe", "probe", "denied"])
+    assert.strictEqual(second.view.generation, first.view.generation)
+    assert.notStrictEqual(second.view.ticket, first.view.ticket)
+    const g = first.view.generation
+    // The first lease settled twice: the second time under a lease no longer held, an ordinary count.
+    const one = await Effect.runPromise(backend.settle("c", rule, g, first.view.ticket, "success"))
+    assert.deepStrictEqual([one.state, one.probesSucceeded, one.leases], ["half-open", 1, 1])
+    const again = await Effect.runPromise(backend.settle("c", rule, g, first.view.ticket, "success"))
+    assert.deepStrictEqual([again.state, again.probesSucceeded], ["half-open", 1])
+    const closed = await Effect.runPromise(backend.settle("c", rule, g, second.view.ticket, "success"))
+    assert.strictEqual(closed.state, "closed")
+  })
+
   it("a Retry-After never outlives its opening, even in a key written by scripts that do not know it", async () => {
     const redis = await runtime.runPromise(Effect.service(Redis.Redis))
     const record = redis.eval(FleetScripts.record)

@@ -184,11 +184,13 @@ describe("fleet circuits: several half-open probes (halfOpenProbes)", () => {
       assert.isTrue(isShort(yield* call(c!, true)))
       yield* flush
       assert.strictEqual((yield* fleetState(c!))?.state, "half-open")
+      assert.deepStrictEqual((yield* fleetState(c!))?.probes, { leases: 2, succeeded: 0 })
       assert.isTrue(isShort(yield* call(c!, true)))
       // a's probe succeeds: one of two, still half-open.
       assert.strictEqual((yield* call(a!, true))._tag, "Success")
       yield* flush
       assert.strictEqual((yield* fleetState(c!))?.state, "half-open")
+      assert.deepStrictEqual((yield* fleetState(a!))?.probes, { leases: 1, succeeded: 1 })
       // a holds no lease now, and no slot is free: short-circuited, as everyone else.
       assert.isTrue(isShort(yield* call(a!, true)))
       assert.strictEqual((yield* call(b!, true))._tag, "Success")
