@@ -8,7 +8,7 @@
  * moved and is blocked on the clock or on another fiber. Only then are the
  * circuit and the model compared.
  */
-import { Cause, Data, Deferred, Duration, Effect, Exit, Fiber, Layer, ManagedRuntime, Scheduler, Stream } from "effect"
+import { Cause, Data, Deferred, Duration, Effect, Exit, Fiber, Layer, ManagedRuntime, Scheduler, Scope, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import {
   Circuit,
@@ -16,6 +16,7 @@ import {
   CircuitFallbackError,
   CircuitFallbackRejectedError,
   CircuitOpenError,
+  CircuitPermit,
   CircuitRegistry,
   CircuitRejectedError,
   CircuitTimeoutError,
@@ -24,7 +25,7 @@ import {
   type CircuitTransition,
   withCircuit
 } from "../src/index.ts"
-import type { Behaviour, Expected, ExpectedEvent, ExpectedTransition, FallbackKind, Model, Summary } from "./mbt-model.ts"
+import type { Expected, ExpectedEvent, ExpectedTransition, FallbackKind, Model, Plan, Summary } from "./mbt-model.ts"
 
 export const NAME = "mbt"
 
@@ -73,6 +74,7 @@ export const coverage = {
   maxInFlight: 0,
   maxActive: 0,
   activeOverLimit: 0,
+  maxWaiting: 0,
   states: {} as Record<string, number>,
   events: {} as Record<string, number>,
   transitions: {} as Record<string, number>
@@ -88,11 +90,32 @@ export const fail = (message: string): never => {
 
 export type Services = CircuitRegistry | TestClock.TestClock
 
+/**
+ * How a test reports a two-step permit: the Effect permit's `success`,
+ * `failure(error)` (a `Boom`, or an `Ignorable` that `isFailure` refuses),
+ * `ignore`, or `report(exit)` with each kind of `Exit`. The Promise permit has
+ * the first four (the test maps the others to them).
+ */
+export type ReportKind =
+  | "success"
+  | "failure"
+  | "failure-ignorable"
+  | "ignore"
+  | "exit-success"
+  | "exit-fail"
+  | "exit-die"
+  | "exit-interrupt"
+
+/** How a permit's scope closes (Effect), or how a Promise permit ends: disposed, or its caller aborts. */
+export type CloseKind = "success" | "fail" | "die" | "interrupt"
+
 export class Driver {
   readonly scheduler = new CountingScheduler()
   readonly runtime: ManagedRuntime.ManagedRuntime<Services, CircuitConfigError>
   /** Callers whose answer the model has not given yet, by call id (fibers, for this driver). */
   readonly callers = new Map<number, Caller>()
+  /** The scopes two-step permits were admitted in, by call id. */
+  private readonly scopes = new Map<number, Scope.Closeable>()
   /** Effects running right now (counted by the effects themselves). */
   running = 0
   events: Array<CircuitEvent> = []
@@ -100,6 +123,17 @@ export class Driver {
   /** Every outcome event seen (one per call), and every call made. */
   outcomes = 0
   callsMade = 0
+  /**
+   * What each call's work and fallback do, by call id: the model's, read when
+   * they start (a waiter's are decided when it is handed a permit).
+   */
+  plans: ReadonlyMap<number, Plan> = new Map()
+
+  plan(id: number): Plan {
+    const plan = this.plans.get(id)
+    if (plan === undefined) return fail(`no plan for call #${id}`)
+    return plan
+  }
 
   /** The circuit's snapshot, through the API under test. */
   snapshot(): Effect.Effect<Circuit.CircuitSnapshot, never, Services> {
@@ -159,25 +193,26 @@ export class Driver {
     })
   )
 
+  /** The work of call `id`, as its plan says when it starts. */
   body(
-    behaviour: Behaviour,
-    duration: number,
+    id: number,
     gate: Deferred.Deferred<void> | undefined,
     retryAfter: number | undefined
   ): Effect.Effect<string, Boom | Ignorable> {
-    const work: Effect.Effect<string, Boom | Ignorable> = behaviour === "succeed"
-      ? Effect.as(Effect.sleep(duration), "ok")
-      : behaviour === "fail"
-      ? Effect.andThen(Effect.sleep(duration), Effect.fail(new Boom({ retryAfter })))
-      : behaviour === "die"
-      ? Effect.andThen(Effect.sleep(duration), Effect.die("bug"))
-      : behaviour === "ignored"
-      ? Effect.andThen(Effect.sleep(duration), Effect.fail(new Ignorable()))
-      : behaviour === "stubborn"
-      ? Effect.uninterruptible(Effect.as(Effect.sleep(duration), "ok"))
-      : Effect.never
-    const start = gate === undefined ? work : Effect.andThen(Deferred.succeed(gate, undefined), work)
     return Effect.suspend(() => {
+      const { behaviour, duration } = this.plan(id)
+      const work: Effect.Effect<string, Boom | Ignorable> = behaviour === "succeed"
+        ? Effect.as(Effect.sleep(duration), "ok")
+        : behaviour === "fail"
+        ? Effect.andThen(Effect.sleep(duration), Effect.fail(new Boom({ retryAfter })))
+        : behaviour === "die"
+        ? Effect.andThen(Effect.sleep(duration), Effect.die("bug"))
+        : behaviour === "ignored"
+        ? Effect.andThen(Effect.sleep(duration), Effect.fail(new Ignorable()))
+        : behaviour === "stubborn"
+        ? Effect.uninterruptible(Effect.as(Effect.sleep(duration), "ok"))
+        : Effect.never
+      const start = gate === undefined ? work : Effect.andThen(Deferred.succeed(gate, undefined), work)
       this.running++
       return Effect.ensuring(
         start,
@@ -189,38 +224,42 @@ export class Driver {
   }
 
   /**
-   * Starts a call in a fiber of its own. With `interruptAtStart`, the effect's
-   * first step wakes another fiber (it completes a Deferred that fiber awaits)
-   * which interrupts the caller at once, while the caller is still inside
-   * `withCircuit`.
+   * Starts call `id` (its plan made by the model) in a fiber of its own. With
+   * `interruptAtStart`, the effect's first step wakes another fiber (it
+   * completes a Deferred that fiber awaits) which interrupts the caller at
+   * once, while the caller is still inside `withCircuit`; a call that waits
+   * in the queue is not interrupted so.
    */
   call(
     id: number,
-    behaviour: Behaviour,
-    duration: number,
     fallback: FallbackKind,
     interruptAtStart: boolean,
-    retryAfter?: number,
-    fallbackMillis = 0
+    retryAfter?: number
   ): Effect.Effect<void, never, Services> {
     const isFailure = (failure: unknown) => !(failure instanceof Ignorable)
     const gate = interruptAtStart ? Deferred.makeUnsafe<void>() : undefined
-    const body = this.body(behaviour, duration, gate, retryAfter)
+    const body = this.body(id, gate, retryAfter)
     const options = { isFailure, retryAfter: retryAfterOf }
-    // A fallback that lasts sleeps first; one that does not is a plain value (it ends when it starts).
+    // A fallback that lasts sleeps first; one that does not is a plain value
+    // (it ends when it starts). How long: the plan's, when it starts.
     const guarded: Effect.Effect<unknown, unknown, CircuitRegistry> = fallback === "none"
       ? withCircuit(body, NAME, options)
       : fallback === "ok"
       ? withCircuit(body, NAME, {
         ...options,
-        fallback: () => fallbackMillis > 0 ? Effect.as(Effect.sleep(fallbackMillis), "fallback") : Effect.succeed("fallback")
+        fallback: () => {
+          const millis = this.plan(id).fallbackMillis
+          return millis > 0 ? Effect.as(Effect.sleep(millis), "fallback") : Effect.succeed("fallback")
+        }
       })
       : withCircuit(body, NAME, {
         ...options,
-        fallback: () =>
-          fallbackMillis > 0
-            ? Effect.andThen(Effect.sleep(fallbackMillis), Effect.fail(new FallbackBoom()))
+        fallback: () => {
+          const millis = this.plan(id).fallbackMillis
+          return millis > 0
+            ? Effect.andThen(Effect.sleep(millis), Effect.fail(new FallbackBoom()))
             : Effect.fail(new FallbackBoom())
+        }
       })
     this.callsMade++
     return Effect.gen({ self: this }, function*() {
@@ -233,9 +272,85 @@ export class Driver {
       this.callers.set(id, caller)
       if (interrupter !== undefined) {
         yield* this.settle
-        // The effect never started (short-circuited or rejected): nothing to interrupt.
+        // The effect never started (short-circuited, rejected, or waiting): nothing to interrupt.
         if (!Deferred.isDoneUnsafe(gate!)) yield* Fiber.interrupt(interrupter)
       }
+    })
+  }
+
+  /**
+   * A two-step admission (`Circuit.admit`), in a fiber of its own and a
+   * scope of its own: its answer is the permit or the circuit's refusal.
+   */
+  admit(id: number): Effect.Effect<void, never, Services> {
+    this.callsMade++
+    const isFailure = (failure: unknown) => !(failure instanceof Ignorable)
+    return Effect.gen({ self: this }, function*() {
+      const scope = yield* Scope.make()
+      this.scopes.set(id, scope)
+      const fiber = yield* Effect.forkDetach(
+        Scope.provide(Circuit.admit(NAME, { isFailure, retryAfter: retryAfterOf }), scope)
+      )
+      this.callers.set(id, fiber)
+    })
+  }
+
+  /** The permit admission `id` gave. */
+  protected permitOf(id: number): CircuitPermit.CircuitPermit {
+    const exit = this.admissionOf(id)
+    if (exit === undefined || !Exit.isSuccess(exit)) return fail(`call #${id}: no permit`)
+    return exit.value as CircuitPermit.CircuitPermit
+  }
+
+  /** Admission `id`'s answer: kept by the verification, or its caller's (not verified yet). */
+  protected admissionOf(id: number): Exit.Exit<unknown, unknown> | undefined {
+    return this.admissions.get(id) ?? this.callers.get(id)?.pollUnsafe()
+  }
+
+  /** Admissions answered, kept for the reports to come (the verification takes their callers). */
+  readonly admissions = new Map<number, Exit.Exit<unknown, unknown>>()
+
+  /** Reports permit `id`; what the report returned. */
+  report(id: number, kind: ReportKind, retryAfter: number | undefined): Effect.Effect<boolean> {
+    return Effect.suspend(() => {
+      const permit = this.permitOf(id)
+      switch (kind) {
+        case "success":
+          return permit.success
+        case "failure":
+          return permit.failure(new Boom({ retryAfter }))
+        case "failure-ignorable":
+          return permit.failure(new Ignorable())
+        case "ignore":
+          return permit.ignore
+        case "exit-success":
+          return permit.report(Exit.succeed("ok"))
+        case "exit-fail":
+          return permit.report(Exit.fail(new Boom({ retryAfter })))
+        case "exit-die":
+          return permit.report(Exit.die("bug"))
+        case "exit-interrupt":
+          return permit.report(Exit.interrupt())
+      }
+    })
+  }
+
+  /** Closes the scope permit `id` was admitted in. */
+  closePermit(id: number, kind: CloseKind, retryAfter: number | undefined): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      const scope = this.scopes.get(id)
+      if (scope === undefined) return fail(`call #${id}: no scope`)
+      this.scopes.delete(id)
+      return Scope.close(
+        scope,
+        kind === "success"
+          ? Exit.void
+          : kind === "fail"
+          ? Exit.fail(new Boom({ retryAfter }))
+          : kind === "die"
+          ? Exit.die("bug")
+          : Exit.interrupt()
+      )
     })
   }
 
@@ -275,6 +390,10 @@ const describeExit = (exit: Exit.Exit<unknown, unknown>): string => {
 /** Whether the caller's exit is what the model expected. */
 export const matches = (exit: Exit.Exit<unknown, unknown>, expected: Expected): boolean => {
   if (expected._tag === "Success") return Exit.isSuccess(exit) && exit.value === expected.value
+  if (expected._tag === "Permit") {
+    return Exit.isSuccess(exit) && typeof exit.value === "object" && exit.value !== null &&
+      (exit.value as { readonly circuit?: unknown }).circuit === NAME
+  }
   if (Exit.isSuccess(exit)) return false
   const cause = exit.cause
   if (expected._tag === "Interrupted") return Cause.hasInterruptsOnly(cause)
@@ -301,7 +420,9 @@ export const matches = (exit: Exit.Exit<unknown, unknown>, expected: Expected): 
         Duration.toMillis(error.retryAfter) === expected.retryAfter
     case "Rejected":
       return error instanceof CircuitRejectedError && error.circuit === NAME &&
-        error.maxConcurrentRequests === expected.max
+        error.maxConcurrentRequests === expected.max && error.reason === expected.reason &&
+        error.queueCapacity === expected.capacity &&
+        (error.waited === undefined ? undefined : Duration.toMillis(error.waited)) === expected.waited
     case "Timeout":
       return error instanceof CircuitTimeoutError && error.circuit === NAME &&
         Duration.toMillis(error.timeout) === expected.timeout
@@ -350,8 +471,10 @@ export const verify = (model: Model, driver: Driver, where: string): Effect.Effe
     if (snap.concurrency.max !== model.config.max) {
       problems.push(`concurrency.max: circuit ${snap.concurrency.max}, model ${model.config.max}`)
     }
-    if (driver.running !== model.active) {
-      problems.push(`effects running ${driver.running}, permits expected ${model.active}`)
+    // Two-step permits hold concurrency permits with no effect running.
+    const held = model.permitsHeld()
+    if (driver.running !== model.active - held) {
+      problems.push(`effects running ${driver.running}, permits expected ${model.active} (${held} of them two-step)`)
     }
     const config = snap.config
     const timeout = Duration.toMillis(config.timeout)
@@ -373,9 +496,18 @@ export const verify = (model: Model, driver: Driver, where: string): Effect.Effe
     if (snap.fallbacks.max !== model.config.maxFallbacks) {
       problems.push(`fallbacks.max: circuit ${snap.fallbacks.max}, model ${model.config.maxFallbacks}`)
     }
+    if (snap.queue.waiting !== model.queue.length) {
+      problems.push(`queue.waiting: circuit ${snap.queue.waiting}, model ${model.queue.length}`)
+    }
+    if (snap.queue.capacity !== model.config.queueCapacity) {
+      problems.push(`queue.capacity: circuit ${snap.queue.capacity}, model ${model.config.queueCapacity}`)
+    }
+    if (config.queueCapacity !== model.config.queueCapacity) problems.push(`config.queueCapacity`)
+    if (Duration.toMillis(config.maxQueueWait) !== model.config.maxQueueWait) problems.push(`config.maxQueueWait`)
 
     coverage.maxInFlight = Math.max(coverage.maxInFlight, model.calls.size)
     coverage.maxActive = Math.max(coverage.maxActive, model.active)
+    coverage.maxWaiting = Math.max(coverage.maxWaiting, model.queue.length)
     if (model.active > model.config.max) coverage.activeOverLimit++
     bump(coverage.states, snap.state)
     const { events, finished, transitions } = model.drain()
@@ -385,7 +517,11 @@ export const verify = (model: Model, driver: Driver, where: string): Effect.Effe
     driver.events = []
     for (const e of actualEvents) {
       if (e.circuit !== NAME) problems.push(`event of another circuit: ${e.circuit}`)
-      if (e.kind !== "fallback-success" && e.kind !== "fallback-failure" && e.kind !== "fallback-rejected") {
+      // One outcome per call: neither its fallback's event nor `queued` is one.
+      if (
+        e.kind !== "fallback-success" && e.kind !== "fallback-failure" && e.kind !== "fallback-rejected" &&
+        e.kind !== "queued"
+      ) {
         driver.outcomes++
       }
     }
@@ -409,6 +545,7 @@ export const verify = (model: Model, driver: Driver, where: string): Effect.Effe
         continue
       }
       const exit = fiber.pollUnsafe()
+      if (exit !== undefined && f.expected._tag === "Permit") driver.admissions.set(f.id, exit)
       if (exit === undefined) {
         problems.push(`call #${f.id}: model answered at ${f.at} with ${JSON.stringify(f.expected)}, caller still waits`)
       } else if (!matches(exit, f.expected)) {

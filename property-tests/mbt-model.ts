@@ -49,7 +49,51 @@
  *   but holds no permit past its instant. With the limit off nothing is
  *   counted (a fallback started then gives nothing back). A fallback may
  *   last (`fallbackMillis`): the caller is answered, and the fallback's event
- *   recorded, when it ends; an interrupted caller interrupts it (no event).
+ *   recorded, when it ends; an interrupted caller interrupts it (no event) in
+ *   `withCircuit`, while a Promise caller whose fallback runs waits for it.
+ * - The wait queue (`queueCapacity` > 0; docs/concepts.md, "The wait
+ *   queue"): the circuit check first (a short-circuit never waits, nor does
+ *   a would-be probe: it is rejected); a call that finds every permit in use,
+ *   or anyone waiting (no barging), joins the back if there is room
+ *   (`queued`), else is rejected (`reason: "queue-full"`). A permit that
+ *   comes back goes to the oldest waiter, which is asked to the circuit again
+ *   then (a short-circuit passes the permit on; the waiter may become the
+ *   probe) and starts its run, and its timeout, at that instant. A wait past
+ *   `maxQueueWait` (read when it queued) is a rejection of the epoch it
+ *   queued in (`queue-timeout`, its duration the wait). An interrupted waiter
+ *   leaves with `interrupted` and takes nothing. A lower capacity rejects the
+ *   newest waiters over it (`queue-full`, of their own epoch), a higher limit
+ *   hands out permits at once. A refused waiter's fallback counts its
+ *   duration from when it queued.
+ * - When a permit comes back relative to the outcome of the call that held it
+ *   (this decides whether the waiter it goes to was admitted before a trip
+ *   that outcome causes): the permit first, then the outcome, for a call
+ *   whose work ends (both shells) and, in `withCircuit`, for a timeout and an
+ *   interrupted caller too (the effect's fiber ends when interrupted, and its
+ *   end gives the permit back); in the Promise shell a timeout or an abort is
+ *   recorded first and the permit comes back when the aborted work settles.
+ *   A waiter whose work ends at once when handed a permit is recorded before
+ *   the next waiter is asked (the hand-off loop is not re-entered).
+ * - Two-step calls (`Circuit.admit`, `circuits.admit`; docs/two-step.md):
+ *   `withCircuit`'s admission, waiting in the queue like any call (see
+ *   `TWO_STEP_WAITS`); the timeout runs from the admission (for a waiter,
+ *   from the hand-off): at the deadline
+ *   `timeout` is recorded, and the permit stays taken until a report or the
+ *   scope's close (Effect) or is given back then (Promise). The first report
+ *   (or the scope's close, or the Promise permit's dispose or its caller's
+ *   abort) gives the permit back, then records its outcome (its duration from
+ *   the admission): `success`, a failure (with its Retry-After), `ignored`
+ *   (an error `isFailure` refuses, `ignore`), `interrupted`; a scope closed
+ *   unreported records `ignored` for a success, a failure for a failure or a
+ *   defect, `interrupted` for an interruption; a Promise permit disposed
+ *   unreported records `ignored`, and its caller's abort `interrupted`. A
+ *   report after the outcome was decided returns false and records nothing
+ *   (an Effect permit still held, after its timeout, is given back then).
+ * - Same-millisecond ties the docs leave unordered are kept apart by the
+ *   driver: a waiter handed a permit gets its work's duration (and its
+ *   fallback's) then, so that its instants clash with nothing already
+ *   scheduled; a waiter whose deadline would clash ends before it (a hanging
+ *   one then succeeds): see `planHandOff`.
  */
 
 /** What the guarded effect does. */
@@ -92,6 +136,8 @@ export type EventKind =
   | "fallback-success"
   | "fallback-failure"
   | "fallback-rejected"
+  | "queued"
+  | "queue-timeout"
 
 export type Sleep =
   | { readonly _tag: "Fixed"; readonly millis: number }
@@ -119,6 +165,10 @@ export interface ModelConfig {
   readonly backoffReset: "close" | "stable"
   /** `Infinity`: no fallback limit. */
   readonly maxFallbacks: number
+  /** 0: no wait queue. */
+  readonly queueCapacity: number
+  /** Milliseconds (`Infinity`: a waiter waits as long as it takes). */
+  readonly maxQueueWait: number
 }
 
 /** A change of settings, field by field (absent: unchanged). */
@@ -138,6 +188,8 @@ export interface ModelPatch {
   readonly probes?: number
   readonly backoffReset?: "close" | "stable"
   readonly maxFallbacks?: number
+  readonly queueCapacity?: number
+  readonly maxQueueWait?: number
 }
 
 /** A fallback running: its caller is answered when it ends. */
@@ -155,7 +207,14 @@ export interface RunningFallback {
 export type Expected =
   | { readonly _tag: "Success"; readonly value: "ok" | "fallback" }
   | { readonly _tag: "Open"; readonly state: "open" | "half-open" | "forced-open"; readonly retryAfter: number }
-  | { readonly _tag: "Rejected"; readonly max: number }
+  | {
+    readonly _tag: "Rejected"
+    readonly max: number
+    /** With a queue: the reason, and the capacity (full) or the wait (timeout). */
+    readonly reason?: "queue-full" | "queue-timeout"
+    readonly capacity?: number
+    readonly waited?: number
+  }
   | { readonly _tag: "Timeout"; readonly timeout: number }
   | { readonly _tag: "Boom" }
   | { readonly _tag: "Ignorable" }
@@ -163,6 +222,8 @@ export type Expected =
   | { readonly _tag: "FallbackFailed" }
   | { readonly _tag: "FallbackRejected"; readonly max: number }
   | { readonly _tag: "Interrupted" }
+  /** A two-step admission that gave a permit. */
+  | { readonly _tag: "Permit" }
 
 export interface ExpectedEvent {
   readonly kind: EventKind
@@ -227,6 +288,63 @@ export interface ModelCall {
   interrupted: boolean
 }
 
+/** A call waiting in the queue for a permit. */
+export interface ModelWaiter {
+  readonly id: number
+  /** The behaviour the driver was given (the model's own may differ, see `call`). */
+  readonly given: Behaviour
+  readonly duration: number
+  readonly fallback: FallbackKind
+  readonly retryAfter: number | undefined
+  readonly queuedAt: number
+  /** When its wait runs out (`Infinity`: never). */
+  readonly expires: number
+  /** The epoch it queued in (its expiry is a rejection of that epoch). */
+  readonly epoch: number
+  /** A two-step admission (handed a permit, it gets a `ModelPermit`, not a run). */
+  readonly permit: boolean
+}
+
+/**
+ * What the driver's work and fallback do, read when they start: a waiter's
+ * are decided when it is handed a permit (see `planHandOff`).
+ */
+export interface Plan {
+  behaviour: Behaviour
+  duration: number
+  fallbackMillis: number
+}
+
+/**
+ * Whether a two-step admission waits in the wait queue like a `withCircuit`
+ * call (docs/two-step.md, "With a wait queue", since 230c1ea), or is
+ * rejected at once while every permit is in use or anyone waits (before).
+ * The one place the model keeps that rule.
+ */
+export const TWO_STEP_WAITS: boolean = true
+
+/** A two-step call's permit (`Circuit.admit`, `circuits.admit`). */
+export interface ModelPermit {
+  readonly id: number
+  /** When it was admitted (its outcome's duration counts from it). */
+  readonly start: number
+  /** When `timeout` is recorded if nothing was by then (`Infinity`: no timeout). */
+  readonly deadline: number
+  readonly epoch: number
+  /** Its one outcome is recorded. */
+  recorded: boolean
+  /** It holds a concurrency permit. */
+  held: boolean
+  /** Its scope is open (Effect), it was neither disposed nor aborted (Promise). */
+  open: boolean
+}
+
+/** What a permit's report, or its scope's close, records if it decides the outcome. */
+export type PermitOutcome = "success" | "failure" | "ignored" | "interrupted"
+
+/** What admission decides: a call may run, as the probe, or is short-circuited with that error. */
+type Admission = "allow" | "probe" | Expected
+
 interface Entry {
   readonly at: number
   readonly kind: Kind
@@ -279,6 +397,20 @@ export class Model {
   fallbacksActive = 0
   /** How long each call's fallback lasts (0: it ends when it starts). */
   private readonly fallbackMillis = new Map<number, number>()
+  /** Calls waiting for a permit, oldest first. */
+  queue: Array<ModelWaiter> = []
+  /** What each call's work and fallback do (read by the driver when they start). */
+  readonly plans = new Map<number, Plan>()
+  /**
+   * Something is now scheduled at an instant something else is (a waiting
+   * two-step admission's deadline, which nothing can move): the order of the
+   * two is not specified, so the run compares nothing more.
+   */
+  ambiguous = false
+  /** Two-step permits, in admission order (kept after their outcome, for late reports). */
+  permits: Array<ModelPermit> = []
+  /** A hand-off is running (a call that ends at once within it does not start another). */
+  private handingOff = false
   nextId = 0
 
   // What happened since the last `drain`.
@@ -555,84 +687,114 @@ export class Model {
   // ---------------------------------------------------------------------------
 
   /**
-   * The instant at which call `c` next records a request outcome (success,
-   * failure, timeout), if it will: those are the instants at which the order
-   * of two calls would matter, so the driver keeps them distinct.
+   * Every instant at which something is already scheduled: a call's end or
+   * deadline, the end of an effect that runs on past it (a permit comes back
+   * then), a fallback's end (still to come included), a wait running out (and
+   * the end of the fallback that would answer it). The order of two things
+   * in one millisecond is not specified, so the driver keeps new instants off
+   * these.
    */
-  requestInstant(c: ModelCall): number | undefined {
-    if (!c.callerWaiting || c.interrupted) return undefined
-    if (c.end < c.deadline) return c.behaviour === "ignored" ? undefined : c.end
-    return Number.isFinite(c.deadline) ? c.deadline : undefined
-  }
-
-  /** The instants at which calls in flight record request outcomes. */
-  requestInstants(): Set<number> {
-    const out = new Set<number>()
+  busyInstants(): Set<number> {
+    const out = this.fallbackEnds()
     for (const c of this.calls.values()) {
-      const at = this.requestInstant(c)
-      if (at !== undefined) out.add(at)
+      if (c.callerWaiting && !c.interrupted) {
+        const first = Math.min(c.end, c.deadline)
+        if (Number.isFinite(first)) out.add(first)
+      }
+      if (c.effectRunning && c.behaviour === "stubborn") out.add(c.end)
+    }
+    for (const p of this.permits) if (!p.recorded && Number.isFinite(p.deadline)) out.add(p.deadline)
+    for (const w of this.queue) {
+      if (!Number.isFinite(w.expires)) continue
+      out.add(w.expires)
+      const millis = this.fallbackMillis.get(w.id)
+      if (millis !== undefined) out.add(w.expires + millis)
     }
     return out
   }
 
   /**
-   * Would a call of `behaviour` and `duration` admitted now record a request
-   * outcome at an instant another call already records one? Returns what to
-   * change: the duration (+2 keeps it odd, so it never equals an even timeout)
-   * or the start (advance the clock by 1 ms).
+   * Would work of `behaviour` and `duration` started now do something at an
+   * instant something else is already scheduled? Says what to change: the
+   * duration (+2 keeps it odd, so it never equals an even timeout), the
+   * deadline (start later, or end before it), or the fallback's duration.
    */
-  collision(behaviour: Behaviour, duration: number, fallbackMillis = 0): "none" | "duration" | "start" | "fallback" {
+  private clash(
+    behaviour: Behaviour,
+    duration: number,
+    fallbackMillis: number,
+    reserve?: number
+  ): "none" | "duration" | "deadline" | "fallback" {
     const timeout = this.config.timeout
     const end = behaviour === "hang" ? Infinity : this.now + duration
     const deadline = timeout === undefined ? Infinity : this.now + timeout
-    // A fallback permit comes back when a fallback ends, and a fallback starts
-    // when a request outcome is recorded: those instants are kept apart too.
-    const taken = this.requestInstants()
-    for (const at of this.fallbackEnds()) taken.add(at)
-    let request: number | undefined
-    if (duration === 0 && behaviour !== "hang") request = undefined
+    const taken = this.busyInstants()
+    if (reserve !== undefined) taken.add(this.now + reserve)
+    // When the call's outcome is recorded (and its fallback, if any, starts).
+    let outcomeAt: number | undefined
+    if (duration === 0 && behaviour !== "hang") outcomeAt = undefined
     else if (end < deadline) {
-      if (behaviour !== "ignored" && taken.has(end)) return "duration"
-      request = behaviour === "ignored" ? undefined : end
+      if (taken.has(end)) return "duration"
+      outcomeAt = end
     } else if (Number.isFinite(deadline)) {
-      if (taken.has(deadline)) return "start"
-      request = deadline
+      if (taken.has(deadline)) return "deadline"
+      // A stubborn effect runs on past its deadline, and its end gives the permit back.
+      if (behaviour === "stubborn" && taken.has(end)) return "duration"
+      outcomeAt = deadline
     }
     if (fallbackMillis > 0) {
       // The fallback starts now (short-circuited or rejected) or at the call's outcome.
-      for (const start of request === undefined ? [this.now] : [this.now, request]) {
+      for (const start of outcomeAt === undefined ? [this.now] : [this.now, outcomeAt]) {
         const fallbackEnd = start + fallbackMillis
-        if (taken.has(fallbackEnd) || fallbackEnd === request) return "fallback"
+        if (taken.has(fallbackEnd) || fallbackEnd === outcomeAt || fallbackEnd === end) return "fallback"
       }
     }
     return "none"
   }
 
-  /** A new call at `now`. Returns its id. */
-  call(given: Behaviour, duration: number, fallback: FallbackKind, retryAfter?: number, fallbackMillis = 0): number {
-    const behaviour: Behaviour = this.shell === "promise" && given === "die" ? "fail" : given
-    const id = this.nextId++
-    if (fallback !== "none" && fallbackMillis > 0) this.fallbackMillis.set(id, fallbackMillis)
+  /**
+   * Would a call of `behaviour` and `duration` arriving now do something at an
+   * instant something else is already scheduled? Returns what to change: the
+   * duration, the start (advance the clock by 1 ms) or the fallback's
+   * duration. A call that would wait only schedules its wait's end now.
+   */
+  collision(behaviour: Behaviour, duration: number, fallbackMillis = 0): "none" | "duration" | "start" | "fallback" {
+    const fate = this.fate()
+    if (fate === "runs") {
+      const clash = this.clash(behaviour, duration, fallbackMillis)
+      return clash === "deadline" ? "start" : clash
+    }
+    const taken = this.busyInstants()
+    if (fate === "refused") return fallbackMillis > 0 && taken.has(this.now + fallbackMillis) ? "fallback" : "none"
+    const expires = this.now + this.config.maxQueueWait
+    if (!Number.isFinite(expires)) return "none"
+    if (taken.has(expires)) return "start"
+    return fallbackMillis > 0 && taken.has(expires + fallbackMillis) ? "fallback" : "none"
+  }
+
+  /**
+   * Admission at `now` (the circuit check): applies what a probe's admission
+   * changes, and says whether the call may run, as a probe, or is
+   * short-circuited (with its error).
+   */
+  private admission(): Admission {
     const now = this.now
     switch (this.state.name) {
       case "closed":
       case "forced-closed":
-        break
+        return "allow"
       case "open": {
         const { openedAt } = this.state
         if (now - openedAt < this.currentSleep()) {
-          const retryAfter = openedAt + this.currentSleep() - now
-          this.shortCircuit(id, fallback, { _tag: "Open", state: "open", retryAfter })
-          return id
+          return { _tag: "Open", state: "open", retryAfter: openedAt + this.currentSleep() - now }
         }
         this.setState(this.halfOpen(openedAt, 1, 0), now)
-        break
+        return "probe"
       }
       case "half-open": {
         if (this.probesFull()) {
           if (this.config.probes > 1) note("short-circuited with several probe slots taken")
-          this.shortCircuit(id, fallback, { _tag: "Open", state: "half-open", retryAfter: 0 })
-          return id
+          return { _tag: "Open", state: "half-open", retryAfter: 0 }
         }
         const { openedAt, running, succeeded } = this.state
         // A new round (every earlier probe interrupted or ignored) is a new epoch.
@@ -641,19 +803,87 @@ export class Model {
           note("a further probe admitted")
           this.state = this.halfOpen(openedAt, running + 1, succeeded)
         }
-        break
+        return "probe"
       }
       case "forced-open":
-        this.shortCircuit(id, fallback, { _tag: "Open", state: "forced-open", retryAfter: Infinity })
-        return id
+        return { _tag: "Open", state: "forced-open", retryAfter: Infinity }
     }
-    const epoch = this.epoch
-    if (this.active >= this.config.max) {
-      this.outcome("rejected", now, epoch)
-      this.emit("rejected", now, 0)
-      this.answerWithError(id, fallback, { _tag: "Rejected", max: this.config.max }, now, now)
+  }
+
+  /** What a call arriving now would come to, without changing anything. */
+  fate(canWait = true): "refused" | "queued" | "runs" {
+    let admission: "allow" | "probe" = "allow"
+    switch (this.state.name) {
+      case "open":
+        if (this.now - this.state.openedAt < this.currentSleep()) return "refused"
+        admission = "probe"
+        break
+      case "half-open":
+        if (this.probesFull()) return "refused"
+        admission = "probe"
+        break
+      case "forced-open":
+        return "refused"
+      default:
+        break
+    }
+    if (this.queue.length > 0 || this.active >= this.config.max) {
+      return canWait && admission === "allow" && this.queue.length < this.config.queueCapacity ? "queued" : "refused"
+    }
+    return "runs"
+  }
+
+  /** The rejection of a call that finds no permit (and no room to wait, with a queue). */
+  private rejection(): Expected {
+    const capacity = this.config.queueCapacity
+    return capacity === 0
+      ? { _tag: "Rejected", max: this.config.max }
+      : { _tag: "Rejected", max: this.config.max, reason: "queue-full", capacity }
+  }
+
+  /** A new call at `now`. Returns its id. */
+  call(given: Behaviour, duration: number, fallback: FallbackKind, retryAfter?: number, fallbackMillis = 0): number {
+    const id = this.nextId++
+    const millis = fallback === "none" ? 0 : fallbackMillis
+    this.plans.set(id, { behaviour: given, duration, fallbackMillis: millis })
+    if (millis > 0) this.fallbackMillis.set(id, millis)
+    const now = this.now
+    const admission = this.admission()
+    if (typeof admission === "object") {
+      this.shortCircuit(id, fallback, admission, now)
       return id
     }
+    if (this.queue.length > 0 || this.active >= this.config.max) {
+      if (admission === "allow" && this.queue.length < this.config.queueCapacity) {
+        note(this.active < this.config.max ? "queued behind waiters with a permit free" : "queued")
+        this.queue.push({
+          id,
+          given,
+          duration,
+          fallback,
+          retryAfter: given === "fail" ? retryAfter : undefined,
+          queuedAt: now,
+          expires: now + this.config.maxQueueWait,
+          epoch: this.epoch,
+          permit: false
+        })
+        this.emit("queued", now, 0)
+        return id
+      }
+      if (this.config.queueCapacity > 0) note(admission === "probe" ? "a probe rejected, not queued" : "queue full")
+      this.outcome("rejected", now, this.epoch)
+      this.emit("rejected", now, 0)
+      this.answerWithError(id, fallback, this.rejection(), now, now)
+      return id
+    }
+    this.start(id, given, duration, fallback, retryAfter)
+    return id
+  }
+
+  /** Call `id` takes a permit and starts its work now. */
+  private start(id: number, given: Behaviour, duration: number, fallback: FallbackKind, retryAfter: number | undefined): void {
+    const behaviour: Behaviour = this.shell === "promise" && given === "die" ? "fail" : given
+    const now = this.now
     this.active++
     const timeout = this.config.timeout
     const c: ModelCall = {
@@ -665,7 +895,7 @@ export class Model {
       deadline: timeout === undefined ? Infinity : now + timeout,
       timeout,
       retryAfter: given === "fail" ? retryAfter : undefined,
-      epoch,
+      epoch: this.epoch,
       callerWaiting: true,
       effectRunning: true,
       interrupted: false
@@ -673,13 +903,98 @@ export class Model {
     this.calls.set(id, c)
     // An effect that ends at once ends within the call.
     if (c.end === now) this.step(c)
-    return id
   }
 
-  private shortCircuit(id: number, fallback: FallbackKind, error: Expected): void {
+  /** A permit comes back: to the first waiters, if any. */
+  private release(): void {
+    this.active--
+    this.handOff()
+  }
+
+  /**
+   * Hands free permits to the oldest waiters, each asked to the circuit again
+   * now. A waiter's work that ends at once is recorded before the next waiter
+   * is asked (its own permit then goes round this same loop).
+   */
+  private handOff(): void {
+    if (this.handingOff) return
+    this.handingOff = true
+    try {
+      while (this.queue.length > 0 && this.active < this.config.max) {
+        const w = this.queue.shift()!
+        const admission = this.admission()
+        if (typeof admission === "object") {
+          note("short-circuited at the hand-off")
+          this.fallbackFromNow(w.id)
+          this.shortCircuit(w.id, w.fallback, admission, w.queuedAt)
+          continue
+        }
+        if (w.permit) {
+          note(admission === "probe" ? "a waiting two-step admission admitted as the probe" : "a waiting two-step admission handed a permit")
+          const timeout = this.config.timeout
+          // Its deadline cannot be moved off an instant already taken: the
+          // order of the two is not specified, so the run stops comparing.
+          if (timeout !== undefined && this.busyInstants().has(this.now + timeout)) {
+            note("a handed permit's deadline clashed: the run stops there")
+            this.ambiguous = true
+          }
+          this.startPermit(w.id)
+          this.finish(w.id, { _tag: "Permit" }, this.now)
+          continue
+        }
+        note(admission === "probe" ? "a waiter admitted as the probe" : "a waiter handed a permit")
+        const plan = this.planHandOff(w)
+        if (plan.duration === 0 && plan.behaviour !== "hang") note("a waiter's work ended at once")
+        this.start(w.id, plan.behaviour, plan.duration, w.fallback, w.retryAfter)
+      }
+    } finally {
+      this.handingOff = false
+    }
+  }
+
+  /** A waiter refused now: its fallback, starting now, ends at an instant nothing else is scheduled. */
+  private fallbackFromNow(id: number): void {
+    const plan = this.plans.get(id)
+    // A two-step admission has no fallback.
+    if (plan === undefined || plan.fallbackMillis === 0) return
+    const taken = this.busyInstants()
+    while (taken.has(this.now + plan.fallbackMillis)) plan.fallbackMillis += 2
+    this.fallbackMillis.set(id, plan.fallbackMillis)
+  }
+
+  /**
+   * Decides, now, the duration of the work (and fallback) of a waiter handed
+   * a permit, so that none of its instants is one at which something else is
+   * already scheduled (the order of two things in one millisecond is not
+   * specified): its duration grows by 2 (staying odd); a deadline that would
+   * clash is avoided by ending before it (a hanging work then succeeds).
+   */
+  private planHandOff(w: ModelWaiter): Plan {
+    const plan = this.plans.get(w.id)!
+    for (let i = 0;; i++) {
+      if (i > 10_000) throw new Error(`no free instant for the waiter #${w.id}`)
+      // A two-step admission handed a permit in this same hand-off gets a
+      // deadline now + timeout, which nothing can move: keep the call off it.
+      const reserve = this.queue.some((q) => q.permit) ? this.config.timeout : undefined
+      const clash = this.clash(plan.behaviour, plan.duration, plan.fallbackMillis, reserve)
+      if (clash === "none") break
+      if (clash === "duration") plan.duration += 2
+      else if (clash === "fallback") plan.fallbackMillis += 2
+      else {
+        note("a waiter's deadline clashed: it ends before it")
+        if (plan.behaviour === "hang") plan.behaviour = "succeed"
+        plan.duration = 1
+      }
+    }
+    if (plan.fallbackMillis > 0) this.fallbackMillis.set(w.id, plan.fallbackMillis)
+    return plan
+  }
+
+  /** `start`: when the call began (its fallback's duration counts from it). */
+  private shortCircuit(id: number, fallback: FallbackKind, error: Expected, start: number): void {
     this.count("shortCircuited", this.now)
     this.emit("short-circuited", this.now, 0)
-    this.answerWithError(id, fallback, error, this.now, this.now)
+    this.answerWithError(id, fallback, error, this.now, start)
   }
 
   /** When call `c` next does something by itself. */
@@ -693,11 +1008,12 @@ export class Model {
     const at = this.now
     if (c.callerWaiting && !c.interrupted) {
       if (c.end <= c.deadline) {
-        // The effect ended on its own before the deadline.
+        // The effect ended on its own before the deadline: its permit comes
+        // back (to a waiter, if any) just before its outcome is recorded.
         c.effectRunning = false
         c.callerWaiting = false
-        this.active--
         this.calls.delete(c.id)
+        this.release()
         const took = at - c.start
         switch (c.behaviour) {
           case "succeed":
@@ -727,24 +1043,28 @@ export class Model {
         }
       }
       // The deadline: the caller is answered now; the effect is interrupted
-      // and keeps its permit until it has ended.
+      // and keeps its permit until it has ended. In withCircuit an effect
+      // that can be interrupted ends there and then, before the timeout is
+      // recorded; a Promise's work settles after its abort.
       c.callerWaiting = false
+      const ends = c.behaviour !== "stubborn"
+      if (ends) {
+        c.effectRunning = false
+        this.calls.delete(c.id)
+        if (this.shell === "effect") this.release()
+      }
       this.outcome("timeout", at, c.epoch, at - c.start)
       this.emit("timeout", at, at - c.start)
       this.answerWithError(c.id, c.fallback, { _tag: "Timeout", timeout: c.timeout! }, at, c.start)
-      if (c.behaviour !== "stubborn") {
-        c.effectRunning = false
-        this.active--
-        this.calls.delete(c.id)
-      }
+      if (ends && this.shell === "promise") this.release()
       return
     }
     if (c.callerWaiting && c.interrupted) {
       // The interrupted caller was waiting for its stubborn effect to end.
       c.effectRunning = false
       c.callerWaiting = false
-      this.active--
       this.calls.delete(c.id)
+      this.release()
       this.outcome("interrupted", at, c.epoch)
       this.emit("interrupted", at, at - c.start)
       this.finish(c.id, { _tag: "Interrupted" }, at)
@@ -752,8 +1072,8 @@ export class Model {
     }
     // A timed-out stubborn effect ends: its permit comes back.
     c.effectRunning = false
-    this.active--
     this.calls.delete(c.id)
+    this.release()
   }
 
   /** The earliest instant something is due, if any. */
@@ -761,6 +1081,8 @@ export class Model {
     let best = Infinity
     for (const c of this.calls.values()) best = Math.min(best, this.nextInstant(c))
     for (const f of this.fallbacks.values()) best = Math.min(best, f.end)
+    for (const w of this.queue) best = Math.min(best, w.expires)
+    for (const p of this.permits) if (!p.recorded) best = Math.min(best, p.deadline)
     return Number.isFinite(best) ? best : undefined
   }
 
@@ -806,9 +1128,25 @@ export class Model {
           bestAt = f.end
         }
       }
+      let waiter: ModelWaiter | undefined
+      for (const w of this.queue) {
+        if (w.expires < bestAt) {
+          waiter = w
+          bestAt = w.expires
+        }
+      }
+      let permit: ModelPermit | undefined
+      for (const p of this.permits) {
+        if (!p.recorded && p.deadline < bestAt) {
+          permit = p
+          bestAt = p.deadline
+        }
+      }
       if (bestAt > to) break
       this.now = bestAt
-      if (fallback !== undefined && fallback.end === bestAt) this.endFallback(fallback)
+      if (permit !== undefined && permit.deadline === bestAt) this.expirePermit(permit)
+      else if (waiter !== undefined && waiter.expires === bestAt) this.expire(waiter)
+      else if (fallback !== undefined && fallback.end === bestAt) this.endFallback(fallback)
       else if (best !== undefined) this.step(best)
       else break
     }
@@ -816,16 +1154,171 @@ export class Model {
     this.prune()
   }
 
-  /** Callers that can still be interrupted, in admission order (those waiting for a fallback included). */
-  waitingCallers(): Array<ModelCall | RunningFallback> {
-    const out: Array<ModelCall | RunningFallback> = []
+  // ---------------------------------------------------------------------------
+  // two-step calls
+  // ---------------------------------------------------------------------------
+
+  /** Would a two-step admission now schedule its deadline at a taken instant? (Then the driver starts it 1 ms later.) */
+  admitCollision(): boolean {
+    const fate = this.fate(TWO_STEP_WAITS)
+    if (fate === "refused") return false
+    const at = fate === "runs" ? this.now + (this.config.timeout ?? Infinity) : this.now + this.config.maxQueueWait
+    return Number.isFinite(at) && this.busyInstants().has(at)
+  }
+
+  /**
+   * A two-step admission now (`Circuit.admit`, `circuits.admit`): answered
+   * with a permit or the circuit's refusal, at once or (`TWO_STEP_WAITS`)
+   * once it has waited in the queue. Returns the call's id.
+   */
+  admitPermit(): number {
+    const id = this.nextId++
+    const now = this.now
+    const admission = this.admission()
+    if (typeof admission === "object") {
+      this.count("shortCircuited", now)
+      this.emit("short-circuited", now, 0)
+      this.finish(id, admission, now)
+      return id
+    }
+    if (this.queue.length > 0 || this.active >= this.config.max) {
+      if (TWO_STEP_WAITS && admission === "allow" && this.queue.length < this.config.queueCapacity) {
+        note("a two-step admission queued")
+        this.queue.push({
+          id,
+          given: "hang",
+          duration: 0,
+          fallback: "none",
+          retryAfter: undefined,
+          queuedAt: now,
+          expires: now + this.config.maxQueueWait,
+          epoch: this.epoch,
+          permit: true
+        })
+        this.emit("queued", now, 0)
+        return id
+      }
+      note(this.queue.length > 0 ? "a two-step admission rejected while calls wait" : "a two-step admission rejected")
+      this.outcome("rejected", now, this.epoch)
+      this.emit("rejected", now, 0)
+      this.finish(id, this.rejection(), now)
+      return id
+    }
+    if (admission === "probe") note("a permit admitted as the probe")
+    this.startPermit(id)
+    this.finish(id, { _tag: "Permit" }, now)
+    return id
+  }
+
+  private startPermit(id: number): void {
+    const now = this.now
+    const timeout = this.config.timeout
+    this.active++
+    this.permits.push({
+      id,
+      start: now,
+      deadline: timeout === undefined ? Infinity : now + timeout,
+      epoch: this.epoch,
+      recorded: false,
+      held: true,
+      open: true
+    })
+  }
+
+  /**
+   * A report of permit `p` now. Gives the concurrency permit back if still
+   * held (to a waiter, if any), then records `outcome` if nothing was
+   * recorded yet. Returns whether it decided the outcome.
+   */
+  reportPermit(p: ModelPermit, outcome: PermitOutcome, retryAfter?: number): boolean {
+    const now = this.now
+    if (p.held) {
+      if (p.recorded) note("a permit held past its timeout given back by a report or close")
+      p.held = false
+      this.release()
+    }
+    if (p.recorded) {
+      note("a report after the outcome was decided")
+      return false
+    }
+    p.recorded = true
+    const took = now - p.start
+    this.outcome(outcome, now, p.epoch, took, outcome === "failure" ? retryAfter : undefined)
+    this.emit(outcome, now, took)
+    return true
+  }
+
+  /** Permit `p`'s scope closes (Effect), or it is disposed or its caller aborts (Promise). */
+  closePermit(p: ModelPermit, outcome: PermitOutcome, retryAfter?: number): void {
+    p.open = false
+    if (!p.recorded) note(`a permit closed unreported: ${outcome}`)
+    this.reportPermit(p, outcome, retryAfter)
+  }
+
+  /** Permit `p`'s deadline: `timeout`; the Promise permit is given back then, first. */
+  private expirePermit(p: ModelPermit): void {
+    note("a permit timed out")
+    const at = this.now
+    p.recorded = true
+    if (this.shell === "promise") {
+      p.held = false
+      this.release()
+    }
+    this.outcome("timeout", at, p.epoch, at - p.start)
+    this.emit("timeout", at, at - p.start)
+  }
+
+  /** Concurrency permits held by two-step permits (no effect runs for them). */
+  permitsHeld(): number {
+    let n = 0
+    for (const p of this.permits) if (p.held) n++
+    return n
+  }
+
+  /** A waiter's `maxQueueWait` ran out now: a rejection of the epoch it queued in. */
+  private expire(w: ModelWaiter): void {
+    note("a wait ran out")
+    this.queue.splice(this.queue.indexOf(w), 1)
+    const at = this.now
+    const waited = at - w.queuedAt
+    this.outcome("rejected", at, w.epoch)
+    this.emit("queue-timeout", at, waited)
+    this.answerWithError(w.id, w.fallback, { _tag: "Rejected", max: this.config.max, reason: "queue-timeout", waited }, at, w.queuedAt)
+  }
+
+  /** A lower capacity: the newest waiters over it are rejected (each of its own epoch). */
+  private shrink(): void {
+    const capacity = this.config.queueCapacity
+    while (this.queue.length > capacity) {
+      note("a waiter rejected by a lower capacity")
+      const w = this.queue.pop()!
+      this.fallbackFromNow(w.id)
+      this.outcome("rejected", this.now, w.epoch)
+      this.emit("rejected", this.now, 0)
+      this.answerWithError(w.id, w.fallback, { _tag: "Rejected", max: this.config.max, reason: "queue-full", capacity }, this.now, w.queuedAt)
+    }
+  }
+
+  /** Callers that can still be interrupted, in arrival order (waiters, and those waiting for a fallback, included). */
+  waitingCallers(): Array<ModelCall | RunningFallback | ModelWaiter> {
+    const out: Array<ModelCall | RunningFallback | ModelWaiter> = []
     for (const c of this.calls.values()) if (c.callerWaiting && !c.interrupted) out.push(c)
-    for (const f of this.fallbacks.values()) out.push(f)
+    // The Promise shell's caller is answered by its running fallback whatever its signal does.
+    if (this.shell === "effect") for (const f of this.fallbacks.values()) out.push(f)
+    for (const w of this.queue) out.push(w)
     return out.sort((a, b) => a.id - b.id)
   }
 
-  /** The caller of `c` (or of its running fallback) is interrupted now. */
-  interrupt(c: ModelCall | RunningFallback): void {
+  /** The caller of `c` (a waiter, a call running, or its running fallback) is interrupted now. */
+  interrupt(c: ModelCall | RunningFallback | ModelWaiter): void {
+    if ("expires" in c) {
+      // It leaves the queue and takes nothing: not a request, no probe slot.
+      note("a waiter interrupted")
+      this.queue.splice(this.queue.indexOf(c), 1)
+      this.emit("interrupted", this.now, 0)
+      this.finish(c.id, { _tag: "Interrupted" }, this.now)
+      return
+    }
     if (!("behaviour" in c)) {
       // The fallback is interrupted: its permit comes back, no event.
       note("a running fallback interrupted")
@@ -847,13 +1340,17 @@ export class Model {
       c.interrupted = true
       return
     }
+    // withCircuit interrupts the effect, whose end gives the permit back,
+    // then records the interruption; the Promise shell records the abort, and
+    // the permit comes back when the aborted work settles.
     c.effectRunning = false
     c.callerWaiting = false
-    this.active--
     this.calls.delete(c.id)
+    if (this.shell === "effect") this.release()
     this.outcome("interrupted", this.now, c.epoch)
     this.emit("interrupted", this.now, this.now - c.start)
     this.finish(c.id, { _tag: "Interrupted" }, this.now)
+    if (this.shell === "promise") this.release()
   }
 
   configure(patch: ModelPatch): void {
@@ -873,7 +1370,9 @@ export class Model {
         (patch.buckets !== undefined || patch.bucketMillis !== undefined ? undefined : old.windowCalls),
       probes: patch.probes ?? old.probes,
       backoffReset: patch.backoffReset ?? old.backoffReset,
-      maxFallbacks: patch.maxFallbacks ?? old.maxFallbacks
+      maxFallbacks: patch.maxFallbacks ?? old.maxFallbacks,
+      queueCapacity: patch.queueCapacity ?? old.queueCapacity,
+      maxQueueWait: patch.maxQueueWait ?? old.maxQueueWait
     }
     this.config = next
     const sameShape = next.windowCalls === old.windowCalls &&
@@ -882,6 +1381,11 @@ export class Model {
     // A new number of probes starts the round's count of successes again.
     if (this.state.name === "half-open" && next.probes !== old.probes) {
       this.state = this.halfOpen(this.state.openedAt, this.state.running, 0)
+    }
+    // Fewer places reject the newest waiters; a higher limit hands out permits.
+    if (this.queue.length > 0) {
+      this.shrink()
+      this.handOff()
     }
   }
 

@@ -11,12 +11,30 @@
  * Promise code does, except "stubborn" work, which ignores it. "die" is a
  * synchronous throw when the work ends at once (a rejection otherwise): a
  * Promise has no defects, so the model treats it as "fail".
+ *
+ * A call that waited in the queue starts its work when it is handed a
+ * permit, inside the hand-off: work that ends at once then throws its
+ * failure synchronously (a rejected promise would settle after the hand-off
+ * has moved on to the next waiter, which the model, like `withCircuit`, does
+ * only once the call's outcome is recorded).
  */
 import { Cause, Effect, Exit } from "effect"
 import type { Circuit, CircuitConfigInput, CircuitConfigError } from "../src/index.ts"
-import { CircuitPromise } from "../src/promise/index.ts"
-import type { Behaviour, FallbackKind } from "./mbt-model.ts"
-import { Boom, type Caller, Driver, FallbackBoom, Ignorable, NAME, retryAfterOf, type Services } from "./mbt-driver.ts"
+import { type CircuitPermit, CircuitPromise } from "../src/promise/index.ts"
+import type { FallbackKind } from "./mbt-model.ts"
+import {
+  Boom,
+  type Caller,
+  type CloseKind,
+  Driver,
+  fail,
+  FallbackBoom,
+  Ignorable,
+  NAME,
+  type ReportKind,
+  retryAfterOf,
+  type Services
+} from "./mbt-driver.ts"
 
 // What a caller's abort answers with: the driver maps it to an interruption.
 const interruption = new Error("interrupted by the test")
@@ -28,6 +46,8 @@ export class PromiseDriver extends Driver {
   private view: CircuitPromise.CircuitPromise | undefined
   private readonly aborters = new Map<number, AbortController>()
   private unsubscribe: (() => void) | undefined
+  /** Inside `fire` (work started now is the call's own, not a waiter's handed a permit). */
+  private inFire = false
 
   private circuits(): Effect.Effect<CircuitPromise.CircuitPromise, never, Services> {
     return Effect.map(Effect.context<Services>(), (context) => this.view ??= CircuitPromise.fromContext(context))
@@ -76,14 +96,16 @@ export class PromiseDriver extends Driver {
 
   private work(
     circuits: CircuitPromise.CircuitPromise,
-    behaviour: Behaviour,
-    duration: number,
+    id: number,
     signal: AbortSignal,
     onStart: (() => void) | undefined,
     retryAfter: number | undefined
   ): unknown {
+    const { behaviour, duration } = this.plan(id)
+    const direct = this.inFire
     this.running++
-    onStart?.()
+    // Only a call that runs at once is aborted at its start.
+    if (direct) onStart?.()
     const ended = () => {
       this.running--
     }
@@ -94,10 +116,12 @@ export class PromiseDriver extends Driver {
         case "stubborn":
           return "ok"
         case "fail":
+          if (!direct) throw new Boom({ retryAfter })
           return Promise.reject(new Boom({ retryAfter }))
         case "die":
           throw new Boom({})
         case "ignored":
+          if (!direct) throw new Ignorable()
           return Promise.reject(new Ignorable())
       }
     }
@@ -118,17 +142,14 @@ export class PromiseDriver extends Driver {
 
   /**
    * Starts a call. With `interruptAtStart`, the work's first synchronous step
-   * aborts the caller's signal, while `fire` is still running it.
+   * aborts the caller's signal, while `fire` is still running it (not when
+   * the call waited in the queue).
    */
   override call(
     id: number,
-    behaviour: Behaviour,
-    duration: number,
     fallback: FallbackKind,
     interruptAtStart: boolean,
-    retryAfter?: number,
-    // Fallbacks that last are driven through withCircuit only (the commands give 0 here).
-    _fallbackMillis = 0
+    retryAfter?: number
   ): Effect.Effect<void, never, Services> {
     this.callsMade++
     return Effect.flatMap(this.circuits(), (circuits) =>
@@ -137,21 +158,48 @@ export class PromiseDriver extends Driver {
         this.aborters.set(id, aborter)
         const isFailure = (failure: unknown) => !(failure instanceof Ignorable)
         const onStart = interruptAtStart ? () => aborter.abort(interruption) : undefined
-        const fn = (signal: AbortSignal) => this.work(circuits, behaviour, duration, signal, onStart, retryAfter)
+        const fn = (signal: AbortSignal) => this.work(circuits, id, signal, onStart, retryAfter)
+        // A fallback that lasts is a promise settled by a timer of the
+        // view's clock; one that does not is a value or a throw (it ends when
+        // it starts, as the model says: a rejected promise would settle a
+        // microtask later, when a permit given back in the same millisecond
+        // may already have been handed on). How long: the plan's, when it starts.
+        const lasting = (outcome: "fallback" | FallbackBoom) => (millis: number) =>
+          new Promise((resolve, reject) => {
+            circuits.clock.setTimer(() => outcome === "fallback" ? resolve(outcome) : reject(outcome), millis)
+          })
         const options = {
           isFailure,
           retryAfter: retryAfterOf,
           signal: aborter.signal,
           ...(fallback === "ok"
-            ? { fallback: () => "fallback" }
+            ? {
+              fallback: () => {
+                const millis = this.plan(id).fallbackMillis
+                return millis > 0 ? lasting("fallback")(millis) : "fallback"
+              }
+            }
             : fallback === "fail"
-            ? { fallback: () => Promise.reject(new FallbackBoom()) }
+            ? {
+              fallback: () => {
+                const millis = this.plan(id).fallbackMillis
+                if (millis > 0) return lasting(new FallbackBoom())(millis)
+                throw new FallbackBoom()
+              }
+            }
             : {})
         }
         let answer: Exit.Exit<unknown, unknown> | undefined
         const caller: Caller = { pollUnsafe: () => answer }
         this.callers.set(id, caller)
-        circuits.fire(NAME, fn, options).then(
+        this.inFire = true
+        let answered: Promise<unknown>
+        try {
+          answered = circuits.fire(NAME, fn, options)
+        } finally {
+          this.inFire = false
+        }
+        answered.then(
           (value) => {
             answer = Exit.succeed(value)
           },
@@ -160,6 +208,62 @@ export class PromiseDriver extends Driver {
           }
         )
       }))
+  }
+
+  /** A two-step admission (`circuits.admit`), with a caller's signal that `closePermit` may abort. */
+  override admit(id: number): Effect.Effect<void, never, Services> {
+    this.callsMade++
+    return Effect.flatMap(this.circuits(), (circuits) =>
+      Effect.sync(() => {
+        const aborter = new AbortController()
+        this.aborters.set(id, aborter)
+        const isFailure = (failure: unknown) => !(failure instanceof Ignorable)
+        let answer: Exit.Exit<unknown, unknown> | undefined
+        const caller: Caller = { pollUnsafe: () => answer }
+        this.callers.set(id, caller)
+        circuits.admit(NAME, { isFailure, retryAfter: retryAfterOf, signal: aborter.signal }).then(
+          (permit) => {
+            answer = Exit.succeed(permit)
+          },
+          (error: unknown) => {
+            // A waiting admission whose caller aborted.
+            answer = error === interruption ? Exit.failCause(Cause.interrupt()) : Exit.fail(error)
+          }
+        )
+      }))
+  }
+
+  private promisePermit(id: number): CircuitPermit {
+    const exit = this.admissionOf(id)
+    if (exit === undefined || !Exit.isSuccess(exit)) return fail(`call #${id}: no permit`)
+    return exit.value as CircuitPermit
+  }
+
+  /** The Promise permit has `success`, `failure` and `ignore` (the test maps the `report(exit)` kinds to them). */
+  override report(id: number, kind: ReportKind, retryAfter: number | undefined): Effect.Effect<boolean> {
+    return Effect.sync(() => {
+      const permit = this.promisePermit(id)
+      switch (kind) {
+        case "success":
+          return permit.success()
+        case "failure":
+          return permit.failure(new Boom({ retryAfter }))
+        case "failure-ignorable":
+          return permit.failure(new Ignorable())
+        case "ignore":
+          return permit.ignore()
+        default:
+          return fail(`the Promise permit has no report(exit): ${kind}`)
+      }
+    })
+  }
+
+  /** An interruption is the caller's abort; any other end, a dispose. */
+  override closePermit(id: number, kind: CloseKind): Effect.Effect<void> {
+    return Effect.sync(() => {
+      if (kind === "interrupt") this.aborters.get(id)!.abort(interruption)
+      else this.promisePermit(id)[Symbol.dispose]()
+    })
   }
 
   override interrupt(id: number): Effect.Effect<void> {

@@ -85,12 +85,12 @@ import {
   type CircuitOpenError,
   CircuitRegistryClosedError,
   type CircuitRejectedError,
-  type CircuitTimeoutError,
-  isBadRequest
+  type CircuitTimeoutError
 } from "./errors.ts"
 import * as CallPath from "./internal/callPath.ts"
 import { type Cell, cellOf } from "./internal/cell.ts"
 import { type Deadlines, deadlinesOf, type Entry } from "./internal/deadline.ts"
+import { failureVerdict } from "./internal/failure.ts"
 import { monotonicMillis } from "./internal/time.ts"
 import { attributes, isTracing } from "./internal/tracing.ts"
 import * as WaitQueue from "./internal/waitQueue.ts"
@@ -344,27 +344,19 @@ interface Verdict {
   readonly thrown?: { readonly thrown: unknown } | undefined
 }
 
-// How `withCircuit` classifies its effect's end, for a reported Exit.
-const verdictOf = (options: AnyOptions, exit: Exit.Exit<unknown, unknown>): Verdict => {
-  if (Exit.isSuccess(exit)) return { outcome: "Success" }
+// How `withCircuit` classifies its effect's end, for a reported Exit: a
+// failure by every shell's rule (internal/failure.ts).
+const exitVerdict = (options: AnyOptions, exit: Exit.Exit<unknown, unknown>): Verdict => {
+  if (Exit.isSuccess(exit)) return SUCCESS
   const cause = exit.cause
-  if (Cause.hasInterruptsOnly(cause)) return { outcome: "Interrupted" }
+  if (Cause.hasInterruptsOnly(cause)) return INTERRUPTED
   const error = Cause.findErrorOption(cause)
-  if (error._tag === "Some") return errorVerdict(options, error.value)
-  const counts = CallPath.classify(options.isFailure, cause)
-  if (counts === false) return { outcome: "Ignored" }
-  return { outcome: "Failure", thrown: counts === true ? undefined : counts }
+  return error._tag === "Some" ? failureVerdict(options, error.value, true) : failureVerdict(options, cause, false)
 }
 
-const errorVerdict = (options: AnyOptions, error: unknown): Verdict => {
-  // A bad request is the caller's fault, whatever `isFailure` says.
-  if (isBadRequest(error)) return { outcome: "Ignored" }
-  const counts = CallPath.classify(options.isFailure, error)
-  if (counts === false) return { outcome: "Ignored" }
-  if (counts !== true) return { outcome: "Failure", thrown: counts }
-  const retryAfterMillis = options.retryAfter === undefined ? undefined : CallPath.retryAfterOf(options.retryAfter, error)
-  return { outcome: "Failure", retryAfterMillis }
-}
+const SUCCESS: Verdict = { outcome: "Success" }
+const INTERRUPTED: Verdict = { outcome: "Interrupted" }
+const IGNORED: Verdict = { outcome: "Ignored" }
 
 // One admitted call. `recorded`: its outcome (set exactly once); `held`: the
 // concurrency permit is still taken (given back exactly once).
@@ -436,18 +428,18 @@ class Permit<E> implements CircuitPermit<E> {
   }
 
   get success(): Effect.Effect<boolean> {
-    return this.reportWith(() => ({ outcome: "Success" }), Exit.void)
+    return this.reportWith(() => SUCCESS, Exit.void)
   }
 
   get ignore(): Effect.Effect<boolean> {
-    return this.reportWith(() => ({ outcome: "Ignored" }), Exit.void)
+    return this.reportWith(() => IGNORED, Exit.void)
   }
 
   readonly failure = (error: E): Effect.Effect<boolean> =>
-    this.reportWith(() => errorVerdict(this.options, error), this.span === undefined ? undefined : Exit.fail(error))
+    this.reportWith(() => failureVerdict(this.options, error, true), this.span === undefined ? undefined : Exit.fail(error))
 
   readonly report = <A>(exit: Exit.Exit<A, E | CircuitTimeoutError>): Effect.Effect<boolean> =>
-    this.reportWith(() => verdictOf(this.options, exit), exit)
+    this.reportWith(() => exitVerdict(this.options, exit), exit)
 
   get outcome(): Effect.Effect<Option.Option<PermitOutcome>> {
     return Effect.sync(() => this.recorded === undefined ? Option.none() : Option.some(CallPath.outcomeKinds[this.recorded]))
@@ -503,7 +495,7 @@ class Permit<E> implements CircuitPermit<E> {
   onScopeClose(exit: Exit.Exit<unknown, unknown>): void {
     this.giveBack()
     if (this.recorded !== undefined) return
-    const verdict: Verdict = Exit.isSuccess(exit) ? { outcome: "Ignored" } : verdictOf(this.options, exit)
+    const verdict: Verdict = Exit.isSuccess(exit) ? IGNORED : exitVerdict(this.options, exit)
     this.record(verdict.outcome, verdict.retryAfterMillis, exit)
     this.waiters = []
     this.abort(undefined)

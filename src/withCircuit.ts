@@ -81,12 +81,12 @@ import {
   CircuitOpenError,
   CircuitRegistryClosedError,
   CircuitRejectedError,
-  CircuitTimeoutError,
-  isBadRequest
+  CircuitTimeoutError
 } from "./errors.ts"
 import * as CallPath from "./internal/callPath.ts"
 import { type Cell, cellOf } from "./internal/cell.ts"
 import { type Deadlines, deadlinesOf, type Entry } from "./internal/deadline.ts"
+import { failureVerdict } from "./internal/failure.ts"
 import { monotonicMillis } from "./internal/time.ts"
 import * as WaitQueue from "./internal/waitQueue.ts"
 import { isTracing, traced } from "./internal/tracing.ts"
@@ -464,25 +464,19 @@ const complete = (
     return exit
   }
   const error = Cause.findErrorOption(cause)
-  // A bad request (the caller's fault) goes back to the caller as it is: not
-  // counted, not handed to the fallback, whatever `isFailure` would say.
-  if (error._tag === "Some" && isBadRequest(error.value)) {
-    record(cell, clock, startedAt, generation, inFlight, "Ignored")
-    return exit
-  }
-  const failure: unknown = error._tag === "Some" ? error.value : cause
-  const counts = CallPath.classify(options.isFailure, failure)
-  if (counts === false) {
+  const typed = error._tag === "Some"
+  // Every shell's rule (internal/failure.ts): a bad request, or an error
+  // `isFailure` refuses, goes back to the caller as it is: not counted, not
+  // handed to the fallback.
+  const verdict = failureVerdict(options, typed ? error.value : cause, typed)
+  if (verdict.outcome === "Ignored") {
     record(cell, clock, startedAt, generation, inFlight, "Ignored")
     return exit
   }
   // A throwing classifier counts the call as failed and surfaces the throw.
-  const thrown = counts === true ? undefined : Cause.die(counts.thrown)
-  const fallbackFollows = thrown === undefined && error._tag === "Some" && options.fallback !== undefined
-  const retryAfterMillis = options.retryAfter !== undefined && error._tag === "Some"
-    ? CallPath.retryAfterOf(options.retryAfter, error.value)
-    : undefined
-  const at = record(cell, clock, startedAt, generation, inFlight, "Failure", fallbackFollows, retryAfterMillis)
+  const thrown = verdict.thrown === undefined ? undefined : Cause.die(verdict.thrown.thrown)
+  const fallbackFollows = thrown === undefined && typed && options.fallback !== undefined
+  const at = record(cell, clock, startedAt, generation, inFlight, "Failure", fallbackFollows, verdict.retryAfterMillis)
   if (thrown !== undefined) return Effect.failCause(Cause.combine(cause, thrown))
   if (fallbackFollows) {
     return fallback(cell, clock, options, startedAt, at, (error as { readonly value: unknown }).value, cause)

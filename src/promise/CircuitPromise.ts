@@ -17,8 +17,10 @@
  *   aborts; pass it on to `fetch` and friends so that the work really stops.
  * - A rejection of `fn` comes back as itself (the same object), and counts
  *   as a failure unless `isFailure` says otherwise; so does a synchronous
- *   throw. `fallback(error)` runs for a short-circuit, a rejection, a
- *   timeout or a failure, and its result is the call's.
+ *   throw. A bad request (`CircuitBadRequest`, `BadRequestTypeId`) never
+ *   counts and never reaches the fallback, whatever `isFailure` says, as in
+ *   `withCircuit`. `fallback(error)` runs for a short-circuit, a rejection,
+ *   a timeout or a failure, and its result is the call's.
  * - Admission, the permit, recording and the fallback's accounting are the
  *   very functions `withCircuit` uses, over the same cells and the same pure
  *   core: the rules are the Effect API's, checked by the same
@@ -71,6 +73,7 @@ import {
 } from "../errors.ts"
 import * as CallPath from "../internal/callPath.ts"
 import { type Cell, cellOf } from "../internal/cell.ts"
+import { failureVerdict } from "../internal/failure.ts"
 import * as WaitQueue from "../internal/waitQueue.ts"
 import { withoutStack } from "../internal/withoutStack.ts"
 import * as CircuitClock from "./CircuitClock.ts"
@@ -104,7 +107,7 @@ export type CircuitClosedError = CircuitRegistryClosedError
 export interface FireOptions<B> {
   /** Runs for a short-circuit, a rejection, a timeout or a failure; its result is the call's. */
   readonly fallback?: ((error: unknown) => B | PromiseLike<B>) | undefined
-  /** What counts as a failure (default: every rejection and throw). An error it refuses is returned as it is, uncounted. */
+  /** What counts as a failure (default: every rejection and throw but a bad request). An error it refuses is returned as it is, uncounted. */
   readonly isFailure?: ((error: unknown) => boolean) | undefined
   /** The caller's own signal: aborting it answers the call with its `reason` and aborts `fn`'s signal. */
   readonly signal?: AbortSignal | undefined
@@ -700,19 +703,20 @@ const failed = (
   inFlight: number,
   error: unknown
 ): Promise<unknown> => {
-  const counts = CallPath.classify(options.isFailure, error)
-  if (counts === false) {
+  // Every shell's rule (internal/failure.ts): a bad request, or an error
+  // `isFailure` refuses, comes back as it is, uncounted, without the fallback.
+  const verdict = failureVerdict(options, error, true)
+  if (verdict.outcome === "Ignored") {
     CallPath.record(cell, startedAt, at, generation, "Ignored", false, inFlight)
     return Promise.reject(error)
   }
   // A throwing classifier counts the call as failed; its throw is the answer.
-  if (counts !== true) {
+  if (verdict.thrown !== undefined) {
     CallPath.record(cell, startedAt, at, generation, "Failure", false, inFlight)
-    return Promise.reject(counts.thrown)
+    return Promise.reject(verdict.thrown.thrown)
   }
   const fallbackFollows = options.fallback !== undefined
-  const retryAfterMillis = options.retryAfter === undefined ? undefined : CallPath.retryAfterOf(options.retryAfter, error)
-  CallPath.record(cell, startedAt, at, generation, "Failure", fallbackFollows, inFlight, retryAfterMillis)
+  CallPath.record(cell, startedAt, at, generation, "Failure", fallbackFollows, inFlight, verdict.retryAfterMillis)
   return answer(clock, cell, options, startedAt, at, error)
 }
 

@@ -11,13 +11,17 @@ export type { AdmitOptions, Permit as CircuitPermit, PermitOutcome } from "./per
 export * as CircuitClock from "./CircuitClock.ts"
 export type { CircuitClock as CircuitClockShape, ManualClock } from "./CircuitClock.ts"
 export {
+  type BadRequest,
+  BadRequestTypeId,
+  CircuitBadRequest,
   CircuitConfigError,
   type CircuitError,
   CircuitFallbackError,
   CircuitOpenError,
   CircuitRegistryClosedError,
   CircuitRejectedError,
-  CircuitTimeoutError
+  CircuitTimeoutError,
+  isBadRequest
 } from "../errors.ts"
 export { isCircuitError } from "../withCircuit.ts"
 export type { CircuitConfig, CircuitConfigInput } from "../CircuitConfig.ts"

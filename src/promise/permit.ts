@@ -20,6 +20,7 @@ import type { Duration } from "effect"
 import type { CircuitOpenError, CircuitRejectedError } from "../errors.ts"
 import * as CallPath from "../internal/callPath.ts"
 import type { Cell } from "../internal/cell.ts"
+import { failureVerdict } from "../internal/failure.ts"
 import * as WaitQueue from "../internal/waitQueue.ts"
 import type { CircuitClock } from "./CircuitClock.ts"
 import type { DeadlineHeap, HeapEntry } from "./deadlineHeap.ts"
@@ -57,7 +58,8 @@ export interface Permit extends Disposable {
   /** Records a success. */
   success(): boolean
   /**
-   * Records a failure, classified like `fire`'s (`isFailure`, `retryAfter`).
+   * Records a failure, classified like `fire`'s (a bad request or an error
+   * `isFailure` refuses is `ignored`; `retryAfter`).
    * A classifier that throws counts the call as failed and its throw is
    * rethrown here.
    */
@@ -151,14 +153,10 @@ export class PromisePermit implements Permit {
 
   failure(error: unknown): boolean {
     if (this.recorded !== undefined) return false
-    const counts = CallPath.classify(this.options.isFailure, error)
-    if (counts === false) return this.report("Ignored", undefined)
-    if (counts !== true) {
-      this.report("Failure", undefined)
-      throw counts.thrown
-    }
-    const retryAfter = this.options.retryAfter
-    return this.report("Failure", retryAfter === undefined ? undefined : CallPath.retryAfterOf(retryAfter, error))
+    const verdict = failureVerdict(this.options, error, true)
+    const decided = this.report(verdict.outcome, verdict.retryAfterMillis)
+    if (verdict.thrown !== undefined) throw verdict.thrown.thrown
+    return decided
   }
 
   [Symbol.dispose](): void {
