@@ -1,12 +1,12 @@
 /**
- * The cell's counted events (issue 13): successes that cannot move the state,
- * short-circuits and fallback outcomes are kept in plain counters of the
+ * The cell's counted events (issue 13): successes and failures that cannot
+ * move the state, short-circuits and fallback outcomes are kept in plain counters of the
  * current bucket and folded into the immutable window by the core's
  * `countInCurrent`. Whatever the trace (every control of issue 12 on or off,
  * reconfigured on the way), and whenever the breaker is read, the cell holds
  * exactly what the core's `reduce` gives for the same events; and the core's
- * `successOnlyCounts` / `countsInCurrent` hold exactly when `reduce` only
- * counts the event.
+ * `successOnlyCounts` / `failureOnlyCounts` / `countsInCurrent` hold exactly
+ * when `reduce` only counts the event.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Exit } from "effect"
@@ -44,6 +44,8 @@ const feed = (cell: Cell, event: Breaker.Event): void => {
   switch (event._tag) {
     case "Success":
       return cell.success(event.at, event.generation, event.durationMillis ?? 0)
+    case "Failure":
+      return cell.failure(event.at, event.generation, event.durationMillis ?? 0, event.retryAfterMillis)
     case "ShortCircuited":
     case "FallbackSuccess":
     case "FallbackFailure":
@@ -112,6 +114,62 @@ describe("the cell's counted events", () => {
             // Exactly: whenever reduce gives the counted breaker, the predicate says so,
             // unless the success lands outside the current bucket or is slow (then
             // the cell applies it, which is exact too, merely not free).
+            if (!onlyCounts && Window.bucketIndex(w.bucketMillis, at) === w.currentIndex && !Window.isCountWindow(w)) {
+              const slow = after.config.slowCallMillis !== undefined && durationMillis > after.config.slowCallMillis
+              if (!slow) assert.notDeepEqual(reduced, asCounted)
+            }
+          })
+        }
+      ),
+      { numRuns }
+    )
+    // Both sides of the rule were met.
+    assert.isAbove(counted, 0)
+    assert.isAbove(moved, 0)
+  })
+
+  it("failureOnlyCounts holds exactly when reduce(Failure) only counts it in the current bucket", () => {
+    let counted = 0
+    let moved = 0
+    fc.assert(
+      fc.property(
+        scenarios,
+        fc.nat({ max: 2 }),
+        fc.nat(),
+        fc.oneof(fc.nat({ max: 3 }), fc.nat({ max: 5000 })),
+        fc.nat({ max: 3 }),
+        fc.nat({ max: 3 }),
+        fc.option(fc.nat({ max: 60_000 }), { nil: undefined }),
+        (scenario, back, offset, durationMillis, successes, failures, retryAfterMillis) => {
+          runTrace(scenario, ({ after }) => {
+            const w = after.window
+            const at = Window.isCountWindow(w)
+              ? offset
+              : w.currentIndex * w.bucketMillis + (offset % (2 * w.bucketMillis)) - (offset % 3 === 0 ? w.bucketMillis : 0)
+            const generation = after.generation - back
+            // Successes then failures already seen in this bucket, as the cell
+            // holds them (a success never follows a pending failure).
+            let b = after
+            for (let i = 0; i < successes; i++) {
+              if (!Breaker.successOnlyCounts(after, at, generation, durationMillis, i)) return
+              b = Breaker.reduce(b, { _tag: "Success", at, generation, durationMillis })
+            }
+            for (let i = 0; i < failures; i++) {
+              if (!Breaker.failureOnlyCounts(after, at, generation, durationMillis, successes + i, i)) return
+              b = Breaker.reduce(b, { _tag: "Failure", at, generation, durationMillis })
+            }
+            const event: Breaker.Event = retryAfterMillis === undefined
+              ? { _tag: "Failure", at, generation, durationMillis }
+              : { _tag: "Failure", at, generation, durationMillis, retryAfterMillis }
+            const reduced = Breaker.reduce(b, event)
+            const asCounted = Breaker.countInCurrent(after, { ...Window.emptyCounts, success: successes, failure: failures + 1 })
+            const onlyCounts = Breaker.failureOnlyCounts(after, at, generation, durationMillis, successes + failures, failures)
+            if (onlyCounts) {
+              counted++
+              assert.deepStrictEqual(reduced, asCounted)
+            } else if (reduced.generation !== b.generation || reduced.state !== b.state) moved++
+            // Exactly: whenever reduce gives the counted breaker, the predicate says so
+            // (outside the current bucket, or slow, the cell applies it: exact, merely not free).
             if (!onlyCounts && Window.bucketIndex(w.bucketMillis, at) === w.currentIndex && !Window.isCountWindow(w)) {
               const slow = after.config.slowCallMillis !== undefined && durationMillis > after.config.slowCallMillis
               if (!slow) assert.notDeepEqual(reduced, asCounted)

@@ -1,7 +1,7 @@
 /**
  * effect-circuit's own cases, and the bare Effect baselines they are read against.
  */
-import { Effect } from "effect"
+import { Context, Effect } from "effect"
 import { Circuit, withCircuit } from "effect-circuit"
 import type { BenchCase, CaseGroup } from "./types.ts"
 
@@ -24,8 +24,34 @@ export const names = {
   runSucceed: "runPromise(Effect.succeed)",
   runTimeout: "runPromise(Effect.timeout(1 s))",
   runClosed: "runPromise(withCircuit, defaults)",
-  runOpen: "runPromise(withCircuit open + fallback)"
+  runOpen: "runPromise(withCircuit open + fallback)",
+  floorClosed: "floor, closed: callback + child fiber + 2 clock reads",
+  floorOpen: "floor, open + fallback: callback + clock read + fallback",
+  runFloorClosed: "runPromise(floor, closed)"
 } as const
+
+// The floor of a guarded call (see bench/floor.ts): the steps a closed call
+// cannot skip (a primitive that can wait, the effect's own fiber, a clock read
+// at admission and one at the outcome) and those of an open call with a
+// fallback (the primitive, a clock read, the fallback's value), composed with
+// nothing else: no breaker, no permit, no events, no metrics.
+const clockRead = () => Math.floor(performance.now())
+const runFork = Effect.runForkWith(Context.empty())
+let floorSink = 0
+const floorClosed = (self: Effect.Effect<unknown>) =>
+  Effect.callback<unknown>((resume) => {
+    const start = clockRead()
+    const exit = runFork(self).pollUnsafe()!
+    floorSink += clockRead() - start
+    resume(exit)
+  })
+const floorOpen = (fallback: () => Effect.Effect<unknown>) =>
+  Effect.callback<unknown>((resume) => {
+    floorSink += clockRead()
+    resume(fallback())
+  })
+/** Read by nobody; keeps the floor's clock reads from being optimised away. */
+export const floorReads = (): number => floorSink
 
 export const core: CaseGroup = async (env) => {
   const one = Effect.succeed(1)
@@ -37,6 +63,8 @@ export const core: CaseGroup = async (env) => {
   const cases: ReadonlyArray<BenchCase> = [
     { table: "fiber", name: names.succeed, effect: one },
     { table: "fiber", name: names.timeout, effect: timeout },
+    { table: "fiber", name: names.floorClosed, effect: floorClosed(one) },
+    { table: "fiber", name: names.floorOpen, effect: floorOpen(() => Effect.succeed(0)) },
     { table: "fiber", name: names.closed, registry: { circuit: "default", eventsPerCall: 1 }, effect: closed },
     {
       table: "fiber",
@@ -60,6 +88,7 @@ export const core: CaseGroup = async (env) => {
     { table: "promise", name: names.awaitAsync, make: () => asyncOne },
     { table: "promise", name: names.runSucceed, make: (h) => () => h.runPromise(one) },
     { table: "promise", name: names.runTimeout, make: (h) => () => h.runPromise(timeout) },
+    { table: "promise", name: names.runFloorClosed, make: (h) => () => h.runPromise(floorClosed(one)) },
     {
       table: "promise",
       name: names.runClosed,

@@ -347,17 +347,72 @@ export const successOnlyCounts = (
 }
 
 /**
- * The breaker with `counts` added to its window's current bucket: what
- * `reduce` gives for events that only count there (short-circuits and
- * fallback outcomes for which `countsInCurrent` holds, successes for which
- * `successOnlyCounts` holds), in any order. The shell's cell keeps such
- * events in plain counters and folds them with this.
+ * Whether a `Failure` of `generation` that took `durationMillis` and ended
+ * at `at` would only be counted, once `pendingRequests` more requests than
+ * `b`'s window holds, `pendingErrors` of them failures, are in its current
+ * bucket (and the streak is `pendingErrors` longer): `reduce` then gives
+ * `countInCurrent` with one more failure. It must land in the current
+ * bucket of a time window and not be slow; and, in the generation it was
+ * admitted in, the circuit must not be half-open (a probe's failure reopens
+ * it) nor, closed, be tripped by it (the error or slow-call percentage over
+ * the request volume, or `consecutiveFailures` in a row). Its Retry-After
+ * only matters to an opening, so it changes nothing here. Allocates nothing.
+ *
+ * @since 0.2.0
+ * @category queries
+ */
+export const failureOnlyCounts = (
+  b: Breaker,
+  at: number,
+  generation: number,
+  durationMillis: number,
+  pendingRequests: number,
+  pendingErrors: number
+): boolean => {
+  const w = b.window
+  const config = b.config
+  if (Window.isCountWindow(w) || Window.bucketIndex(w.bucketMillis, at) !== w.currentIndex) return false
+  if (config.slowCallMillis !== undefined && durationMillis > config.slowCallMillis) return false
+  if (generation !== b.generation) return true
+  switch (b.state._tag) {
+    case "Closed":
+      return b.streak + pendingErrors + 1 < (config.consecutiveFailures ?? Infinity) &&
+        !trips(
+          config,
+          Window.totalRequests(w) + pendingRequests + 1,
+          Window.totalErrors(w) + pendingErrors + 1,
+          (w.closedTotals.slow ?? 0) + (w.current.slow ?? 0)
+        )
+    case "HalfOpen":
+      return false
+    default:
+      return true
+  }
+}
+
+/**
+ * The breaker with `counts` added to its window's current bucket, and its
+ * streak longer by the errors among them: what `reduce` gives for events
+ * that only count there (short-circuits and fallback outcomes for which
+ * `countsInCurrent` holds, successes for which `successOnlyCounts` holds,
+ * failures for which `failureOnlyCounts` holds), in any order in which no
+ * success comes after an error (a success resets the streak, so it never
+ * only counts then). The shell's cell keeps such events in plain counters
+ * and folds them with this.
  *
  * @since 0.2.0
  * @category combinators
  */
 export const countInCurrent = (b: Breaker, counts: Window.Counts): Breaker =>
-  make(b.config, b.state, Window.addToCurrent(b.window, counts), b.generation, b.openings, b.streak, b.episode)
+  make(
+    b.config,
+    b.state,
+    Window.addToCurrent(b.window, counts),
+    b.generation,
+    b.openings,
+    b.streak + Window.errors(counts),
+    b.episode
+  )
 
 const open = (b: Breaker, w: Window.Window, at: number, streak: number, retryAfter: number | undefined): Breaker => {
   const episode = b.episode

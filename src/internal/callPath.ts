@@ -151,11 +151,12 @@ export const record = (
   clock?: Clock.Clock
 ): void => {
   if (outcome === "Success") cell.success(at, generation, at - startedAt, clock)
-  else if (retryAfterMillis === undefined) cell.apply({ _tag: outcome, at, generation, durationMillis: at - startedAt }, clock)
   else {
-    cell.apply({ _tag: outcome, at, generation, durationMillis: at - startedAt, retryAfterMillis }, clock)
+    if (outcome === "Failure") cell.failure(at, generation, at - startedAt, retryAfterMillis, clock)
+    else if (retryAfterMillis === undefined) cell.apply({ _tag: outcome, at, generation, durationMillis: at - startedAt }, clock)
+    else cell.apply({ _tag: outcome, at, generation, durationMillis: at - startedAt, retryAfterMillis }, clock)
     // A shared circuit sends the hint to the store with this outcome (emitted below).
-    if (cell.fleet !== undefined) cell.fleet.hint(retryAfterMillis)
+    if (retryAfterMillis !== undefined && cell.fleet !== undefined) cell.fleet.hint(retryAfterMillis)
   }
   if (cell.adaptiveLimit !== undefined) {
     const sample = samples[outcome]

@@ -57,6 +57,11 @@ export interface FleetSide {
   /** The store's time of the last answer; `-Infinity` before the first. */
   readonly viewAt: number
   readonly totals: Window.Counts
+  /** Half-open: the probe leases held fleet-wide, and the round's probes that succeeded. */
+  readonly leases: number
+  readonly probesSucceeded: number
+  /** The Retry-After the current opening lasts at least, in milliseconds (0: none). */
+  readonly retryAfter: number
   readonly storeHealthy: boolean
 }
 
@@ -225,13 +230,16 @@ export class Cell implements CircuitCell {
   /** The breaker as the core's functions produced it, without the events counted since in `pending*`. */
   private reduced: Breaker.Breaker
   // Events that only count in the reduced window's current bucket (the core's
-  // `countsInCurrent`, `successOnlyCounts`), kept as plain counters so that
-  // the busiest calls (successes of a healthy circuit, short-circuits and
-  // fallbacks of an open one) allocate nothing. Folded in by the core's
-  // `countInCurrent` before any other event and whenever `breaker` is read,
-  // so nobody sees a breaker without them.
+  // `countsInCurrent`, `successOnlyCounts`, `failureOnlyCounts`), kept as
+  // plain counters so that the busiest calls (successes of a healthy
+  // circuit, failures that do not trip it, short-circuits and fallbacks of an
+  // open one) allocate nothing. Folded in by the core's `countInCurrent`
+  // before any other event and whenever `breaker` is read, so nobody sees a
+  // breaker without them. A success never joins pending failures (it resets
+  // the streak they lengthen), so the counters hold no order.
   private pending = false
   private pendingSuccess = 0
+  private pendingFailure = 0
   private pendingShortCircuited = 0
   private pendingFallbackSuccess = 0
   private pendingFallbackFailure = 0
@@ -263,7 +271,7 @@ export class Cell implements CircuitCell {
   private fold(): void {
     this.reduced = Breaker.countInCurrent(this.reduced, {
       success: this.pendingSuccess,
-      failure: 0,
+      failure: this.pendingFailure,
       timeout: 0,
       rejected: 0,
       shortCircuited: this.pendingShortCircuited,
@@ -273,6 +281,7 @@ export class Cell implements CircuitCell {
     })
     this.pending = false
     this.pendingSuccess = 0
+    this.pendingFailure = 0
     this.pendingShortCircuited = 0
     this.pendingFallbackSuccess = 0
     this.pendingFallbackFailure = 0
@@ -284,11 +293,33 @@ export class Cell implements CircuitCell {
    * A shared circuit's events always go through `apply`.
    */
   success(at: number, generation: number, durationMillis: number, clock?: Clock.Clock): void {
-    if (this.fleet === undefined && Breaker.successOnlyCounts(this.reduced, at, generation, durationMillis, this.pendingSuccess)) {
+    if (
+      this.fleet === undefined && this.pendingFailure === 0 &&
+      Breaker.successOnlyCounts(this.reduced, at, generation, durationMillis, this.pendingSuccess)
+    ) {
       this.pendingSuccess++
       this.pending = true
     } else {
       this.apply({ _tag: "Success", at, generation, durationMillis }, clock)
+    }
+  }
+
+  /** `apply` of a `Failure`, likewise (`failureOnlyCounts`). */
+  failure(at: number, generation: number, durationMillis: number, retryAfterMillis?: number, clock?: Clock.Clock): void {
+    const failures = this.pendingFailure
+    if (
+      this.fleet === undefined &&
+      Breaker.failureOnlyCounts(this.reduced, at, generation, durationMillis, this.pendingSuccess + failures, failures)
+    ) {
+      this.pendingFailure = failures + 1
+      this.pending = true
+    } else {
+      this.apply(
+        retryAfterMillis === undefined
+          ? { _tag: "Failure", at, generation, durationMillis }
+          : { _tag: "Failure", at, generation, durationMillis, retryAfterMillis },
+        clock
+      )
     }
   }
 
