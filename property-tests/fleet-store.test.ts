@@ -10,7 +10,10 @@
  * their last success), slow calls (a slow count in batches and probes, a slow
  * percentage), and the stable backoff; and a failure's Retry-After (batches
  * and probe failures carry one; a lease is asked for exactly at, or one
- * millisecond before, the end of the sleep window and of the Retry-After).
+ * millisecond before, the end of the sleep window and of the Retry-After);
+ * and several half-open probes (`halfOpenProbes` 1–3, changing between
+ * steps): leases granted beside others, lapsing, settled by their ticket, by
+ * a ticket the circuit no longer holds, or by one it never gave.
  */
 import { NodeRedis } from "@effect/platform-node"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
@@ -54,17 +57,20 @@ type Step =
     readonly outcome: FleetModel.ProbeOutcome
     readonly slow: boolean
     readonly retryAfter: number
+    /** Which lease it settles: one held (by index), else the last ticket given or one never given. */
+    readonly pick: number
   }
   | { readonly _tag: "Reshape"; readonly buckets: number; readonly bucketMillis: number }
   | { readonly _tag: "Controls"; readonly controls: Controls }
 
-type Controls = Pick<FleetModel.FleetRule, "consecutiveFailures" | "slowCallPercentThreshold" | "backoffReset">
+type Controls = Pick<FleetModel.FleetRule, "consecutiveFailures" | "slowCallPercentThreshold" | "backoffReset" | "halfOpenProbes">
 
 // Issue 12's controls the store shares: each off about half the time.
 const controlsArb: fc.Arbitrary<Controls> = fc.record({
   consecutiveFailures: fc.option(fc.integer({ min: 1, max: 4 }), { nil: undefined }),
   slowCallPercentThreshold: fc.option(percentArb, { nil: undefined }),
-  backoffReset: fc.option(fc.constantFrom<"close" | "stable">("close", "stable"), { nil: undefined })
+  backoffReset: fc.option(fc.constantFrom<"close" | "stable">("close", "stable"), { nil: undefined }),
+  halfOpenProbes: fc.option(fc.constantFrom(1, 2, 2, 3), { nil: undefined, freq: 5 })
 })
 
 const ruleArb: fc.Arbitrary<FleetModel.FleetRule> = fc.record({
@@ -135,16 +141,27 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
       edge: fc.constantFrom("none", "lease", "sleep", "sleep", "retry"),
       edgeOffset: fc.constantFrom(-1, 0)
     }),
-    weight: 3
+    weight: 4
   },
   {
     arbitrary: fc.record({
       _tag: fc.constant("Settle" as const),
       dt: dtArb,
       genOffset: genArb,
-      outcome: fc.constantFrom<FleetModel.ProbeOutcome>("success", "success", "failure", "timeout", "rejected", "interrupted", "ignored"),
+      outcome: fc.constantFrom<FleetModel.ProbeOutcome>(
+        "success",
+        "success",
+        "success",
+        "success",
+        "failure",
+        "timeout",
+        "rejected",
+        "interrupted",
+        "ignored"
+      ),
       slow: fc.boolean(),
-      retryAfter: retryAfterArb
+      retryAfter: retryAfterArb,
+      pick: fc.oneof({ arbitrary: fc.nat(2), weight: 6 }, { arbitrary: fc.constantFrom(-1, -2), weight: 1 })
     }),
     weight: 4
   },
@@ -158,6 +175,29 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
     weight: 1
   }
 )
+
+// A whole round of n probes: n leases asked for at once, then n successes, each under a lease
+// held (the random steps alone rarely close a round of several probes).
+const roundArb: fc.Arbitrary<ReadonlyArray<Step>> = fc.integer({ min: 1, max: 3 }).map((n) => [
+  ...Array.from({ length: n }, (): Step => ({
+    _tag: "Acquire",
+    dt: 0,
+    genOffset: 0,
+    sleepMillis: 0,
+    leaseMillis: 100,
+    edge: "none",
+    edgeOffset: 0
+  })),
+  ...Array.from({ length: n }, (): Step => ({
+    _tag: "Settle",
+    dt: 1,
+    genOffset: 0,
+    outcome: "success",
+    slow: false,
+    retryAfter: 0,
+    pick: 0
+  }))
+])
 
 let server: RedisServer
 let runtime: ManagedRuntime.ManagedRuntime<Redis.Redis, Redis.RedisError>
@@ -193,14 +233,21 @@ describe("fleet store: Lua scripts vs FleetModel on a real redis-server", () => 
       backoffContinued: 0,
       retryOpenings: 0,
       retryHeld: 0,
-      retryProbes: 0
+      retryProbes: 0,
+      sideLeases: 0,
+      counted: 0,
+      multiCloses: 0,
+      voidTickets: 0
     }
     const noAnnounce = { channel: "", circuit: "" }
     await fc.assert(
       fc.asyncProperty(
         ruleArb,
         fc.integer({ min: 0, max: 2_000_000_000_000 }),
-        fc.array(stepArb, { minLength: 10, maxLength: 60 }),
+        fc.array(fc.oneof({ arbitrary: stepArb.map((step) => [step]), weight: 14 }, { arbitrary: roundArb, weight: 1 }), {
+          minLength: 10,
+          maxLength: 60
+        }).map((steps) => steps.flat()),
         async (initialRule, start, trace) => {
           const key = FleetScripts.keyOf("test:", `run-${run++}`)
           let rule = initialRule
@@ -217,7 +264,8 @@ describe("fleet store: Lua scripts vs FleetModel on a real redis-server", () => 
             }
             now = Math.max(0, now + step.dt)
             if (step._tag === "Acquire" && model !== undefined) {
-              if (step.edge === "lease" && model.leaseUntil > 0) now = Math.max(0, model.leaseUntil + step.edgeOffset)
+              const next = FleetModel.view(model, now).leaseNext
+              if (step.edge === "lease" && next > 0) now = Math.max(0, next + step.edgeOffset)
               if (step.edge === "sleep" && model.state === "open") {
                 now = Math.max(0, model.openedAt + step.sleepMillis + step.edgeOffset)
               }
@@ -240,8 +288,17 @@ describe("fleet store: Lua scripts vs FleetModel on a real redis-server", () => 
                 )
                 break
               case "Acquire": {
-                const [next, acquired] = FleetModel.acquire(current, now, generation, step.sleepMillis, step.leaseMillis)
+                const [next, acquired] = FleetModel.acquire(
+                  current,
+                  now,
+                  generation,
+                  step.sleepMillis,
+                  step.leaseMillis,
+                  FleetModel.probesOf(rule)
+                )
                 model = next
+                // A lease granted beside another, or after a success, in the same round.
+                if (acquired === "probe" && current.state === "half-open" && next.generation === current.generation) seen.sideLeases++
                 expectedTag = acquired
                 // The Retry-After, not the sleep window, decided.
                 if (current.state === "open" && generation === current.generation && now - current.openedAt >= step.sleepMillis) {
@@ -253,12 +310,24 @@ describe("fleet store: Lua scripts vs FleetModel on a real redis-server", () => 
                 )
                 break
               }
-              case "Settle":
-                model = FleetModel.settle(current, rule, now, generation, step.outcome, step.slow, step.retryAfter)
+              case "Settle": {
+                const ticket = step.pick >= 0
+                  ? current.leases[step.pick % Math.max(1, current.leases.length)]?.ticket ?? current.ticket
+                  : step.pick === -1
+                  ? current.ticket
+                  : current.ticket + 1
+                model = FleetModel.settle(current, rule, now, generation, ticket, step.outcome, step.slow, step.retryAfter)
                 reply = await Effect.runPromise(
-                  settle(key, now, idleMillis, rule, generation, step.outcome, noAnnounce, step.slow, step.retryAfter)
+                  settle(key, now, idleMillis, rule, generation, ticket, step.outcome, noAnnounce, step.slow, step.retryAfter)
                 )
+                const held = current.leases.some((l) => l.ticket === ticket)
+                if (current.state === "half-open" && generation === current.generation) {
+                  if (!held) seen.voidTickets++
+                  else if (step.outcome === "success" && model.state === "half-open") seen.counted++
+                  else if (step.outcome === "success" && FleetModel.probesOf(rule) > 1) seen.multiCloses++
+                }
                 break
+              }
             }
             steps++
             if (model.generation !== current.generation || generation !== current.generation) {
@@ -305,6 +374,11 @@ describe("fleet store: Lua scripts vs FleetModel on a real redis-server", () => 
     assert.isAbove(seen.retryOpenings, numRuns / 4)
     assert.isAbove(seen.retryHeld, numRuns / 15)
     assert.isAbove(seen.retryProbes, numRuns / 15)
+    // Several probes: leases beside others, successes counted without closing, closes after several, void tickets.
+    assert.isAbove(seen.sideLeases, numRuns / 10)
+    assert.isAbove(seen.counted, numRuns / 10)
+    assert.isAbove(seen.multiCloses, numRuns / 10)
+    assert.isAbove(seen.voidTickets, numRuns / 10)
     console.log(`fleet store differential: ${numRuns} runs, ${steps} steps, ${JSON.stringify(seen)}, 0 divergences`)
   })
 
@@ -324,7 +398,7 @@ describe("fleet store: Lua scripts vs FleetModel on a real redis-server", () => 
       ["a count while open", record(key, 1002, idleMillis, rule, 0, failures, announce), false],
       ["a lease refused", acquire(key, 1003, idleMillis, rule, 1, 5000, 100, announce), false],
       ["the lease taken", acquire(key, 6001, idleMillis, rule, 1, 5000, 100, announce), true],
-      ["the probe's success", settle(key, 6002, idleMillis, rule, 2, "success", announce), true]
+      ["the probe's success", settle(key, 6002, idleMillis, rule, 2, 1, "success", announce), true]
     ]
     await runtime.runPromise(Effect.scoped(Effect.gen(function*() {
       const queue = yield* redis.subscribe(channel)
@@ -355,10 +429,41 @@ describe("fleet store: Lua scripts vs FleetModel on a real redis-server", () => 
     now += 3000
     const lease = await Effect.runPromise(backend.acquire("c", rule, tripped!.generation, 500, 100))
     assert.strictEqual(lease.acquired, "probe")
-    const reopened = await Effect.runPromise(backend.settle("c", rule, lease.view.generation, "failure", false, 7000))
+    const reopened = await Effect.runPromise(backend.settle("c", rule, lease.view.generation, lease.view.ticket, "failure", false, 7000))
     assert.strictEqual(reopened.state, "open")
     assert.strictEqual(reopened.openedAt, now)
     assert.strictEqual(reopened.retryAfter, 7000)
+  })
+
+  it("the Redis backend sends halfOpenProbes and each lease's ticket to the scripts", async () => {
+    const redis = await runtime.runPromise(Effect.service(Redis.Redis))
+    let now = 10_000
+    const backend = CircuitStore.redisBackend(redis, "test:backend-probes:", idleMillis, () => now)
+    const rule: FleetModel.FleetRule = {
+      requestVolumeThreshold: 1,
+      errorPercentThreshold: 50,
+      buckets: 2,
+      bucketMillis: 100,
+      halfOpenProbes: 2
+    }
+    const [tripped] = await Effect.runPromise(
+      backend.record([{ circuit: "c", rule, generation: 0, counts: { ...Window.emptyCounts, failure: 1 } }])
+    )
+    now += 1000
+    const first = await Effect.runPromise(backend.acquire("c", rule, tripped!.generation, 500, 5000))
+    const second = await Effect.runPromise(backend.acquire("c", rule, first.view.generation, 500, 5000))
+    const third = await Effect.runPromise(backend.acquire("c", rule, second.view.generation, 500, 5000))
+    assert.deepStrictEqual([first.acquired, second.acquired, third.acquired], ["probe", "probe", "denied"])
+    assert.strictEqual(second.view.generation, first.view.generation)
+    assert.notStrictEqual(second.view.ticket, first.view.ticket)
+    const g = first.view.generation
+    // The first lease settled twice: the second time under a lease no longer held, an ordinary count.
+    const one = await Effect.runPromise(backend.settle("c", rule, g, first.view.ticket, "success"))
+    assert.deepStrictEqual([one.state, one.probesSucceeded, one.leases], ["half-open", 1, 1])
+    const again = await Effect.runPromise(backend.settle("c", rule, g, first.view.ticket, "success"))
+    assert.deepStrictEqual([again.state, again.probesSucceeded], ["half-open", 1])
+    const closed = await Effect.runPromise(backend.settle("c", rule, g, second.view.ticket, "success"))
+    assert.strictEqual(closed.state, "closed")
   })
 
   it("a Retry-After never outlives its opening, even in a key written by scripts that do not know it", async () => {
@@ -379,6 +484,33 @@ describe("fleet store: Lua scripts vs FleetModel on a real redis-server", () => 
     )!
     assert.strictEqual(reply.tag, "probe")
     assert.strictEqual(reply.view.retryAfter, 0)
+  })
+
+  it("the leases of a key last written by a script of one lease are that lease (lu)", async () => {
+    const redis = await runtime.runPromise(Effect.service(Redis.Redis))
+    const record = redis.eval(FleetScripts.record)
+    const acquire = redis.eval(FleetScripts.acquire)
+    const key = FleetScripts.keyOf("test:", "one-lease-script")
+    const rule: FleetModel.FleetRule = { requestVolumeThreshold: 1, errorPercentThreshold: 50, buckets: 2, bucketMillis: 100 }
+    const failure = { ...Window.emptyCounts, failure: 1 }
+    const decode = (reply: unknown) => FleetScripts.decodeReply(reply)!
+    const opened = decode(await Effect.runPromise(record(key, 1000, idleMillis, rule, 0, failure))).view
+    const first = decode(await Effect.runPromise(acquire(key, 1100, idleMillis, rule, opened.generation, 100, 50)))
+    assert.strictEqual(first.tag, "probe")
+    // A script of an earlier version lets that lease lapse and grants its own, to 9000: st, g and lu only.
+    const g = first.view.generation + 1
+    await Effect.runPromise(redis.send("HSET", key, "g", String(g), "lu", "9000"))
+    const held = decode(await Effect.runPromise(acquire(key, 5000, idleMillis, rule, g, 100, 50)))
+    assert.strictEqual(held.tag, "denied")
+    assert.strictEqual(held.view.leases, 1)
+    assert.strictEqual(held.view.leaseNext, 9000)
+    // With two probes the other slot is free, in the same round.
+    const beside = decode(
+      await Effect.runPromise(acquire(key, 5000, idleMillis, { ...rule, halfOpenProbes: 2 }, g, 100, 50))
+    )
+    assert.strictEqual(beside.tag, "probe")
+    assert.strictEqual(beside.view.generation, g)
+    assert.strictEqual(beside.view.leases, 2)
   })
 
   it("refuses bad arguments before writing anything", async () => {

@@ -8,7 +8,7 @@
  * moved and is blocked on the clock or on another fiber. Only then are the
  * circuit and the model compared.
  */
-import { Cause, Data, Deferred, Duration, Effect, Exit, Fiber, Layer, ManagedRuntime, Scheduler, Stream } from "effect"
+import { Cause, Data, Deferred, Duration, Effect, Exit, Fiber, Layer, ManagedRuntime, Scheduler, Scope, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import {
   Circuit,
@@ -16,6 +16,7 @@ import {
   CircuitFallbackError,
   CircuitFallbackRejectedError,
   CircuitOpenError,
+  CircuitPermit,
   CircuitRegistry,
   CircuitRejectedError,
   CircuitTimeoutError,
@@ -89,11 +90,32 @@ export const fail = (message: string): never => {
 
 export type Services = CircuitRegistry | TestClock.TestClock
 
+/**
+ * How a test reports a two-step permit: the Effect permit's `success`,
+ * `failure(error)` (a `Boom`, or an `Ignorable` that `isFailure` refuses),
+ * `ignore`, or `report(exit)` with each kind of `Exit`. The Promise permit has
+ * the first four (the test maps the others to them).
+ */
+export type ReportKind =
+  | "success"
+  | "failure"
+  | "failure-ignorable"
+  | "ignore"
+  | "exit-success"
+  | "exit-fail"
+  | "exit-die"
+  | "exit-interrupt"
+
+/** How a permit's scope closes (Effect), or how a Promise permit ends: disposed, or its caller aborts. */
+export type CloseKind = "success" | "fail" | "die" | "interrupt"
+
 export class Driver {
   readonly scheduler = new CountingScheduler()
   readonly runtime: ManagedRuntime.ManagedRuntime<Services, CircuitConfigError>
   /** Callers whose answer the model has not given yet, by call id (fibers, for this driver). */
   readonly callers = new Map<number, Caller>()
+  /** The scopes two-step permits were admitted in, by call id. */
+  private readonly scopes = new Map<number, Scope.Closeable>()
   /** Effects running right now (counted by the effects themselves). */
   running = 0
   events: Array<CircuitEvent> = []
@@ -256,6 +278,82 @@ export class Driver {
     })
   }
 
+  /**
+   * A two-step admission (`Circuit.admit`), in a fiber of its own and a
+   * scope of its own: its answer is the permit or the circuit's refusal.
+   */
+  admit(id: number): Effect.Effect<void, never, Services> {
+    this.callsMade++
+    const isFailure = (failure: unknown) => !(failure instanceof Ignorable)
+    return Effect.gen({ self: this }, function*() {
+      const scope = yield* Scope.make()
+      this.scopes.set(id, scope)
+      const fiber = yield* Effect.forkDetach(
+        Scope.provide(Circuit.admit(NAME, { isFailure, retryAfter: retryAfterOf }), scope)
+      )
+      this.callers.set(id, fiber)
+    })
+  }
+
+  /** The permit admission `id` gave. */
+  protected permitOf(id: number): CircuitPermit.CircuitPermit {
+    const exit = this.admissionOf(id)
+    if (exit === undefined || !Exit.isSuccess(exit)) return fail(`call #${id}: no permit`)
+    return exit.value as CircuitPermit.CircuitPermit
+  }
+
+  /** Admission `id`'s answer: kept by the verification, or its caller's (not verified yet). */
+  protected admissionOf(id: number): Exit.Exit<unknown, unknown> | undefined {
+    return this.admissions.get(id) ?? this.callers.get(id)?.pollUnsafe()
+  }
+
+  /** Admissions answered, kept for the reports to come (the verification takes their callers). */
+  readonly admissions = new Map<number, Exit.Exit<unknown, unknown>>()
+
+  /** Reports permit `id`; what the report returned. */
+  report(id: number, kind: ReportKind, retryAfter: number | undefined): Effect.Effect<boolean> {
+    return Effect.suspend(() => {
+      const permit = this.permitOf(id)
+      switch (kind) {
+        case "success":
+          return permit.success
+        case "failure":
+          return permit.failure(new Boom({ retryAfter }))
+        case "failure-ignorable":
+          return permit.failure(new Ignorable())
+        case "ignore":
+          return permit.ignore
+        case "exit-success":
+          return permit.report(Exit.succeed("ok"))
+        case "exit-fail":
+          return permit.report(Exit.fail(new Boom({ retryAfter })))
+        case "exit-die":
+          return permit.report(Exit.die("bug"))
+        case "exit-interrupt":
+          return permit.report(Exit.interrupt())
+      }
+    })
+  }
+
+  /** Closes the scope permit `id` was admitted in. */
+  closePermit(id: number, kind: CloseKind, retryAfter: number | undefined): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      const scope = this.scopes.get(id)
+      if (scope === undefined) return fail(`call #${id}: no scope`)
+      this.scopes.delete(id)
+      return Scope.close(
+        scope,
+        kind === "success"
+          ? Exit.void
+          : kind === "fail"
+          ? Exit.fail(new Boom({ retryAfter }))
+          : kind === "die"
+          ? Exit.die("bug")
+          : Exit.interrupt()
+      )
+    })
+  }
+
   interrupt(id: number): Effect.Effect<void> {
     const fiber = this.callers.get(id) as Fiber.Fiber<unknown, unknown> | undefined
     if (fiber === undefined) return fail(`interrupt: no caller fiber for call #${id}`)
@@ -292,6 +390,10 @@ const describeExit = (exit: Exit.Exit<unknown, unknown>): string => {
 /** Whether the caller's exit is what the model expected. */
 export const matches = (exit: Exit.Exit<unknown, unknown>, expected: Expected): boolean => {
   if (expected._tag === "Success") return Exit.isSuccess(exit) && exit.value === expected.value
+  if (expected._tag === "Permit") {
+    return Exit.isSuccess(exit) && typeof exit.value === "object" && exit.value !== null &&
+      (exit.value as { readonly circuit?: unknown }).circuit === NAME
+  }
   if (Exit.isSuccess(exit)) return false
   const cause = exit.cause
   if (expected._tag === "Interrupted") return Cause.hasInterruptsOnly(cause)
@@ -369,8 +471,10 @@ export const verify = (model: Model, driver: Driver, where: string): Effect.Effe
     if (snap.concurrency.max !== model.config.max) {
       problems.push(`concurrency.max: circuit ${snap.concurrency.max}, model ${model.config.max}`)
     }
-    if (driver.running !== model.active) {
-      problems.push(`effects running ${driver.running}, permits expected ${model.active}`)
+    // Two-step permits hold concurrency permits with no effect running.
+    const held = model.permitsHeld()
+    if (driver.running !== model.active - held) {
+      problems.push(`effects running ${driver.running}, permits expected ${model.active} (${held} of them two-step)`)
     }
     const config = snap.config
     const timeout = Duration.toMillis(config.timeout)
@@ -441,6 +545,7 @@ export const verify = (model: Model, driver: Driver, where: string): Effect.Effe
         continue
       }
       const exit = fiber.pollUnsafe()
+      if (exit !== undefined && f.expected._tag === "Permit") driver.admissions.set(f.id, exit)
       if (exit === undefined) {
         problems.push(`call #${f.id}: model answered at ${f.at} with ${JSON.stringify(f.expected)}, caller still waits`)
       } else if (!matches(exit, f.expected)) {

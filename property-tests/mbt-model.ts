@@ -49,7 +49,8 @@
  *   but holds no permit past its instant. With the limit off nothing is
  *   counted (a fallback started then gives nothing back). A fallback may
  *   last (`fallbackMillis`): the caller is answered, and the fallback's event
- *   recorded, when it ends; an interrupted caller interrupts it (no event).
+ *   recorded, when it ends; an interrupted caller interrupts it (no event) in
+ *   `withCircuit`, while a Promise caller whose fallback runs waits for it.
  * - The wait queue (`queueCapacity` > 0; docs/concepts.md, "The wait
  *   queue"): the circuit check first (a short-circuit never waits, nor does
  *   a would-be probe: it is rejected); a call that finds every permit in use,
@@ -73,6 +74,21 @@
  *   recorded first and the permit comes back when the aborted work settles.
  *   A waiter whose work ends at once when handed a permit is recorded before
  *   the next waiter is asked (the hand-off loop is not re-entered).
+ * - Two-step calls (`Circuit.admit`, `circuits.admit`; docs/two-step.md):
+ *   `withCircuit`'s admission, waiting in the queue like any call (see
+ *   `TWO_STEP_WAITS`); the timeout runs from the admission (for a waiter,
+ *   from the hand-off): at the deadline
+ *   `timeout` is recorded, and the permit stays taken until a report or the
+ *   scope's close (Effect) or is given back then (Promise). The first report
+ *   (or the scope's close, or the Promise permit's dispose or its caller's
+ *   abort) gives the permit back, then records its outcome (its duration from
+ *   the admission): `success`, a failure (with its Retry-After), `ignored`
+ *   (an error `isFailure` refuses, `ignore`), `interrupted`; a scope closed
+ *   unreported records `ignored` for a success, a failure for a failure or a
+ *   defect, `interrupted` for an interruption; a Promise permit disposed
+ *   unreported records `ignored`, and its caller's abort `interrupted`. A
+ *   report after the outcome was decided returns false and records nothing
+ *   (an Effect permit still held, after its timeout, is given back then).
  * - Same-millisecond ties the docs leave unordered are kept apart by the
  *   driver: a waiter handed a permit gets its work's duration (and its
  *   fallback's) then, so that its instants clash with nothing already
@@ -206,6 +222,8 @@ export type Expected =
   | { readonly _tag: "FallbackFailed" }
   | { readonly _tag: "FallbackRejected"; readonly max: number }
   | { readonly _tag: "Interrupted" }
+  /** A two-step admission that gave a permit. */
+  | { readonly _tag: "Permit" }
 
 export interface ExpectedEvent {
   readonly kind: EventKind
@@ -283,6 +301,8 @@ export interface ModelWaiter {
   readonly expires: number
   /** The epoch it queued in (its expiry is a rejection of that epoch). */
   readonly epoch: number
+  /** A two-step admission (handed a permit, it gets a `ModelPermit`, not a run). */
+  readonly permit: boolean
 }
 
 /**
@@ -294,6 +314,33 @@ export interface Plan {
   duration: number
   fallbackMillis: number
 }
+
+/**
+ * Whether a two-step admission waits in the wait queue like a `withCircuit`
+ * call (docs/two-step.md, "With a wait queue", since 230c1ea), or is
+ * rejected at once while every permit is in use or anyone waits (before).
+ * The one place the model keeps that rule.
+ */
+export const TWO_STEP_WAITS: boolean = true
+
+/** A two-step call's permit (`Circuit.admit`, `circuits.admit`). */
+export interface ModelPermit {
+  readonly id: number
+  /** When it was admitted (its outcome's duration counts from it). */
+  readonly start: number
+  /** When `timeout` is recorded if nothing was by then (`Infinity`: no timeout). */
+  readonly deadline: number
+  readonly epoch: number
+  /** Its one outcome is recorded. */
+  recorded: boolean
+  /** It holds a concurrency permit. */
+  held: boolean
+  /** Its scope is open (Effect), it was neither disposed nor aborted (Promise). */
+  open: boolean
+}
+
+/** What a permit's report, or its scope's close, records if it decides the outcome. */
+export type PermitOutcome = "success" | "failure" | "ignored" | "interrupted"
 
 /** What admission decides: a call may run, as the probe, or is short-circuited with that error. */
 type Admission = "allow" | "probe" | Expected
@@ -354,6 +401,14 @@ export class Model {
   queue: Array<ModelWaiter> = []
   /** What each call's work and fallback do (read by the driver when they start). */
   readonly plans = new Map<number, Plan>()
+  /**
+   * Something is now scheduled at an instant something else is (a waiting
+   * two-step admission's deadline, which nothing can move): the order of the
+   * two is not specified, so the run compares nothing more.
+   */
+  ambiguous = false
+  /** Two-step permits, in admission order (kept after their outcome, for late reports). */
+  permits: Array<ModelPermit> = []
   /** A hand-off is running (a call that ends at once within it does not start another). */
   private handingOff = false
   nextId = 0
@@ -648,6 +703,7 @@ export class Model {
       }
       if (c.effectRunning && c.behaviour === "stubborn") out.add(c.end)
     }
+    for (const p of this.permits) if (!p.recorded && Number.isFinite(p.deadline)) out.add(p.deadline)
     for (const w of this.queue) {
       if (!Number.isFinite(w.expires)) continue
       out.add(w.expires)
@@ -663,11 +719,17 @@ export class Model {
    * duration (+2 keeps it odd, so it never equals an even timeout), the
    * deadline (start later, or end before it), or the fallback's duration.
    */
-  private clash(behaviour: Behaviour, duration: number, fallbackMillis: number): "none" | "duration" | "deadline" | "fallback" {
+  private clash(
+    behaviour: Behaviour,
+    duration: number,
+    fallbackMillis: number,
+    reserve?: number
+  ): "none" | "duration" | "deadline" | "fallback" {
     const timeout = this.config.timeout
     const end = behaviour === "hang" ? Infinity : this.now + duration
     const deadline = timeout === undefined ? Infinity : this.now + timeout
     const taken = this.busyInstants()
+    if (reserve !== undefined) taken.add(this.now + reserve)
     // When the call's outcome is recorded (and its fallback, if any, starts).
     let outcomeAt: number | undefined
     if (duration === 0 && behaviour !== "hang") outcomeAt = undefined
@@ -802,7 +864,8 @@ export class Model {
           retryAfter: given === "fail" ? retryAfter : undefined,
           queuedAt: now,
           expires: now + this.config.maxQueueWait,
-          epoch: this.epoch
+          epoch: this.epoch,
+          permit: false
         })
         this.emit("queued", now, 0)
         return id
@@ -866,6 +929,19 @@ export class Model {
           this.shortCircuit(w.id, w.fallback, admission, w.queuedAt)
           continue
         }
+        if (w.permit) {
+          note(admission === "probe" ? "a waiting two-step admission admitted as the probe" : "a waiting two-step admission handed a permit")
+          const timeout = this.config.timeout
+          // Its deadline cannot be moved off an instant already taken: the
+          // order of the two is not specified, so the run stops comparing.
+          if (timeout !== undefined && this.busyInstants().has(this.now + timeout)) {
+            note("a handed permit's deadline clashed: the run stops there")
+            this.ambiguous = true
+          }
+          this.startPermit(w.id)
+          this.finish(w.id, { _tag: "Permit" }, this.now)
+          continue
+        }
         note(admission === "probe" ? "a waiter admitted as the probe" : "a waiter handed a permit")
         const plan = this.planHandOff(w)
         if (plan.duration === 0 && plan.behaviour !== "hang") note("a waiter's work ended at once")
@@ -878,8 +954,9 @@ export class Model {
 
   /** A waiter refused now: its fallback, starting now, ends at an instant nothing else is scheduled. */
   private fallbackFromNow(id: number): void {
-    const plan = this.plans.get(id)!
-    if (plan.fallbackMillis === 0) return
+    const plan = this.plans.get(id)
+    // A two-step admission has no fallback.
+    if (plan === undefined || plan.fallbackMillis === 0) return
     const taken = this.busyInstants()
     while (taken.has(this.now + plan.fallbackMillis)) plan.fallbackMillis += 2
     this.fallbackMillis.set(id, plan.fallbackMillis)
@@ -896,7 +973,10 @@ export class Model {
     const plan = this.plans.get(w.id)!
     for (let i = 0;; i++) {
       if (i > 10_000) throw new Error(`no free instant for the waiter #${w.id}`)
-      const clash = this.clash(plan.behaviour, plan.duration, plan.fallbackMillis)
+      // A two-step admission handed a permit in this same hand-off gets a
+      // deadline now + timeout, which nothing can move: keep the call off it.
+      const reserve = this.queue.some((q) => q.permit) ? this.config.timeout : undefined
+      const clash = this.clash(plan.behaviour, plan.duration, plan.fallbackMillis, reserve)
       if (clash === "none") break
       if (clash === "duration") plan.duration += 2
       else if (clash === "fallback") plan.fallbackMillis += 2
@@ -1002,6 +1082,7 @@ export class Model {
     for (const c of this.calls.values()) best = Math.min(best, this.nextInstant(c))
     for (const f of this.fallbacks.values()) best = Math.min(best, f.end)
     for (const w of this.queue) best = Math.min(best, w.expires)
+    for (const p of this.permits) if (!p.recorded) best = Math.min(best, p.deadline)
     return Number.isFinite(best) ? best : undefined
   }
 
@@ -1054,15 +1135,144 @@ export class Model {
           bestAt = w.expires
         }
       }
+      let permit: ModelPermit | undefined
+      for (const p of this.permits) {
+        if (!p.recorded && p.deadline < bestAt) {
+          permit = p
+          bestAt = p.deadline
+        }
+      }
       if (bestAt > to) break
       this.now = bestAt
-      if (waiter !== undefined && waiter.expires === bestAt) this.expire(waiter)
+      if (permit !== undefined && permit.deadline === bestAt) this.expirePermit(permit)
+      else if (waiter !== undefined && waiter.expires === bestAt) this.expire(waiter)
       else if (fallback !== undefined && fallback.end === bestAt) this.endFallback(fallback)
       else if (best !== undefined) this.step(best)
       else break
     }
     this.now = to
     this.prune()
+  }
+
+  // ---------------------------------------------------------------------------
+  // two-step calls
+  // ---------------------------------------------------------------------------
+
+  /** Would a two-step admission now schedule its deadline at a taken instant? (Then the driver starts it 1 ms later.) */
+  admitCollision(): boolean {
+    const fate = this.fate(TWO_STEP_WAITS)
+    if (fate === "refused") return false
+    const at = fate === "runs" ? this.now + (this.config.timeout ?? Infinity) : this.now + this.config.maxQueueWait
+    return Number.isFinite(at) && this.busyInstants().has(at)
+  }
+
+  /**
+   * A two-step admission now (`Circuit.admit`, `circuits.admit`): answered
+   * with a permit or the circuit's refusal, at once or (`TWO_STEP_WAITS`)
+   * once it has waited in the queue. Returns the call's id.
+   */
+  admitPermit(): number {
+    const id = this.nextId++
+    const now = this.now
+    const admission = this.admission()
+    if (typeof admission === "object") {
+      this.count("shortCircuited", now)
+      this.emit("short-circuited", now, 0)
+      this.finish(id, admission, now)
+      return id
+    }
+    if (this.queue.length > 0 || this.active >= this.config.max) {
+      if (TWO_STEP_WAITS && admission === "allow" && this.queue.length < this.config.queueCapacity) {
+        note("a two-step admission queued")
+        this.queue.push({
+          id,
+          given: "hang",
+          duration: 0,
+          fallback: "none",
+          retryAfter: undefined,
+          queuedAt: now,
+          expires: now + this.config.maxQueueWait,
+          epoch: this.epoch,
+          permit: true
+        })
+        this.emit("queued", now, 0)
+        return id
+      }
+      note(this.queue.length > 0 ? "a two-step admission rejected while calls wait" : "a two-step admission rejected")
+      this.outcome("rejected", now, this.epoch)
+      this.emit("rejected", now, 0)
+      this.finish(id, this.rejection(), now)
+      return id
+    }
+    if (admission === "probe") note("a permit admitted as the probe")
+    this.startPermit(id)
+    this.finish(id, { _tag: "Permit" }, now)
+    return id
+  }
+
+  private startPermit(id: number): void {
+    const now = this.now
+    const timeout = this.config.timeout
+    this.active++
+    this.permits.push({
+      id,
+      start: now,
+      deadline: timeout === undefined ? Infinity : now + timeout,
+      epoch: this.epoch,
+      recorded: false,
+      held: true,
+      open: true
+    })
+  }
+
+  /**
+   * A report of permit `p` now. Gives the concurrency permit back if still
+   * held (to a waiter, if any), then records `outcome` if nothing was
+   * recorded yet. Returns whether it decided the outcome.
+   */
+  reportPermit(p: ModelPermit, outcome: PermitOutcome, retryAfter?: number): boolean {
+    const now = this.now
+    if (p.held) {
+      if (p.recorded) note("a permit held past its timeout given back by a report or close")
+      p.held = false
+      this.release()
+    }
+    if (p.recorded) {
+      note("a report after the outcome was decided")
+      return false
+    }
+    p.recorded = true
+    const took = now - p.start
+    this.outcome(outcome, now, p.epoch, took, outcome === "failure" ? retryAfter : undefined)
+    this.emit(outcome, now, took)
+    return true
+  }
+
+  /** Permit `p`'s scope closes (Effect), or it is disposed or its caller aborts (Promise). */
+  closePermit(p: ModelPermit, outcome: PermitOutcome, retryAfter?: number): void {
+    p.open = false
+    if (!p.recorded) note(`a permit closed unreported: ${outcome}`)
+    this.reportPermit(p, outcome, retryAfter)
+  }
+
+  /** Permit `p`'s deadline: `timeout`; the Promise permit is given back then, first. */
+  private expirePermit(p: ModelPermit): void {
+    note("a permit timed out")
+    const at = this.now
+    p.recorded = true
+    if (this.shell === "promise") {
+      p.held = false
+      this.release()
+    }
+    this.outcome("timeout", at, p.epoch, at - p.start)
+    this.emit("timeout", at, at - p.start)
+  }
+
+  /** Concurrency permits held by two-step permits (no effect runs for them). */
+  permitsHeld(): number {
+    let n = 0
+    for (const p of this.permits) if (p.held) n++
+    return n
   }
 
   /** A waiter's `maxQueueWait` ran out now: a rejection of the epoch it queued in. */
@@ -1093,7 +1303,8 @@ export class Model {
   waitingCallers(): Array<ModelCall | RunningFallback | ModelWaiter> {
     const out: Array<ModelCall | RunningFallback | ModelWaiter> = []
     for (const c of this.calls.values()) if (c.callerWaiting && !c.interrupted) out.push(c)
-    for (const f of this.fallbacks.values()) out.push(f)
+    // The Promise shell's caller is answered by its running fallback whatever its signal does.
+    if (this.shell === "effect") for (const f of this.fallbacks.values()) out.push(f)
     for (const w of this.queue) out.push(w)
     return out.sort((a, b) => a.id - b.id)
   }

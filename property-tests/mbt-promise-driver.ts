@@ -20,9 +20,21 @@
  */
 import { Cause, Effect, Exit } from "effect"
 import type { Circuit, CircuitConfigInput, CircuitConfigError } from "../src/index.ts"
-import { CircuitPromise } from "../src/promise/index.ts"
+import { type CircuitPermit, CircuitPromise } from "../src/promise/index.ts"
 import type { FallbackKind } from "./mbt-model.ts"
-import { Boom, type Caller, Driver, FallbackBoom, Ignorable, NAME, retryAfterOf, type Services } from "./mbt-driver.ts"
+import {
+  Boom,
+  type Caller,
+  type CloseKind,
+  Driver,
+  fail,
+  FallbackBoom,
+  Ignorable,
+  NAME,
+  type ReportKind,
+  retryAfterOf,
+  type Services
+} from "./mbt-driver.ts"
 
 // What a caller's abort answers with: the driver maps it to an interruption.
 const interruption = new Error("interrupted by the test")
@@ -147,19 +159,31 @@ export class PromiseDriver extends Driver {
         const isFailure = (failure: unknown) => !(failure instanceof Ignorable)
         const onStart = interruptAtStart ? () => aborter.abort(interruption) : undefined
         const fn = (signal: AbortSignal) => this.work(circuits, id, signal, onStart, retryAfter)
-        // Fallbacks that last are driven through withCircuit only (the commands give 0 here).
+        // A fallback that lasts is a promise settled by a timer of the
+        // view's clock; one that does not is a value or a throw (it ends when
+        // it starts, as the model says: a rejected promise would settle a
+        // microtask later, when a permit given back in the same millisecond
+        // may already have been handed on). How long: the plan's, when it starts.
+        const lasting = (outcome: "fallback" | FallbackBoom) => (millis: number) =>
+          new Promise((resolve, reject) => {
+            circuits.clock.setTimer(() => outcome === "fallback" ? resolve(outcome) : reject(outcome), millis)
+          })
         const options = {
           isFailure,
           retryAfter: retryAfterOf,
           signal: aborter.signal,
           ...(fallback === "ok"
-            ? { fallback: () => "fallback" }
+            ? {
+              fallback: () => {
+                const millis = this.plan(id).fallbackMillis
+                return millis > 0 ? lasting("fallback")(millis) : "fallback"
+              }
+            }
             : fallback === "fail"
             ? {
-              // A throw: it ends when it starts, as the model says. (A rejected
-              // promise settles a microtask later, when a permit given back in
-              // the same millisecond may already have been handed on.)
               fallback: () => {
+                const millis = this.plan(id).fallbackMillis
+                if (millis > 0) return lasting(new FallbackBoom())(millis)
                 throw new FallbackBoom()
               }
             }
@@ -184,6 +208,62 @@ export class PromiseDriver extends Driver {
           }
         )
       }))
+  }
+
+  /** A two-step admission (`circuits.admit`), with a caller's signal that `closePermit` may abort. */
+  override admit(id: number): Effect.Effect<void, never, Services> {
+    this.callsMade++
+    return Effect.flatMap(this.circuits(), (circuits) =>
+      Effect.sync(() => {
+        const aborter = new AbortController()
+        this.aborters.set(id, aborter)
+        const isFailure = (failure: unknown) => !(failure instanceof Ignorable)
+        let answer: Exit.Exit<unknown, unknown> | undefined
+        const caller: Caller = { pollUnsafe: () => answer }
+        this.callers.set(id, caller)
+        circuits.admit(NAME, { isFailure, retryAfter: retryAfterOf, signal: aborter.signal }).then(
+          (permit) => {
+            answer = Exit.succeed(permit)
+          },
+          (error: unknown) => {
+            // A waiting admission whose caller aborted.
+            answer = error === interruption ? Exit.failCause(Cause.interrupt()) : Exit.fail(error)
+          }
+        )
+      }))
+  }
+
+  private promisePermit(id: number): CircuitPermit {
+    const exit = this.admissionOf(id)
+    if (exit === undefined || !Exit.isSuccess(exit)) return fail(`call #${id}: no permit`)
+    return exit.value as CircuitPermit
+  }
+
+  /** The Promise permit has `success`, `failure` and `ignore` (the test maps the `report(exit)` kinds to them). */
+  override report(id: number, kind: ReportKind, retryAfter: number | undefined): Effect.Effect<boolean> {
+    return Effect.sync(() => {
+      const permit = this.promisePermit(id)
+      switch (kind) {
+        case "success":
+          return permit.success()
+        case "failure":
+          return permit.failure(new Boom({ retryAfter }))
+        case "failure-ignorable":
+          return permit.failure(new Ignorable())
+        case "ignore":
+          return permit.ignore()
+        default:
+          return fail(`the Promise permit has no report(exit): ${kind}`)
+      }
+    })
+  }
+
+  /** An interruption is the caller's abort; any other end, a dispose. */
+  override closePermit(id: number, kind: CloseKind): Effect.Effect<void> {
+    return Effect.sync(() => {
+      if (kind === "interrupt") this.aborters.get(id)!.abort(interruption)
+      else this.promisePermit(id)[Symbol.dispose]()
+    })
   }
 
   override interrupt(id: number): Effect.Effect<void> {

@@ -13,10 +13,13 @@
  * shapes (time or count windows), thresholds, sleep windows fixed or a
  * `Schedule`, consecutive failures, slow calls, several half-open probes, the
  * stable backoff, the fallback limit, the wait queue's capacity and
- * `maxQueueWait`); failures that carry a Retry-After; calls that wait in the
+ * `maxQueueWait`); failures that carry a Retry-After; two-step calls
+ * (`Circuit.admit` in a scope, `circuits.admit`: admitted, queued, reported
+ * in every way, reported again, their scope closed with each kind of exit,
+ * timed out); calls that wait in the
  * queue (and are handed a permit, short-circuited at the hand-off, time out
  * in the queue, are interrupted there, or rejected by a lower capacity);
- * fallbacks that last (through `withCircuit`); `forceOpen`, `forceClosed`
+ * fallbacks that last (through both shells); `forceOpen`, `forceClosed`
  * and `reset`.
  *
  * After every command, once every fiber that can move has moved, the
@@ -42,9 +45,18 @@ import { Duration, Effect, Schedule } from "effect"
 import { TestClock } from "effect/testing"
 import * as fc from "fast-check"
 import { Circuit, type CircuitConfigInput, CircuitOpenError, CircuitRegistry, withCircuit } from "../src/index.ts"
-import { coverage, Driver, expectConfigError, fail, verify } from "./mbt-driver.ts"
+import { type CloseKind, coverage, Driver, expectConfigError, fail, type ReportKind, verify } from "./mbt-driver.ts"
 import { PromiseDriver } from "./mbt-promise-driver.ts"
-import { type Behaviour, controlCoverage, type FallbackKind, Model, type ModelConfig, type ModelPatch, type Sleep } from "./mbt-model.ts"
+import {
+  type Behaviour,
+  controlCoverage,
+  type FallbackKind,
+  Model,
+  type ModelConfig,
+  type ModelPatch,
+  type PermitOutcome,
+  type Sleep
+} from "./mbt-model.ts"
 
 // -----------------------------------------------------------------------------
 // settings: what the circuit is given, and what the model makes of it
@@ -95,7 +107,7 @@ const probeCounts: ReadonlyArray<number> = [1, 1, 2, 3]
 const backoffResets: ReadonlyArray<"close" | "stable"> = ["close", "stable"]
 // The fallback limit: off often.
 const maxFallbackses: ReadonlyArray<number> = [Infinity, Infinity, 1, 2]
-// How long a fallback lasts (withCircuit runs only): mostly at once.
+// How long a fallback lasts: mostly at once.
 const fallbackMillisArb: fc.Arbitrary<number> = fc.oneof(
   { arbitrary: fc.constant(0), weight: 3 },
   { arbitrary: fc.integer({ min: 1, max: 400 }), weight: 2 }
@@ -310,7 +322,7 @@ class CallCmd implements Cmd {
   readonly interruptAtStart: boolean
   /** The Retry-After its failure carries (a "fail" only). */
   readonly retryAfter: number | undefined
-  /** How long its fallback lasts (withCircuit only; 0 for the Promise shell). */
+  /** How long its fallback lasts (0: it answers at once). */
   readonly fallbackMillis: number
   constructor(
     behaviour: Behaviour,
@@ -334,7 +346,7 @@ class CallCmd implements Cmd {
     const { behaviour, fallback, interruptAtStart, retryAfter } = this
     await r.run(Effect.gen(function*(this: CallCmd) {
       let duration = this.duration
-      let fallbackMillis = r instanceof PromiseDriver ? 0 : this.fallbackMillis
+      let fallbackMillis = this.fallbackMillis
       for (;;) {
         const collision = m.collision(behaviour, duration, fallbackMillis)
         if (collision === "none") break
@@ -485,6 +497,123 @@ class AdminCmd implements Cmd {
   }
 }
 
+class AdmitCmd implements Cmd {
+  check(): boolean {
+    return true
+  }
+  async run(m: Model, r: Driver): Promise<void> {
+    await r.run(Effect.gen(function*(this: AdmitCmd) {
+      // Its deadline at an instant nothing else is due.
+      while (m.admitCollision()) yield* advanceTo(m, r, m.now + 1)
+      const id = m.admitPermit()
+      yield* r.admit(id)
+      yield* verify(m, r, `${this.toString()} (#${id})`)
+    }.bind(this)))
+  }
+  toString(): string {
+    return "Admit()"
+  }
+}
+
+/** What the Promise permit does for each kind of report (it has no `report(exit)`). */
+const promiseReport: Record<ReportKind, ReportKind> = {
+  "success": "success",
+  "failure": "failure",
+  "failure-ignorable": "failure-ignorable",
+  "ignore": "ignore",
+  "exit-success": "success",
+  "exit-fail": "failure",
+  "exit-die": "failure",
+  "exit-interrupt": "ignore"
+}
+
+/** What a report records if it decides the outcome (as `withCircuit` classifies an effect's end). */
+const reportOutcome: Record<ReportKind, PermitOutcome> = {
+  "success": "success",
+  "failure": "failure",
+  "failure-ignorable": "ignored",
+  "ignore": "ignored",
+  "exit-success": "success",
+  "exit-fail": "failure",
+  "exit-die": "failure",
+  "exit-interrupt": "interrupted"
+}
+
+class ReportCmd implements Cmd {
+  readonly pick: number
+  readonly kind: ReportKind
+  readonly retryAfter: number | undefined
+  constructor(pick: number, kind: ReportKind, retryAfter: number | undefined) {
+    this.pick = pick
+    this.kind = kind
+    this.retryAfter = kind === "failure" || kind === "exit-fail" ? retryAfter : undefined
+  }
+  check(m: Readonly<Model>): boolean {
+    return m.permits.length > 0
+  }
+  async run(m: Model, r: Driver): Promise<void> {
+    await r.run(Effect.gen(function*(this: ReportCmd) {
+      const permit = m.permits[this.pick % m.permits.length]!
+      const kind = r instanceof PromiseDriver ? promiseReport[this.kind] : this.kind
+      // A defect carries no Retry-After (nor does the Promise permit's stand-in for it).
+      const retryAfter = this.kind === "exit-die" ? undefined : this.retryAfter
+      // The model first: a permit given back may start a waiter's work, as planned by the model.
+      const expected = m.reportPermit(permit, reportOutcome[kind], retryAfter)
+      const decided = yield* r.report(permit.id, kind, retryAfter)
+      if (decided !== expected) fail(`${this.toString()} of #${permit.id}: returned ${decided}, model ${expected}`)
+      yield* verify(m, r, `${this.toString()} of #${permit.id}`)
+    }.bind(this)))
+  }
+  toString(): string {
+    return `Report(${this.pick}, ${this.kind}${this.retryAfter === undefined ? "" : `, retryAfter ${this.retryAfter}`})`
+  }
+}
+
+/** What closing a permit's scope records if nothing was (Effect); the Promise permit is disposed or aborted. */
+const closeOutcome = (kind: CloseKind, promise: boolean): PermitOutcome =>
+  kind === "interrupt" ? "interrupted" : promise || kind === "success" ? "ignored" : "failure"
+
+class ClosePermitCmd implements Cmd {
+  readonly pick: number
+  readonly kind: CloseKind
+  readonly retryAfter: number | undefined
+  constructor(pick: number, kind: CloseKind, retryAfter: number | undefined) {
+    this.pick = pick
+    this.kind = kind
+    this.retryAfter = kind === "fail" ? retryAfter : undefined
+  }
+  check(m: Readonly<Model>): boolean {
+    return m.permits.some((p) => p.open)
+  }
+  async run(m: Model, r: Driver): Promise<void> {
+    await r.run(Effect.gen(function*(this: ClosePermitCmd) {
+      const open = m.permits.filter((p) => p.open)
+      const permit = open[this.pick % open.length]!
+      const promise = r instanceof PromiseDriver
+      m.closePermit(permit, closeOutcome(this.kind, promise), promise ? undefined : this.retryAfter)
+      yield* r.closePermit(permit.id, this.kind, this.retryAfter)
+      yield* verify(m, r, `${this.toString()} of #${permit.id}`)
+    }.bind(this)))
+  }
+  toString(): string {
+    return `ClosePermit(${this.pick}, ${this.kind}${this.retryAfter === undefined ? "" : `, retryAfter ${this.retryAfter}`})`
+  }
+}
+
+const reportKindArb: fc.Arbitrary<ReportKind> = fc.constantFrom<ReportKind>(
+  "success",
+  "success",
+  "failure",
+  "failure",
+  "failure-ignorable",
+  "ignore",
+  "exit-success",
+  "exit-fail",
+  "exit-die",
+  "exit-interrupt"
+)
+const closeKindArb: fc.Arbitrary<CloseKind> = fc.constantFrom<CloseKind>("success", "success", "fail", "die", "interrupt")
+
 const behaviourArb: fc.Arbitrary<Behaviour> = fc.constantFrom<Behaviour>(
   "succeed",
   "succeed",
@@ -544,6 +673,16 @@ const commandArb: fc.Arbitrary<Cmd> = fc.oneof(
     weight: 4
   },
   { arbitrary: fc.constant<Cmd>(new AdminCmd("reset")), weight: 3 },
+  // Two-step calls.
+  { arbitrary: fc.constant<Cmd>(new AdmitCmd()), weight: 4 },
+  {
+    arbitrary: fc.tuple(fc.nat(), reportKindArb, pick(retryAfters)).map(([p, k, ra]): Cmd => new ReportCmd(p, k, ra)),
+    weight: 4
+  },
+  {
+    arbitrary: fc.tuple(fc.nat(), closeKindArb, pick(retryAfters)).map(([p, k, ra]): Cmd => new ClosePermitCmd(p, k, ra)),
+    weight: 2
+  },
   { arbitrary: fc.constantFrom("forceOpen", "forceClosed").map((a): Cmd => new AdminCmd(a)), weight: 1 }
 )
 
@@ -554,7 +693,7 @@ const commandArb: fc.Arbitrary<Cmd> = fc.oneof(
 const NUM_RUNS = Number(process.env["MBT_RUNS"] ?? 1000)
 const MAX_COMMANDS = 200
 
-const stats = { runs: 0, commands: 0, calls: 0 }
+const stats = { runs: 0, commands: 0, calls: 0, cutShort: 0 }
 
 const runOne = (shell: "effect" | "promise") =>
 async (initial: Settings, start: number, cmds: Iterable<Cmd>): Promise<void> => {
@@ -570,23 +709,43 @@ async (initial: Settings, start: number, cmds: Iterable<Cmd>): Promise<void> => 
       yield* verify(model, driver, "start")
     }))
     let ran = 0
-    await fc.asyncModelRun(() => ({ model, real: driver }), (function*() {
-      for (const cmd of cmds) {
+    // fast-check takes every command before running the first, and asks each
+    // one's `check` just before running it: that is where a run stops once two
+    // things are due at one instant in an order the docs leave open (see
+    // `Model.ambiguous`).
+    const guarded = (cmd: Cmd): Cmd => ({
+      check: (m) => !m.ambiguous && cmd.check(m),
+      run: (m, r) => {
         ran++
-        yield cmd
-      }
+        return cmd.run(m, r)
+      },
+      toString: () => cmd.toString()
+    })
+    await fc.asyncModelRun(() => ({ model, real: driver }), (function*() {
+      for (const cmd of cmds) yield guarded(cmd)
     })())
     stats.runs++
     stats.commands += ran
     stats.calls += model.nextId
-    // The end: interrupt every caller still waiting, let every effect end.
-    // One at a time: an interrupted call's permit may go to a waiter.
+    if (model.ambiguous) {
+      stats.cutShort++
+      return
+    }
+    // The end: close every permit's scope, interrupt every caller still
+    // waiting, let every effect end. One at a time: a permit given back may
+    // go to a waiter.
     await driver.run(Effect.gen(function*() {
       for (;;) {
-        const call = model.waitingCallers()[0]
-        if (call === undefined) break
-        model.interrupt(call)
-        yield* driver.interrupt(call.id)
+        const permit = model.permits.find((p) => p.open)
+        if (permit !== undefined) {
+          model.closePermit(permit, "ignored")
+          yield* driver.closePermit(permit.id, "success", undefined)
+        } else {
+          const call = model.waitingCallers()[0]
+          if (call === undefined) break
+          model.interrupt(call)
+          yield* driver.interrupt(call.id)
+        }
         yield* driver.settle
       }
       yield* verify(model, driver, "interrupting every caller left")
@@ -626,7 +785,7 @@ describe("model-based: the public API against a reference model, on TestClock", 
     console.log(
       `model-based: ${stats.runs} runs (incl. shrinking), ${stats.commands} commands (${
         (stats.commands / Math.max(1, stats.runs)).toFixed(1)
-      } per run), ${stats.calls} calls, ${seconds.toFixed(1)} s`
+      } per run), ${stats.calls} calls, ${stats.cutShort} runs cut short, ${seconds.toFixed(1)} s`
     )
     console.log(`model-based coverage: ${JSON.stringify(coverage)}`)
     console.log(`model-based coverage of issue 12's controls: ${JSON.stringify(controlCoverage)}`)

@@ -109,6 +109,14 @@ export interface FleetSnapshot {
   readonly asOf: number | undefined
   /** Every process's counts in the fleet's window. */
   readonly window: Breaker.WindowSummary
+  /**
+   * Half-open: the probe leases held fleet-wide (a lapsed one until the next
+   * grant) and the probes of the round that succeeded (`halfOpenProbes` of
+   * them close the circuit); both 0 otherwise.
+   */
+  readonly probes: { readonly leases: number; readonly succeeded: number }
+  /** The Retry-After the current opening lasts at least, in milliseconds (0: none). */
+  readonly retryAfterMillis: number
 }
 
 // Every reader and setter needs the registry and the (monotonic) time it acts at.
@@ -168,7 +176,9 @@ const fleetSnapshotOf = (link: FleetSide): FleetSnapshot => {
       total: Window.requests(totals),
       errors: Window.errors(totals),
       errorPercentage: Window.errorPercentage(totals)
-    })
+    }),
+    probes: Object.freeze({ leases: link.leases, succeeded: link.probesSucceeded }),
+    retryAfterMillis: link.retryAfter
   })
 }
 

@@ -72,6 +72,11 @@ export interface Observer {
   readonly limitChange?: ((change: CircuitLimitChange, cell: CircuitCell) => void) | undefined
   /** The registry evicted the circuit (see `capacity`): forget what is kept for it. */
   readonly removed?: ((cell: CircuitCell) => void) | undefined
+  /**
+   * The registry is closing, its cells retired and its own calls answered:
+   * answer what is kept outside it (a Promise view's calls and waiters).
+   */
+  readonly closed?: (() => void) | undefined
 }
 
 /**
@@ -332,6 +337,7 @@ export const make = Effect.fnUntraced(function*(
       // is handed to no waiter (see internal/waitQueue.ts).
       for (const cell of cells.values()) cell.retired = true
       for (const queue of Array.from(busy)) queue.close()
+      for (const observer of observers) observer.closed?.()
       for (const cell of cells.values()) cell.shutdown()
     })
   )

@@ -1,11 +1,11 @@
 /**
  * Issue 12's controls on fleet circuits. The store shares consecutive
- * failures, slow calls and the stable backoff: a shared circuit trips and
- * backs off by them across processes. It cannot share a count window or
- * several half-open probes: those are refused with a `CircuitConfigError`
- * naming the field wherever they are given (the registry's defaults, a
+ * failures, slow calls, the stable backoff and several half-open probes: a
+ * shared circuit trips, backs off and closes by them across processes. It
+ * cannot share a count window: that is refused with a `CircuitConfigError`
+ * naming the field wherever it is given (the registry's defaults, a
  * circuit's settings, `Circuit.configure`), while local circuits (the
- * store's `local` option) and registries without a store keep them.
+ * store's `local` option) and registries without a store keep it.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Cause, Data, Duration, Effect, Exit, Fiber, Schedule } from "effect"
@@ -17,8 +17,7 @@ import * as CircuitStore from "../src/store/CircuitStore.ts"
 class Boom extends Data.TaggedError("Boom")<{}> {}
 
 const refused: ReadonlyArray<readonly [field: string, input: CircuitConfigInput]> = [
-  ["rollingWindow.calls", { rollingWindow: { calls: 20 } }],
-  ["halfOpenProbes", { halfOpenProbes: 3 }]
+  ["rollingWindow.calls", { rollingWindow: { calls: 20 } }]
 ]
 
 const storeShape = (options: CircuitStore.FleetOptions = {}, backend = CircuitStore.memoryBackend()) =>
@@ -54,6 +53,8 @@ const call = (r: CircuitRegistryShape, ok: boolean, millis = 0) =>
     on(r)
   )
 const fleetState = (r: CircuitRegistryShape) => Effect.map(Circuit.snapshot("c").pipe(on(r)), (s) => s.fleet)
+const isShort = (result: { readonly _tag: string; readonly failure?: unknown }) =>
+  result._tag === "Failure" && result.failure instanceof CircuitOpenError
 
 const configError = <A>(exit: Exit.Exit<A, unknown>): CircuitConfigError => {
   assert.isTrue(Exit.isFailure(exit), "expected a failure")
@@ -157,6 +158,106 @@ describe("fleet circuits share consecutive failures, slow calls and the stable b
     })))
 })
 
+describe("fleet circuits: several half-open probes (halfOpenProbes)", () => {
+  const probes = { halfOpenProbes: 2, consecutiveFailures: 1, sleepWindow: "1 second", timeout: "1 second" } as const
+
+  // Opens the fleet circuit from a, then lets its sleep window pass.
+  const openAndSleep = (a: CircuitRegistryShape, rs: ReadonlyArray<CircuitRegistryShape>) =>
+    Effect.gen(function*() {
+      for (const r of rs) yield* call(r, true)
+      yield* flush
+      yield* call(a, false)
+      yield* flush
+      yield* flush
+      for (const r of rs) assert.strictEqual((yield* fleetState(r))?.state, "open")
+      yield* TestClock.adjust("1 second")
+    })
+
+  it.effect("two processes each win a lease; the fleet closes only when both probes have succeeded", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const [a, b, c] = yield* fleetOf(3, probes)
+      yield* openAndSleep(a!, [a!, b!, c!])
+      // a and b notice the end of the sleep window; each asks for a lease, and both win one.
+      for (const r of [a!, b!]) assert.isTrue(isShort(yield* call(r, true)))
+      yield* flush
+      // c asks too: both slots are taken.
+      assert.isTrue(isShort(yield* call(c!, true)))
+      yield* flush
+      assert.strictEqual((yield* fleetState(c!))?.state, "half-open")
+      assert.deepStrictEqual((yield* fleetState(c!))?.probes, { leases: 2, succeeded: 0 })
+      assert.isTrue(isShort(yield* call(c!, true)))
+      // a's probe succeeds: one of two, still half-open.
+      assert.strictEqual((yield* call(a!, true))._tag, "Success")
+      yield* flush
+      assert.strictEqual((yield* fleetState(c!))?.state, "half-open")
+      assert.deepStrictEqual((yield* fleetState(a!))?.probes, { leases: 1, succeeded: 1 })
+      // a holds no lease now, and no slot is free: short-circuited, as everyone else.
+      assert.isTrue(isShort(yield* call(a!, true)))
+      assert.strictEqual((yield* call(b!, true))._tag, "Success")
+      yield* flush
+      for (const r of [a!, b!, c!]) assert.strictEqual((yield* fleetState(r))?.state, "closed")
+    })))
+
+  it.effect("one process runs the probes one after another when nobody else calls", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const [a, b] = yield* fleetOf(2, { ...probes, halfOpenProbes: 3 })
+      yield* openAndSleep(a!, [a!, b!])
+      for (let i = 0; i < 3; i++) {
+        assert.isTrue(isShort(yield* call(a!, true)), `probe ${i + 1}: the lease is asked for`)
+        yield* flush
+        assert.strictEqual((yield* call(a!, true))._tag, "Success", `probe ${i + 1} runs`)
+        yield* flush
+        assert.strictEqual((yield* fleetState(b!))?.state, i < 2 ? "half-open" : "closed")
+      }
+    })))
+
+  it.effect("any probe's failure reopens the fleet circuit, one opening more, after a success", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const [a, b] = yield* fleetOf(2, { ...probes, sleepWindow: Schedule.exponential("1 second") })
+      yield* openAndSleep(a!, [a!, b!])
+      for (const r of [a!, b!]) assert.isTrue(isShort(yield* call(r, true)))
+      yield* flush
+      assert.strictEqual((yield* call(a!, true))._tag, "Success")
+      yield* flush
+      const failed = yield* call(b!, false)
+      assert.isTrue(failed._tag === "Failure" && failed.failure instanceof Boom)
+      yield* flush
+      for (const r of [a!, b!]) {
+        const fleet = yield* fleetState(r)
+        assert.strictEqual(fleet?.state, "open")
+        assert.strictEqual(fleet?.openings, 2)
+      }
+      // The second opening lasts 2 s.
+      const result = yield* call(a!, true)
+      assert.isTrue(isShort(result))
+      assert.isAbove(Duration.toMillis((result as { failure: CircuitOpenError }).failure.retryAfter), 1900)
+    })))
+
+  it.effect("a lease whose holder never probes lapses, and its slot goes to another process", () =>
+    Effect.scoped(Effect.gen(function*() {
+      // The lease: 1 s timeout + 1 s.
+      const [a, b] = yield* fleetOf(2, probes)
+      yield* openAndSleep(a!, [a!, b!])
+      // a wins one lease, then makes no call; b wins the other, succeeds, and then waits for a slot.
+      for (const r of [a!, b!]) assert.isTrue(isShort(yield* call(r, true)))
+      yield* flush
+      assert.strictEqual((yield* call(b!, true))._tag, "Success")
+      yield* flush
+      assert.isTrue(isShort(yield* call(b!, true)))
+      yield* flush
+      assert.strictEqual((yield* fleetState(b!))?.state, "half-open")
+      // a's lease runs out: b takes the freed slot, and its success is the second.
+      yield* TestClock.adjust("2 seconds")
+      assert.isTrue(isShort(yield* call(b!, true)))
+      yield* flush
+      // a's lease has lapsed: its call is no probe now (the slot is b's).
+      assert.isTrue(isShort(yield* call(a!, true)))
+      assert.strictEqual((yield* call(b!, true))._tag, "Success")
+      yield* flush
+      for (const r of [a!, b!]) assert.strictEqual((yield* fleetState(r))?.state, "closed")
+    })))
+})
+
 describe("fleet circuits refuse the controls the store cannot share", () => {
   for (const [field, input] of refused) {
     it.effect(`${field}: refused in the defaults, in a circuit's settings and by configure; kept by local circuits`, () =>
@@ -197,7 +298,7 @@ describe("fleet circuits refuse the controls the store cannot share", () => {
         defaults: { consecutiveFailures: 5, slowCallDuration: "2 seconds", backoffReset: "stable" },
         metrics: false
       })
-      yield* Circuit.configure("payments", { slowCallPercentThreshold: 50, halfOpenProbes: 1 }).pipe(
+      yield* Circuit.configure("payments", { slowCallPercentThreshold: 50, halfOpenProbes: 3 }).pipe(
         Effect.provideService(CircuitRegistry, shared)
       )
     })))

@@ -110,6 +110,19 @@ const largestGap = (calls: ReadonlyArray<Call>): number => {
   return gap
 }
 
+// Where the largest gap was and what the replica reported around it (for a failure's message):
+// a gap its own measured lag does not explain has been seen once under load 8 (540 ms, lag 23 ms).
+const gapReport = (r: Replica, calls: ReadonlyArray<Call>): string => {
+  let at = 0
+  let gap = 0
+  for (let i = 1; i < calls.length; i++) {
+    if (calls[i]![0] - calls[i - 1]![0] > gap) [gap, at] = [calls[i]![0] - calls[i - 1]![0], calls[i - 1]![0]]
+  }
+  const ticks = r.ticks.filter((t) => t.at >= at - 40 && t.at <= at + gap + 40)
+    .map((t) => `${t.at - at}:${t.calls.length}c/lag ${t.lag.toFixed(1)}/${t.healthy ? "up" : "away"}/${t.local}`)
+  return `gap ${gap} ms after the call at ${at}; ticks (ms after it: calls/lag/store/local) ${ticks.join(" ")}`
+}
+
 let server: RedisServer | undefined
 let replicas: Array<Replica> = []
 afterEach(async () => {
@@ -205,15 +218,17 @@ describe("fleet circuits: 3 processes, one redis-server", () => {
       // Every probe failed and opened the circuit once more: one probe per opening, none extra.
       assert.isAtLeast(probes.length, 5)
       assert.strictEqual(probes.length, openings - 1, `${probes.length} probes for ${openings} openings`)
-      // Once every process knows, nothing runs but the probes.
-      const settled = openedAt + flushMillis + 50
-      const others = replicas.flatMap((r, i) =>
-        r.calls.filter(([at, kind, , probe]) => at > settled && kind.startsWith("ran") && probe === 0).map((c) => {
+      // Once a process knows (its first short-circuit after the trip, in time by the bound above,
+      // which allows for its measured lag), nothing runs there but the probes. A fixed bound here
+      // failed under load 11 on 2 cores (a call 206 ms after the trip, before the process knew).
+      const others = replicas.flatMap((r, i) => {
+        const knew = r.calls.find(([at, kind]) => kind === "short" && at >= openedAt)![0]
+        return r.calls.filter(([at, kind, , probe]) => at > knew && kind.startsWith("ran") && probe === 0).map((c) => {
           const tick = r.ticks.find((t) => t.at >= c[0])
           return { replica: i + 1, at: c[0] - openedAt, kind: c[1], healthy: tick?.healthy, state: tick?.state, local: tick?.local }
         })
-      )
-      assert.deepStrictEqual(others, [], "calls ran outside the probes")
+      })
+      assert.deepStrictEqual(others, [], `calls ran outside the probes: ${JSON.stringify(others)}`)
       // Each probe came from one process at a time: no two probes within one sleep window.
       const times = probes.map((c) => c[0]).sort((a, b) => a - b)
       for (let i = 1; i < times.length; i++) assert.isAtLeast(times[i]! - times[i - 1]!, 250)
@@ -248,7 +263,11 @@ describe("fleet circuits: 3 processes, one redis-server", () => {
       const during = r.calls.filter(([at]) => at > killedAt)
       assert.isAbove(during.length, 5, `replica ${i + 1} kept calling`)
       const lag = lagOf(r, killedAt, Date.now())
-      assert.isAtMost(largestGap(during), 500 + lag, `replica ${i + 1} stalled (its event loop lagged ${lag} ms)`)
+      assert.isAtMost(
+        largestGap(during),
+        500 + lag,
+        `replica ${i + 1} stalled (its event loop lagged ${lag} ms): ${gapReport(r, during)}`
+      )
       assert.isTrue(during.some(([, kind]) => kind === "short"), `replica ${i + 1}'s local breaker short-circuits`)
       const slowest = Math.max(...during.map((c) => c[2]))
       assert.isAtMost(slowest, baselineMax + 50, `replica ${i + 1} waited ${slowest} ms`)
@@ -283,7 +302,11 @@ describe("fleet circuits: 3 processes, one redis-server", () => {
         console.log(`frozen: replica ${i + 1}: ${during.length} calls in ${Date.now() - frozenAt} ms, gap ${largestGap(during)} ms, lag ${lagOf(r, frozenAt, Date.now())} ms, ticks ${r.ticks.filter((t) => t.at > frozenAt).length}`)
         assert.isAbove(during.length, 5, `replica ${i + 1} kept calling while the store was frozen`)
         const lag = lagOf(r, frozenAt, Date.now())
-        assert.isAtMost(largestGap(during), 500 + lag, `replica ${i + 1} stalled while the store was frozen (lag ${lag} ms)`)
+        assert.isAtMost(
+          largestGap(during),
+          500 + lag,
+          `replica ${i + 1} stalled while the store was frozen (lag ${lag} ms): ${gapReport(r, during)}`
+        )
         const slowest = Math.max(...during.map((c) => c[2]))
         assert.isAtMost(slowest, baselineMax + 50, `replica ${i + 1} waited ${slowest} ms`)
         assert.isTrue(during.every(([, kind]) => kind === "ran-ok"))

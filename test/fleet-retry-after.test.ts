@@ -70,6 +70,7 @@ describe("fleet circuits: a failure's Retry-After lengthens the shared opening",
         assert.strictEqual(yield* fleetState(r), "open")
         // The longest hint of the batch, not the 1 s sleep window.
         assert.isAbove(yield* shortCircuited(r), 4900)
+        assert.strictEqual((yield* Circuit.snapshot("c").pipe(on(r))).fleet?.retryAfterMillis, 5000)
       }
       // Past the sleep window, within the Retry-After: nobody asks for the lease.
       yield* TestClock.adjust("1500 millis")

@@ -57,6 +57,11 @@ export interface FleetSide {
   /** The store's time of the last answer; `-Infinity` before the first. */
   readonly viewAt: number
   readonly totals: Window.Counts
+  /** Half-open: the probe leases held fleet-wide, and the round's probes that succeeded. */
+  readonly leases: number
+  readonly probesSucceeded: number
+  /** The Retry-After the current opening lasts at least, in milliseconds (0: none). */
+  readonly retryAfter: number
   readonly storeHealthy: boolean
 }
 

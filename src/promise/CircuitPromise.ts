@@ -235,7 +235,9 @@ export const make = (options: MakeOptions = {}): CircuitPromise => {
  * A Promise view of an Effect `CircuitRegistry`: calls made through it and
  * through `withCircuit` share the same circuits. `clock` must be the time the
  * Effect side records on (default: Effect's default `Clock`); `close()` ends
- * the view's calls and timer, not the registry, which its scope owns.
+ * the view's calls and timer, not the registry, which its scope owns. When
+ * the registry closes, the view is closed with it at once: its calls,
+ * waiters and permits are answered with `CircuitRegistryClosedError`.
  *
  * @since 0.2.0
  * @category constructors
@@ -278,12 +280,18 @@ class View implements CircuitPromise {
   readonly clock: CircuitClock.CircuitClock
   readonly deadlines: DeadlineHeap<Call | Waiting | Permit.PromisePermit | Permit.PermitWaiter>
   private readonly shutdown: () => void
+  private readonly unobserve: () => void
 
   constructor(registry: CircuitRegistry.CircuitRegistryShape, clock: CircuitClock.CircuitClock, shutdown: () => void) {
     this.registry = registry
     this.clock = clock
     this.shutdown = shutdown
     this.deadlines = new DeadlineHeap<Call | Waiting | Permit.PromisePermit | Permit.PermitWaiter>(clock)
+    // The registry's close answers the view's calls at once, as `close()`
+    // does, rather than at their deadlines (a view of an Effect registry
+    // does not own it).
+    this.unobserve = registry.observe({ closed: () => this.close() })
+    if (registry.closed) this.close()
   }
 
   fire<A, B = never>(
@@ -388,6 +396,7 @@ class View implements CircuitPromise {
   close(): void {
     if (this.closed) return
     this.closed = true
+    this.unobserve()
     const now = this.clock.now()
     const entries = this.deadlines.drain()
     // Waiters first: a permit that a closing two-step call gives back must

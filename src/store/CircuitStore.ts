@@ -34,10 +34,11 @@
  * - `forceOpen`, `forceClosed` and `reset` act on this process's circuit only.
  * - The store shares the error-percentage rule over the rolling window; the
  *   other settings (timeout, bulkhead, fallbacks) are per process. A shared
- *   circuit also shares consecutive failures, slow calls, the stable backoff
- *   and a failure's Retry-After (the failure that opens it lengthens the
- *   opening fleet-wide), and refuses a count window and several half-open probes with a
- *   `CircuitConfigError` naming the field; `local` circuits keep them.
+ *   circuit also shares consecutive failures, slow calls, the stable backoff,
+ *   a failure's Retry-After (the failure that opens it lengthens the opening
+ *   fleet-wide) and several half-open probes (up to `halfOpenProbes` leases
+ *   fleet-wide), and refuses a count window with a `CircuitConfigError`
+ *   naming the field; `local` circuits keep it.
  *
  * **Example** (A fleet circuit through Redis)
  *
@@ -247,12 +248,17 @@ export const memoryBackend = (): FleetBackend => {
         )),
     acquire: (circuit, rule, generation, sleepMillis, leaseMillis) =>
       Effect.map(
-        change(circuit, rule, (c, now) => FleetModel.acquire(c, now, generation, sleepMillis, leaseMillis)),
+        change(circuit, rule, (c, now) =>
+          FleetModel.acquire(c, now, generation, sleepMillis, leaseMillis, FleetModel.probesOf(rule))),
         ([view, acquired]) => ({ acquired, view })
       ),
-    settle: (circuit, rule, generation, outcome, slow, retryAfter) =>
+    settle: (circuit, rule, generation, ticket, outcome, slow, retryAfter) =>
       Effect.map(
-        change(circuit, rule, (c, now) => [FleetModel.settle(c, rule, now, generation, outcome, slow, retryAfter), undefined]),
+        change(
+          circuit,
+          rule,
+          (c, now) => [FleetModel.settle(c, rule, now, generation, ticket, outcome, slow, retryAfter), undefined]
+        ),
         ([view]) => view
       ),
     changes: (onChange) =>
@@ -347,13 +353,14 @@ export const redisBackend = (
         Effect.flatMap(decode("acquire", circuit)),
         Effect.map(({ tag, view }) => ({ acquired: tag === "probe" ? "probe" as const : "denied" as const, view }))
       ),
-    settle: (circuit, rule, generation, outcome, slow, retryAfter) =>
+    settle: (circuit, rule, generation, ticket, outcome, slow, retryAfter) =>
       settle(
         FleetScripts.keyOf(prefix, circuit),
         now(),
         idleMillis,
         rule,
         generation,
+        ticket,
         outcome,
         announce(circuit),
         slow,

@@ -7,9 +7,12 @@
  *
  * - Admission never waits: a closed fleet circuit allows, an open one
  *   short-circuits, from the cache. When the cached sleep window has passed
- *   (in the store's time, estimated from the last answer), the link asks the
- *   flusher for the probe lease and short-circuits the call; once the lease
- *   is won, the next call of this process is the fleet's probe.
+ *   (in the store's time, estimated from the last answer), or a half-open
+ *   circuit has a probe slot free (`halfOpenProbes`), the link asks the
+ *   flusher for a probe lease and short-circuits the call; once the lease
+ *   is won, the next call of this process is one of the fleet's probes. A
+ *   process holds one lease at a time: the `halfOpenProbes` probes of a
+ *   round run in as many processes at once, or one after another.
  * - Every outcome is counted in the link (plain numbers, no allocation) and
  *   goes out with the next batch: every `flushMillis`, or at once when an
  *   error makes the fleet's totals plus the batch exceed the thresholds. A
@@ -82,6 +85,10 @@ export class FleetLink {
   openedAt = 0
   openings = 0
   leaseUntil = 0
+  /** Leases held fleet-wide, the earliest end of one, and the round's successes, as last answered. */
+  leases = 0
+  leaseNext = 0
+  probesSucceeded = 0
   totals: Window.Counts = Window.emptyCounts
   /** The fleet's errors in a row, as last answered. */
   streak = 0
@@ -115,6 +122,9 @@ export class FleetLink {
 
   probe = NONE
   probeGeneration = -1
+  /** The lease this process won: its ticket and end (store time). */
+  probeTicket = 0
+  probeLeaseUntil = 0
   probeStartedAt = Number.NaN
   probeOutcome: ProbeOutcome = "interrupted"
   probeSlow = false
@@ -145,7 +155,7 @@ export class FleetLink {
     if (this.state === "closed") return "allow"
     const storeNow = now + this.client.offset
     if (this.probe === GRANTED) {
-      if (this.state === "half-open" && this.generation === this.probeGeneration && storeNow < this.leaseUntil) {
+      if (this.state === "half-open" && this.generation === this.probeGeneration && storeNow < this.probeLeaseUntil) {
         this.probe = RUNNING
         this.probeStartedAt = now
         return "probe"
@@ -153,9 +163,11 @@ export class FleetLink {
       this.probe = NONE
     }
     if (this.probe === NONE) {
+      // The store's rule (FleetModel.acquire): slept, or a slot free (a lapsed lease frees one).
       const due = this.state === "open"
         ? storeNow - this.openedAt >= this.sleepMillis()
-        : this.leaseUntil <= storeNow
+        : this.leases + this.probesSucceeded < (this.cell.breaker.config.halfOpenProbes ?? 1) ||
+          (this.leaseNext !== 0 && this.leaseNext <= storeNow)
       if (due) {
         this.probe = ASKING
         this.client.enqueue(this)
@@ -317,7 +329,8 @@ export class FleetLink {
       ...(c.slowCallMillis === undefined || c.slowCallMillis === Infinity
         ? {}
         : { slowCallPercentThreshold: c.slowCallPercentThreshold ?? 100 }),
-      ...(c.backoffReset === undefined ? {} : { backoffReset: c.backoffReset })
+      ...(c.backoffReset === undefined ? {} : { backoffReset: c.backoffReset }),
+      ...(c.halfOpenProbes === undefined ? {} : { halfOpenProbes: c.halfOpenProbes })
     }
   }
 
@@ -372,6 +385,9 @@ export class FleetLink {
     this.openedAt = view.openedAt
     this.openings = view.openings
     this.leaseUntil = view.leaseUntil
+    this.leases = view.leases
+    this.leaseNext = view.leaseNext
+    this.probesSucceeded = view.probesSucceeded
     this.totals = view.totals
     this.streak = view.streak
     this.retryAfter = view.retryAfter
@@ -532,6 +548,7 @@ export class FleetClient {
             link.cell.name,
             link.rule(),
             link.probeGeneration,
+            link.probeTicket,
             link.probeOutcome,
             link.probeSlow,
             link.probeRetryAfter
@@ -581,6 +598,8 @@ export class FleetClient {
           if (acquired === "probe") {
             link.probe = GRANTED
             link.probeGeneration = view.generation
+            link.probeTicket = view.ticket
+            link.probeLeaseUntil = view.now + link.leaseMillis(this.settings)
           }
         }
         if (last !== undefined) this.offset = last.now - at

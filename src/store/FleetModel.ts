@@ -12,7 +12,7 @@
  * **Details**
  *
  * - A fleet circuit holds a state (`closed`, `open`, `half-open`), a
- *   `generation`, `openedAt`, `openings`, the probe lease (`leaseUntil`) and
+ *   `generation`, `openedAt`, `openings`, the probe leases (`leases`) and
  *   the rolling window. The window and the trip rule are the core's own
  *   (`Window`, `Breaker.exceedsThresholds`): the store adds no rule of its own.
  * - `record` adds a batch of counts at the store's time `now`, not at the
@@ -21,14 +21,24 @@
  *   circuit when the window then exceeds the thresholds, but only if it was
  *   recorded in the current generation (as `Breaker.reduce` does with one
  *   outcome): counts of an older generation are counted and change no state.
- * - `acquire` takes the probe lease: an open circuit whose sleep window has
- *   passed, or a half-open one whose lease has lapsed, becomes half-open with
- *   a new generation and a lease until `now + leaseMillis`. Exactly one
- *   caller wins it; every other is denied until the lease ends.
- * - `settle` reports the probe's outcome in the lease's generation: a success
- *   closes the circuit with an empty window; a failure, timeout or rejection
- *   opens it again from `now`; an interrupted or ignored probe frees the
- *   lease. An outcome of another generation is an ordinary count.
+ * - `acquire` takes a probe lease, as the core's `ProbeAdmitted` takes a
+ *   probe slot: an open circuit whose sleep window has passed becomes
+ *   half-open with a new generation and one lease until `now + leaseMillis`;
+ *   a half-open one grants another lease while its leases not yet lapsed
+ *   plus its probes that succeeded are fewer than `halfOpenProbes` (1 by
+ *   default). A lapsed lease is a freed slot, dropped when a lease is next
+ *   granted. A grant that starts a round afresh (no lease held, no success
+ *   yet) is a new generation, as the core's; later leases of the round share
+ *   it. Each lease has its own `ticket`, so a slot given again is never
+ *   settled by its former holder.
+ * - `settle` reports a probe's outcome under its lease (generation and
+ *   ticket): a success counts, and the `halfOpenProbes`-th closes the
+ *   circuit with an empty window; a failure, timeout or rejection opens it
+ *   again from `now` (one more opening, the leases of the round void); an
+ *   interrupted or ignored probe frees its lease. An outcome under a lease
+ *   the circuit does not hold is an ordinary count.
+ * - Another `halfOpenProbes` than the round's starts its count of successes
+ *   again (the leases held go on), as the core's `Reconfigure`.
  * - A new window shape (`buckets`, `bucketMillis`) starts an empty window,
  *   as `Breaker.reduce` does on `Reconfigure`.
  * - Issue 12's controls that a batch can carry are shared too. Slow calls:
@@ -91,6 +101,19 @@ export interface FleetRule {
   readonly slowCallPercentThreshold?: number | undefined
   /** When the count of openings restarts; absent: `"close"`. */
   readonly backoffReset?: "close" | "stable" | undefined
+  /** Probes that must all succeed to close a half-open circuit; absent: 1. */
+  readonly halfOpenProbes?: number | undefined
+}
+
+/**
+ * A probe lease held: its ticket and when it lapses.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Lease {
+  readonly ticket: number
+  readonly until: number
 }
 
 /**
@@ -126,8 +149,14 @@ export interface FleetCircuit {
   readonly openedAt: number
   /** Consecutive openings; a close sets it back to 0. */
   readonly openings: number
-  /** The probe lease ends at this time; 0 when nobody holds it. */
-  readonly leaseUntil: number
+  /** The probe leases held (lapsed ones until the next grant); none unless half-open. */
+  readonly leases: ReadonlyArray<Lease>
+  /** Half-open: the round's probes that succeeded. */
+  readonly probesSucceeded: number
+  /** The `halfOpenProbes` the round counts its successes to. */
+  readonly probes: number
+  /** The last lease ticket given. */
+  readonly ticket: number
   readonly window: Window.Window
   /** Errors in a row since the last success or since the window was emptied. */
   readonly streak: number
@@ -149,7 +178,16 @@ export interface FleetView {
   readonly generation: number
   readonly openedAt: number
   readonly openings: number
+  /** The latest end of a lease held; 0 when none is. */
   readonly leaseUntil: number
+  /** The leases held, lapsed ones included until the next grant. */
+  readonly leases: number
+  /** The earliest end of a lease held; 0 when none is. */
+  readonly leaseNext: number
+  /** Half-open: the round's probes that succeeded. */
+  readonly probesSucceeded: number
+  /** The last lease ticket given (after a grant: the caller's). */
+  readonly ticket: number
   /** The store's time of this answer (Redis `TIME` in production). */
   readonly now: number
   /** The window's totals, `slow` included. */
@@ -178,7 +216,10 @@ export const initial = (rule: FleetRule, now: number): FleetCircuit => ({
   generation: 0,
   openedAt: 0,
   openings: 0,
-  leaseUntil: 0,
+  leases: [],
+  probesSucceeded: 0,
+  probes: probesOf(rule),
+  ticket: 0,
   window: Window.empty(rule.buckets, rule.bucketMillis, now),
   streak: 0,
   backoffResetAt: 0,
@@ -196,12 +237,36 @@ export const view = (c: FleetCircuit, now: number): FleetView => ({
   generation: c.generation,
   openedAt: c.openedAt,
   openings: c.openings,
-  leaseUntil: c.leaseUntil,
+  leaseUntil: leaseUntil(c),
+  leases: c.leases.length,
+  leaseNext: c.leases.reduce((min, l) => min === 0 || l.until < min ? l.until : min, 0),
+  probesSucceeded: c.probesSucceeded,
+  ticket: c.ticket,
   now,
   totals: withSlow(Window.totals(Window.rollTo(c.window, now))),
   streak: c.streak,
   retryAfter: c.retryAfter
 })
+
+/**
+ * The latest end of a lease the circuit holds; 0 when it holds none.
+ *
+ * @since 0.2.0
+ * @category queries
+ */
+export const leaseUntil = (c: FleetCircuit): number => c.leases.reduce((max, l) => l.until > max ? l.until : max, 0)
+
+/**
+ * The probes a rule asks for (`halfOpenProbes`, 1 when absent).
+ *
+ * @since 0.2.0
+ * @category queries
+ */
+export const probesOf = (rule: FleetRule): number => rule.halfOpenProbes ?? 1
+
+// Another number of probes starts the round's count of successes again (Breaker's Reconfigure).
+const withProbes = (c: FleetCircuit, probes: number): FleetCircuit =>
+  c.probes === probes ? c : { ...c, probes, probesSucceeded: 0 }
 
 // Totals always carry `slow` (0 when none), as the scripts answer.
 const withSlow = (t: Window.Counts): Window.Counts => t.slow === undefined ? { ...t, slow: 0 } : t
@@ -251,11 +316,13 @@ const opened = (
   // From closed, a fresh count of openings unless a stable backoff survives the close.
   const continues = c.state === "half-open" || (rule.backoffReset === "stable" && now < c.backoffResetAt)
   return {
+    ...c,
     state: "open",
     generation: c.generation + 1,
     openedAt: now,
     openings: continues ? c.openings + 1 : 1,
-    leaseUntil: 0,
+    leases: [],
+    probesSucceeded: 0,
     window,
     streak,
     backoffResetAt: c.backoffResetAt,
@@ -281,6 +348,7 @@ export const record = (
   batchStreak: BatchStreak = noStreak,
   retryAfter = 0
 ): FleetCircuit => {
+  c = withProbes(c, probesOf(rule))
   const window = addAt(shaped(c, rule, now), now, counts)
   const before = sameShape(c, rule) ? c.streak : 0
   const streak = batchStreak.broken ? batchStreak.trailing : before + batchStreak.trailing
@@ -298,9 +366,11 @@ export const record = (
 export type Acquired = "probe" | "denied"
 
 /**
- * Asks for the probe lease, by a caller that saw `generation` and computed
- * the current opening's sleep window as `sleepMillis` (the opening lasts
- * the longer of that and its Retry-After).
+ * Asks for a probe lease, by a caller that saw `generation`, computed the
+ * current opening's sleep window as `sleepMillis` (the opening lasts the
+ * longer of that and its Retry-After) and wants `probes` probes to succeed
+ * (`halfOpenProbes`). On `"probe"` the caller's lease is the answer's
+ * `ticket`, until `now + leaseMillis`.
  *
  * @since 0.1.0
  * @category combinators
@@ -310,13 +380,35 @@ export const acquire = (
   now: number,
   generation: number,
   sleepMillis: number,
-  leaseMillis: number
+  leaseMillis: number,
+  probes = 1
 ): readonly [FleetCircuit, Acquired] => {
+  c = withProbes(c, probes)
   if (generation !== c.generation) return [c, "denied"]
-  const free = (c.state === "open" && now - c.openedAt >= Math.max(sleepMillis, c.retryAfter)) ||
-    (c.state === "half-open" && c.leaseUntil <= now)
-  if (!free) return [c, "denied"]
-  return [{ ...c, state: "half-open", generation: c.generation + 1, leaseUntil: now + leaseMillis }, "probe"]
+  if (c.state === "open" && now - c.openedAt >= Math.max(sleepMillis, c.retryAfter)) {
+    const ticket = c.ticket + 1
+    return [{
+      ...c,
+      state: "half-open",
+      generation: c.generation + 1,
+      leases: [{ ticket, until: now + leaseMillis }],
+      probesSucceeded: 0,
+      ticket
+    }, "probe"]
+  }
+  if (c.state !== "half-open") return [c, "denied"]
+  // A lapsed lease is a freed slot.
+  const live = c.leases.filter((l) => l.until > now)
+  if (live.length + c.probesSucceeded >= c.probes) return [c, "denied"]
+  // A round afresh (nothing running, nothing succeeded) is a new generation, as in the core.
+  const fresh = live.length === 0 && c.probesSucceeded === 0
+  const ticket = c.ticket + 1
+  return [{
+    ...c,
+    generation: fresh ? c.generation + 1 : c.generation,
+    leases: [...live, { ticket, until: now + leaseMillis }],
+    ticket
+  }, "probe"]
 }
 
 const probeCounts: Record<ProbeOutcome, Window.Counts> = {
@@ -356,8 +448,8 @@ export const streakOf = (outcome: ProbeOutcome): BatchStreak =>
     : { trailing: 1, broken: false }
 
 /**
- * Reports how the probe admitted in `generation` ended (`retryAfter`: a
- * failure's Retry-After in milliseconds, 0 for none).
+ * Reports how the probe admitted under the lease `ticket` in `generation`
+ * ended (`retryAfter`: a failure's Retry-After in milliseconds, 0 for none).
  *
  * @since 0.1.0
  * @category combinators
@@ -367,23 +459,34 @@ export const settle = (
   rule: FleetRule,
   now: number,
   generation: number,
+  ticket: number,
   outcome: ProbeOutcome,
   slow = false,
   retryAfter = 0
 ): FleetCircuit => {
-  if (generation !== c.generation || c.state !== "half-open") {
+  c = withProbes(c, probesOf(rule))
+  if (generation !== c.generation || c.state !== "half-open" || !c.leases.some((l) => l.ticket === ticket)) {
     return record(c, rule, now, generation, countsOf(outcome, slow), streakOf(outcome), retryAfter)
   }
+  const others = c.leases.filter((l) => l.ticket !== ticket)
   switch (outcome) {
     case "success": {
+      const succeeded = c.probesSucceeded + 1
+      if (succeeded < c.probes) {
+        // Counted (in the window too, as the core counts it); the slot is not given again.
+        const window = addAt(shaped(c, rule, now), now, countsOf(outcome, slow))
+        return { ...c, leases: others, probesSucceeded: succeeded, window, streak: 0 }
+      }
       // The probe's own outcome is not part of the fresh window.
       const stable = rule.backoffReset === "stable"
       return {
+        ...c,
         state: "closed",
         generation: c.generation + 1,
         openedAt: 0,
         openings: stable ? c.openings : 0,
-        leaseUntil: 0,
+        leases: [],
+        probesSucceeded: 0,
         window: Window.empty(rule.buckets, rule.bucketMillis, now),
         streak: 0,
         backoffResetAt: stable ? now + (now - c.openedAt) : 0,
@@ -398,7 +501,7 @@ export const settle = (
     }
     case "interrupted":
     case "ignored":
-      return { ...c, leaseUntil: 0 }
+      return { ...c, leases: others }
   }
 }
 

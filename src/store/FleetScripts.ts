@@ -6,8 +6,13 @@
  *
  * - One circuit is one hash key, `<prefix>{<name>}`: the hash tag keeps a
  *   circuit's key in one Cluster slot whatever the prefix. Fields: `st`
- *   (state), `g` (generation), `oa` (openedAt), `n` (openings), `lu` (lease
- *   until), `sk` (errors in a row), `br` (when a stable backoff resets),
+ *   (state), `g` (generation), `oa` (openedAt), `n` (openings), `lh` (the
+ *   probe leases held: `"<ticket> <until> ..."`, at most `halfOpenProbes`),
+ *   `lu` (the latest end of a lease held, which is all a script of an
+ *   earlier version reads of them), `lg` (the generation `lh` and `ps` were
+ *   written in: with `lu`, their fence against such a script), `ps` (the
+ *   round's probes that succeeded), `pk` (the `halfOpenProbes` it counts to), `lt` (the last
+ *   ticket), `sk` (errors in a row), `br` (when a stable backoff resets),
  *   `bk`/`bm` (the window's shape), `ci` (the current bucket's index),
  *   `ta` (the Retry-After that lengthens the current opening) with `to`
  *   (the `oa` of the opening it belongs to: a key last written by a script
@@ -48,7 +53,7 @@ import {
 // Shared by every script: arguments, the hash as a table, the window as a
 // ring, the answer. ARGV: now, idle, volume, percent, buckets, bucketMillis,
 // generation, consecutive failures (0: off), slow percent (-1: off), stable
-// backoff (1) or not (0), then the script's own (from ARGV 11), then the
+// backoff (1) or not (0), half-open probes, then the script's own (from ARGV 12), then the
 // channel to announce a change of generation on ("" for none) and the
 // circuit's name.
 const prelude = `
@@ -76,6 +81,8 @@ local generation = number(7, "generation", 0)
 local consecutive = number(8, "consecutiveFailures", 0)
 local slowPercent = number(9, "slowCallPercentThreshold", -1)
 local stable = number(10, "backoffReset", 0)
+local probes = number(11, "halfOpenProbes", 1)
+if probes ~= math.floor(probes) then bad("halfOpenProbes") end
 local channel = ARGV[#ARGV - 1]
 local circuit = ARGV[#ARGV]
 if bucketMillis <= 0 or buckets ~= math.floor(buckets) then bad("shape") end
@@ -88,7 +95,33 @@ local st = h.st or "closed"
 local g = tonumber(h.g) or 0
 local oa = tonumber(h.oa) or 0
 local n = tonumber(h.n) or 0
-local lu = tonumber(h.lu) or 0
+-- The probe leases held, as { ticket, until }, and the round's successes. They hold only if
+-- written in this generation (lg) with lu their latest end: a script of an earlier version
+-- changes st, g and lu alone, and its one lease (lu) is then the only one held.
+local leases = {}
+local ps = tonumber(h.ps) or 0
+do
+  local v = {}
+  local latest = 0
+  for x in string.gmatch(h.lh or "", "%S+") do v[#v + 1] = tonumber(x) end
+  for i = 1, #v - 1, 2 do
+    leases[#leases + 1] = { v[i], v[i + 1] }
+    if v[i + 1] > latest then latest = v[i + 1] end
+  end
+  local lu = tonumber(h.lu) or 0
+  if tonumber(h.lg) ~= g or latest ~= lu then
+    leases = {}
+    ps = 0
+    if st == "half-open" and lu > 0 then leases[1] = { 0, lu } end
+  end
+end
+local lt = tonumber(h.lt) or 0
+local pk = tonumber(h.pk) or probes
+-- FleetModel.withProbes: another number of probes starts the round's count of successes again.
+if pk ~= probes then
+  pk = probes
+  ps = 0
+end
 local sk = tonumber(h.sk) or 0
 local br = tonumber(h.br) or 0
 -- A Retry-After belongs to the opening it was given for.
@@ -172,12 +205,21 @@ local function opened(retryAfter)
   st = "open"
   g = g + 1
   oa = now
-  lu = 0
+  leases = {}
+  ps = 0
   ra = retryAfter
 end
 local function save(tag)
+  local lu, ln = 0, 0
+  local held = {}
+  for _, l in ipairs(leases) do
+    if l[2] > lu then lu = l[2] end
+    if ln == 0 or l[2] < ln then ln = l[2] end
+    held[#held + 1] = fmt(l[1]) .. " " .. fmt(l[2])
+  end
   local args = {
     "st", st, "g", fmt(g), "oa", fmt(oa), "n", fmt(n), "lu", fmt(lu), "sk", fmt(sk), "br", fmt(br),
+    "lh", table.concat(held, " "), "lg", fmt(g), "ps", fmt(ps), "pk", fmt(pk), "lt", fmt(lt),
     "bk", fmt(bk), "bm", fmt(bm), "ci", fmt(ci), "ta", fmt(ra), "to", fmt(oa)
   }
   for slot, _ in pairs(changed) do
@@ -202,6 +244,10 @@ local function save(tag)
   for k = 1, 8 do out[#out + 1] = fmt(t[k]) end
   out[#out + 1] = fmt(sk)
   out[#out + 1] = fmt(ra)
+  out[#out + 1] = fmt(#leases)
+  out[#out + 1] = fmt(ln)
+  out[#out + 1] = fmt(ps)
+  out[#out + 1] = fmt(lt)
   return out
 end
 -- FleetModel.record: c is the 7 counts and slow; the batch ends with
@@ -217,9 +263,9 @@ end
 `
 
 /**
- * `FleetModel.record`: ARGV 11–17 are the seven counts, 18 the slow count,
- * 19 the errors after the batch's last success, 20 whether it had one (1) or
- * not (0), 21 the longest Retry-After of its failures (0: none).
+ * `FleetModel.record`: ARGV 12–18 are the seven counts, 19 the slow count,
+ * 20 the errors after the batch's last success, 21 whether it had one (1) or
+ * not (0), 22 the longest Retry-After of its failures (0: none).
  *
  * @since 0.1.0
  * @category scripts
@@ -227,45 +273,61 @@ end
 export const recordLua = `${prelude}
 local c = {}
 for k = 1, 8 do
-  c[k] = number(10 + k, "count", 0)
+  c[k] = number(11 + k, "count", 0)
   if c[k] ~= math.floor(c[k]) then bad("count") end
 end
-local trailing = number(19, "trailing", 0)
-local broken = number(20, "broken", 0)
-local retryAfter = number(21, "retryAfter", 0)
+local trailing = number(20, "trailing", 0)
+local broken = number(21, "broken", 0)
+local retryAfter = number(22, "retryAfter", 0)
 record(c, trailing, broken == 1, retryAfter)
 return save("ok")
 `
 
 /**
- * `FleetModel.acquire`: ARGV 11 is the sleep window, 12 the lease.
+ * `FleetModel.acquire`: ARGV 12 is the sleep window, 13 the lease.
  *
  * @since 0.1.0
  * @category scripts
  */
 export const acquireLua = `${prelude}
-local sleep = number(11, "sleepMillis", 0)
-local lease = number(12, "leaseMillis", 1)
-if generation == g and ((st == "open" and now - oa >= math.max(sleep, ra)) or (st == "half-open" and lu <= now)) then
+local sleep = number(12, "sleepMillis", 0)
+local lease = number(13, "leaseMillis", 1)
+if generation == g and st == "open" and now - oa >= math.max(sleep, ra) then
   st = "half-open"
   g = g + 1
-  lu = now + lease
+  lt = lt + 1
+  leases = { { lt, now + lease } }
+  ps = 0
   return save("probe")
+end
+if generation == g and st == "half-open" then
+  -- A lapsed lease is a freed slot.
+  local live = {}
+  for _, l in ipairs(leases) do if l[2] > now then live[#live + 1] = l end end
+  if #live + ps < pk then
+    -- A round afresh (nothing running, nothing succeeded) is a new generation.
+    if #live == 0 and ps == 0 then g = g + 1 end
+    lt = lt + 1
+    live[#live + 1] = { lt, now + lease }
+    leases = live
+    return save("probe")
+  end
 end
 return save("denied")
 `
 
 /**
- * `FleetModel.settle`: ARGV 11 is the probe's outcome, 12 whether it was slow
- * (1) or not (0), 13 a failure's Retry-After (0: none).
+ * `FleetModel.settle`: ARGV 12 is the probe's outcome, 13 whether it was slow
+ * (1) or not (0), 14 a failure's Retry-After (0: none), 15 the lease's ticket.
  *
  * @since 0.1.0
  * @category scripts
  */
 export const settleLua = `${prelude}
-local outcome = ARGV[11]
-local slow = number(12, "slow", 0)
-local retryAfter = number(13, "retryAfter", 0)
+local outcome = ARGV[12]
+local slow = number(13, "slow", 0)
+local retryAfter = number(14, "retryAfter", 0)
+local ticket = number(15, "ticket", 0)
 local one = {
   success = { 1, 0, 0, 0, 0, 0, 0, 0 }, failure = { 0, 1, 0, 0, 0, 0, 0, 0 }, timeout = { 0, 0, 1, 0, 0, 0, 0, 0 },
   rejected = { 0, 0, 0, 1, 0, 0, 0, 0 }, interrupted = { 0, 0, 0, 0, 0, 0, 0, 0 }, ignored = { 0, 0, 0, 0, 0, 0, 0, 0 }
@@ -274,22 +336,37 @@ local c = one[outcome]
 if c == nil then bad("outcome") end
 -- FleetModel.countsOf: a slow request (never a rejection) counts as slow too.
 if slow == 1 and c[1] + c[2] + c[3] > 0 then c = { c[1], c[2], c[3], c[4], 0, 0, 0, 1 } end
-if generation ~= g or st ~= "half-open" then
+local held = false
+local others = {}
+if generation == g and st == "half-open" then
+  for _, l in ipairs(leases) do
+    if l[1] == ticket then held = true else others[#others + 1] = l end
+  end
+end
+if not held then
   if outcome == "success" then record(c, 0, true, retryAfter)
   elseif c[1] + c[2] + c[3] + c[4] > 0 then record(c, 1, false, retryAfter)
   else record(c, 0, false, retryAfter) end
+elseif outcome == "success" and ps + 1 < pk then
+  -- Counted; the slot is not given again.
+  leases = others
+  ps = ps + 1
+  shape()
+  add(c)
+  sk = 0
 elseif outcome == "success" then
   -- FleetModel.settle: a stable backoff keeps the count of openings.
   if stable == 1 then br = now + (now - oa) else n = 0; br = 0 end
   st = "closed"
   g = g + 1
   oa = 0
-  lu = 0
+  leases = {}
+  ps = 0
   sk = 0
   ra = 0
   emptyWindow()
 elseif outcome == "interrupted" or outcome == "ignored" then
-  lu = 0
+  leases = others
 else
   shape()
   add(c)
@@ -337,7 +414,8 @@ const common = (
   String(generation),
   String(rule.consecutiveFailures === undefined || rule.consecutiveFailures === Infinity ? 0 : rule.consecutiveFailures),
   String(rule.slowCallPercentThreshold ?? -1),
-  rule.backoffReset === "stable" ? "1" : "0"
+  rule.backoffReset === "stable" ? "1" : "0",
+  String(rule.halfOpenProbes ?? 1)
 ]
 
 /**
@@ -405,6 +483,7 @@ export const settle = Redis.script(
     idleMillis: number,
     rule: FleetRule,
     generation: number,
+    ticket: number,
     outcome: ProbeOutcome,
     channel: Announce = noAnnounce,
     slow = false,
@@ -415,6 +494,7 @@ export const settle = Redis.script(
     outcome,
     slow ? "1" : "0",
     String(retryAfterOf(retryAfter)),
+    String(ticket),
     channel.channel,
     channel.circuit
   ],
@@ -431,11 +511,11 @@ const states: ReadonlySet<string> = new Set(["closed", "open", "half-open"])
  * @category conversions
  */
 export const decodeReply = (reply: unknown): { readonly tag: string; readonly view: FleetView } | undefined => {
-  if (!Array.isArray(reply) || reply.length !== 17) return undefined
+  if (!Array.isArray(reply) || reply.length !== 21) return undefined
   const [tag, state] = reply as Array<unknown>
   if (typeof tag !== "string" || typeof state !== "string" || !states.has(state)) return undefined
   const n: Array<number> = []
-  for (let i = 2; i < 17; i++) {
+  for (let i = 2; i < 21; i++) {
     const v = Number(reply[i])
     if (!Number.isFinite(v)) return undefined
     n.push(v)
@@ -448,6 +528,10 @@ export const decodeReply = (reply: unknown): { readonly tag: string; readonly vi
       openedAt: n[1]!,
       openings: n[2]!,
       leaseUntil: n[3]!,
+      leases: n[15]!,
+      leaseNext: n[16]!,
+      probesSucceeded: n[17]!,
+      ticket: n[18]!,
       now: n[4]!,
       totals: {
         success: n[5]!,

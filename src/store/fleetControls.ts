@@ -2,17 +2,16 @@
  * Which of a circuit's settings a fleet circuit (one shared through a
  * `CircuitStore`) cannot honour. The store shares the error and slow-call
  * percentages over the rolling time window, consecutive failures (in the
- * order it receives the batches) and the backoff, with one probe lease; a
- * setting it cannot share is refused for fleet circuits with a
- * `CircuitConfigError` naming it, rather than silently applied to the
- * process's local breaker only.
+ * order it receives the batches), the backoff, a failure's Retry-After and
+ * `halfOpenProbes` probe leases; a setting it cannot share is refused for
+ * fleet circuits with a `CircuitConfigError` naming it, rather than
+ * silently applied to the process's local breaker only.
  *
  * **Details**
  *
  * - `rollingWindow.calls`: a count window is the last N requests of the
  *   whole fleet, in order; the store receives batches of counts, not the
  *   order of the calls across processes.
- * - `halfOpenProbes` other than 1: the store grants one probe lease.
  *
  * Keep such a circuit per process with the store's `local` option; give it
  * these settings per circuit (`circuits`) or with `Circuit.configure`.
@@ -50,9 +49,6 @@ export const unsupported = (config: BreakerConfig): Unsupported | undefined => {
       field: "rollingWindow.calls",
       reason: `${shared}: the store receives batches of counts, not the fleet's order of calls; ${keepLocal}`
     }
-  }
-  if (config.halfOpenProbes !== undefined && config.halfOpenProbes !== 1) {
-    return { field: "halfOpenProbes", reason: `${shared}: the store grants one probe lease; ${keepLocal}` }
   }
   return undefined
 }

@@ -60,6 +60,8 @@ export interface FleetBackend {
     circuit: string,
     rule: FleetRule,
     generation: number,
+    /** The lease's ticket (`FleetView.ticket` of the grant). */
+    ticket: number,
     outcome: ProbeOutcome,
     /** The probe took longer than the slow-call duration. */
     slow?: boolean,
